@@ -1,0 +1,19 @@
+/** Message factories, kept in one place so wording stays consistent and testable. */
+export const SessionMessages = {
+  invalidOption: (option: string, rule: string, fix: string): string =>
+    `nest-sessions: invalid option \`${option}\`: ${rule}. ${fix}`,
+  storeUnavailable: (operation: string): string =>
+    `nest-sessions: the session store failed to ${operation}; the request was not completed.`,
+  headersSent: (what: string): string =>
+    `nest-sessions: cannot ${what} after the response headers were sent; change the session before streaming or redirecting.`,
+  invalidId: (): string => 'nest-sessions: the store was given a malformed session ID.',
+  noSession: (): string =>
+    'nest-sessions: no session on this request. Is SessionModule imported, and does the route run through its middleware?',
+  unsupportedContext: (type: string): string =>
+    `nest-sessions: sessions are not available in a "${type}" execution context that carries no HTTP request.`,
+  destroyed: (): string => 'nest-sessions: this session was destroyed; start a new request to get a new session.',
+  codec: (direction: 'encode' | 'decode', key: string): string =>
+    `nest-sessions: the codec could not ${direction} the value of session key "${key}".`,
+  lost: (): string =>
+    'nest-sessions: the session record expired or was destroyed elsewhere while this request ran; its changes were not saved.',
+} as const;

@@ -1,0 +1,70 @@
+/**
+ * What a store keeps for one session.
+ *
+ * `data` holds each session key's value already encoded by the session codec, so stores never
+ * interpret values and can merge changed keys one by one.
+ */
+export interface SessionRecord {
+  /** Encoded values, one entry per session key. */
+  data: Record<string, string>;
+  /** When the session was created (epoch milliseconds); the absolute timeout counts from here. */
+  createdAt: number;
+  /**
+   * When the record expires (epoch milliseconds): the earlier of the idle and the absolute deadline.
+   * A store must never return a record whose `expiresAt` is not in the future.
+   */
+  expiresAt: number;
+}
+
+/** The changed keys of one request, written by {@link SessionStore.patch}. */
+export interface SessionPatch {
+  /** Keys to set, with their encoded values. */
+  set: Record<string, string>;
+  /** Keys to remove. */
+  unset: string[];
+}
+
+/**
+ * The contract every session store implements. All methods return promises; all IDs reaching a
+ * store were issued by nest-sessions and verified, but a store still rejects malformed IDs (see
+ * `isValidSessionId`) before using them as keys, file names or query parameters.
+ *
+ * Writes are merges: {@link SessionStore.patch} changes only the keys it names, atomically with
+ * respect to other patches of the same session, so parallel requests of one user never undo each
+ * other's writes to different keys. For two writes to the same key, the later one to reach the
+ * store wins.
+ *
+ * @example A custom store
+ * ```ts
+ * class MyStore implements SessionStore {
+ *   async get(id) { ... }          // null when missing or expired
+ *   async set(id, record) { ... }  // create or replace the whole record
+ *   async patch(id, patch, expiresAt) { ... } // merge; false when the record is gone
+ *   async touch(id, expiresAt) { ... }        // move the expiry only; false when gone
+ *   async destroy(id) { ... }
+ * }
+ * ```
+ */
+export interface SessionStore {
+  /** The record of `id`, or `null` when there is none or it has expired. Malformed IDs give `null`. */
+  get(id: string): Promise<SessionRecord | null>;
+  /** Create or replace the whole record of `id`. */
+  set(id: string, record: SessionRecord): Promise<void>;
+  /**
+   * Merge `patch` into the record of `id` and move its expiry to `expiresAt`, atomically.
+   * Resolves `false` (and writes nothing) when the record no longer exists or has expired, so a
+   * session destroyed elsewhere is never brought back.
+   */
+  patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean>;
+  /** Move the expiry of `id` to `expiresAt` without rewriting its data. `false` when it is gone. */
+  touch(id: string, expiresAt: number): Promise<boolean>;
+  /** Delete the record of `id`. Deleting a missing record is not an error. */
+  destroy(id: string): Promise<void>;
+  /**
+   * Delete expired records and resolve how many were deleted. Stores whose backend expires keys
+   * by itself (Redis, memcached) may leave it out; SessionModule calls it every `gcInterval`.
+   */
+  gc?(): Promise<number>;
+  /** Release timers, handles and connections the store opened itself. Called on application shutdown. */
+  close?(): Promise<void>;
+}
