@@ -11,7 +11,6 @@ export const SessionMessages = {
     'nest-sessions: no session on this request. Is SessionModule imported, and does the route run through its middleware?',
   unsupportedContext: (type: string): string =>
     `nest-sessions: sessions are not available in a "${type}" execution context that carries no HTTP request.`,
-  destroyed: (): string => 'nest-sessions: this session was destroyed; start a new request to get a new session.',
   codec: (direction: 'encode' | 'decode', key: string): string =>
     `nest-sessions: the codec could not ${direction} the value of session key "${key}".`,
   lost: (): string =>

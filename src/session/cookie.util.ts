@@ -1,0 +1,68 @@
+/** Attributes {@link serializeCookie} writes. */
+export interface CookieAttributes {
+  path?: string;
+  domain?: string;
+  httpOnly?: boolean;
+  secure?: boolean;
+  sameSite?: 'lax' | 'strict' | 'none' | false;
+  partitioned?: boolean;
+  priority?: 'low' | 'medium' | 'high';
+  /** Absolute expiry (epoch ms); omitted for a browser-session cookie. */
+  expires?: number;
+  /** Seconds; written beside `expires`. */
+  maxAge?: number;
+}
+
+const SAME_SITE = { lax: 'Lax', strict: 'Strict', none: 'None' } as const;
+const PRIORITY = { low: 'Low', medium: 'Medium', high: 'High' } as const;
+
+/** `name=value; Attr…` for a Set-Cookie header. `value` must already be cookie-safe (base64url). */
+export function serializeCookie(name: string, value: string, attributes: CookieAttributes): string {
+  let cookie = `${name}=${value}`;
+  if (attributes.maxAge !== undefined) cookie += `; Max-Age=${Math.max(0, Math.floor(attributes.maxAge))}`;
+  if (attributes.expires !== undefined) cookie += `; Expires=${new Date(attributes.expires).toUTCString()}`;
+  if (attributes.domain) cookie += `; Domain=${attributes.domain}`;
+  if (attributes.path) cookie += `; Path=${attributes.path}`;
+  if (attributes.httpOnly) cookie += '; HttpOnly';
+  if (attributes.secure) cookie += '; Secure';
+  if (attributes.sameSite) cookie += `; SameSite=${SAME_SITE[attributes.sameSite]}`;
+  if (attributes.partitioned) cookie += '; Partitioned';
+  if (attributes.priority) cookie += `; Priority=${PRIORITY[attributes.priority]}`;
+  return cookie;
+}
+
+/**
+ * The value of cookie `name` in a Cookie header, or `undefined`. When a name appears more than
+ * once (a cookie set for a parent domain and one for the host), the first is returned, which is
+ * the most specific one browsers send first. Malformed pairs are skipped, never thrown on.
+ */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  let start = 0;
+  while (start < header.length) {
+    let end = header.indexOf(';', start);
+    if (end === -1) end = header.length;
+    const eq = header.indexOf('=', start);
+    if (eq !== -1 && eq < end) {
+      const key = header.slice(start, eq).trim();
+      if (key === name) {
+        let value = header.slice(eq + 1, end).trim();
+        if (value.length > 1 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+        return value;
+      }
+    }
+    start = end + 1;
+  }
+  return undefined;
+}
+
+/**
+ * Add `cookie` to the response's Set-Cookie header without dropping cookies set by the
+ * application (iron-session's `setCookie` appends for the same reason).
+ */
+export function appendSetCookie(res: { getHeader(name: string): unknown; setHeader(name: string, value: string[]): unknown }, cookie: string): void {
+  const existing = res.getHeader('set-cookie');
+  const list = existing === undefined ? [] : Array.isArray(existing) ? existing.map(String) : [String(existing)];
+  list.push(cookie);
+  res.setHeader('set-cookie', list);
+}

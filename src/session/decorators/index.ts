@@ -1,0 +1,2 @@
+export * from './flash.decorator.js';
+export * from './session.decorator.js';

@@ -1,0 +1,63 @@
+import type { ExecutionContext } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import { SessionError } from './errors/session.error.js';
+import { SessionMessages } from './errors/session.messages.js';
+import type { AnySession, Session } from './session.js';
+
+/** Sessions by raw Node request: one registry for every app in the process, keyed weakly. */
+const sessions = new WeakMap<object, AnySession>();
+
+/**
+ * The raw Node request behind an adapter's request object: Fastify wraps it in `request.raw`,
+ * Express uses it directly.
+ */
+export function toRawRequest(req: object): IncomingMessage {
+  return ((req as { raw?: IncomingMessage }).raw ?? req) as IncomingMessage;
+}
+
+/** Attach `session` to a request. @internal */
+export function bindSession(req: object, session: AnySession): void {
+  sessions.set(toRawRequest(req), session);
+}
+
+/** The session attached to a request (Express, Fastify or raw Node), if any. */
+export function getSessionFromRequest<T extends object = Session>(req: object): T | undefined {
+  return sessions.get(toRawRequest(req)) as T | undefined;
+}
+
+/**
+ * The HTTP request behind any execution context: `http`, GraphQL (`graphql` context's `req`,
+ * found without importing `@nestjs/graphql`) and WebSocket gateways (the handshake request of
+ * `ws` or socket.io clients). `undefined` when the context carries none.
+ */
+export function getRequestFromContext(context: ExecutionContext): IncomingMessage | undefined {
+  const type = context.getType<string>();
+  if (type === 'http') return toRawRequest(context.switchToHttp().getRequest<object>());
+  if (type === 'graphql') {
+    const gqlContext = context.getArgByIndex<{ req?: object; request?: object } | undefined>(2);
+    const req = gqlContext?.req ?? gqlContext?.request;
+    return req ? toRawRequest(req) : undefined;
+  }
+  if (type === 'ws') {
+    const client = context.switchToWs().getClient<{ request?: object; upgradeReq?: object } | undefined>();
+    const req = client?.request ?? client?.upgradeReq;
+    return req ? toRawRequest(req) : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The session of the request behind an execution context. Every decorator and guard goes through
+ * here, so http, GraphQL and WebSocket contexts behave alike.
+ * @throws SessionError `SESSION_UNSUPPORTED_CONTEXT` when the context has no request,
+ *   `SESSION_NOT_FOUND` when the request has no session.
+ */
+export function getSessionFromContext<T extends object = Session>(context: ExecutionContext): T {
+  const req = getRequestFromContext(context);
+  if (!req) {
+    throw new SessionError('SESSION_UNSUPPORTED_CONTEXT', SessionMessages.unsupportedContext(context.getType()));
+  }
+  const session = getSessionFromRequest<T>(req);
+  if (!session) throw new SessionError('SESSION_NOT_FOUND', SessionMessages.noSession());
+  return session;
+}

@@ -1,0 +1,177 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SessionStore } from '../stores/session-store.interface.js';
+import type { SessionCodec } from './codecs/session-codec.interface.js';
+import type { Duration } from './duration.util.js';
+import type { SessionError } from './errors/session.error.js';
+
+/** Attributes of the session cookie. Every field is optional; the defaults are the secure choice. */
+export interface SessionCookieOptions {
+  /**
+   * Cookie name. A name starting with `__Host-` is checked at bootstrap to have `secure: true`,
+   * `path: '/'` and no `domain`, as browsers require; `__Secure-` needs `secure: true`.
+   * @default 'sid'
+   * @example '__Host-sid'
+   */
+  name?: string;
+  /** @default '/' */
+  path?: string;
+  /**
+   * Domain the cookie is sent to. Leave unset to keep it on the exact host (safest).
+   * @default undefined
+   */
+  domain?: string;
+  /**
+   * Hide the cookie from page scripts.
+   * @default true
+   */
+  httpOnly?: boolean;
+  /**
+   * Send the cookie over HTTPS only. `'auto'` sets it when the request arrived over TLS, or, with
+   * `trustProxy`, when `X-Forwarded-Proto` says `https`. Browsers accept secure cookies on
+   * `http://localhost`, so the default works in local development too.
+   * @default true
+   */
+  secure?: boolean | 'auto';
+  /**
+   * `SameSite` attribute. `'none'` requires `secure`.
+   * @default 'lax'
+   */
+  sameSite?: 'lax' | 'strict' | 'none' | false;
+  /**
+   * Add the `Partitioned` attribute (CHIPS) for cookies used in third-party iframes; requires `secure`.
+   * @default false
+   */
+  partitioned?: boolean;
+  /**
+   * `Priority` attribute (Chromium).
+   * @default undefined
+   */
+  priority?: 'low' | 'medium' | 'high';
+  /**
+   * `true`: the cookie carries `Expires`/`Max-Age` up to the session's absolute deadline, so it
+   * survives a browser restart. `false`: a browser-session cookie that the browser drops when it
+   * closes. Either way the idle and absolute timeouts are enforced on the server.
+   * @default true
+   */
+  persistent?: boolean;
+}
+
+/** Everything a {@link SessionIdTransport} needs to write the session ID back. */
+export interface SessionIdWriteContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The signed session token, or `null` to remove it (the session was destroyed or is stale). */
+  value: string | null;
+  /** When the session reaches its absolute deadline (epoch ms); persistent cookies expire then. */
+  expiresAt: number;
+}
+
+/**
+ * Where the session ID travels: how it is read from a request and written to a response.
+ * Like flamego's `ReadIDFunc`/`WriteIDFunc`. The value handed over is the *signed* token; the
+ * signature is checked by nest-sessions, never by the transport.
+ *
+ * @example An ID in a query parameter for a legacy client (read only)
+ * ```ts
+ * const transport: SessionIdTransport = {
+ *   read: (req) => new URL(req.url ?? '/', 'http://x').searchParams.get('sid') ?? undefined,
+ *   write: () => {},
+ * };
+ * ```
+ */
+export interface SessionIdTransport {
+  /** The signed token the request carries, or `undefined`. Must not throw. */
+  read(req: IncomingMessage): string | undefined;
+  /** Write (or clear) the token on the response. Called synchronously just before headers are sent. */
+  write(context: SessionIdWriteContext): void;
+}
+
+/** Context given to the {@link SessionModuleOptions.onError} hook; empty for background work such as GC. */
+export interface SessionErrorContext {
+  req?: IncomingMessage;
+  res?: ServerResponse;
+}
+
+/**
+ * Options of `SessionModule.forRoot()` / `forRootAsync()`. They are validated once at bootstrap;
+ * a wrong value stops the application with an error that names the option and the fix.
+ */
+export interface SessionModuleOptions {
+  /**
+   * Where sessions are kept: a {@link SessionStore} instance, or a URL. Built-in URLs:
+   * `memory:` (in-process, bounded; `memory:?max=50000`) and `file:./path` (one file per session).
+   * @default 'memory:'
+   * @example 'file:./var/sessions'
+   */
+  store?: SessionStore | string;
+  /**
+   * Secret(s) for signing session IDs, at least 32 characters each. With an array, the first signs
+   * and all verify, so a secret is rotated by putting the new one first.
+   * @example [process.env.SESSION_SECRET, process.env.SESSION_SECRET_OLD]
+   */
+  secret: string | readonly string[];
+  /** Cookie attributes (used by the cookie transport). */
+  cookie?: SessionCookieOptions;
+  /**
+   * A session with no activity for this long expires. Enforced by the server (the store's expiry).
+   * @default '1d'
+   */
+  idleTimeout?: Duration;
+  /**
+   * A session expires this long after it was created, however active it is. Activity never moves
+   * this deadline. Must not be shorter than `idleTimeout`.
+   * @default '7d'
+   */
+  absoluteTimeout?: Duration;
+  /**
+   * The idle deadline of an unchanged session is moved forward at most once per interval, so a
+   * read-only request does not write to the store every time. Must be shorter than `idleTimeout`.
+   * @default the smaller of one minute and half of `idleTimeout`
+   */
+  touchInterval?: Duration;
+  /**
+   * Length of new session IDs in base64url characters (6 bits each). At least 22 (128 bits).
+   * @default 32
+   */
+  idLength?: number;
+  /**
+   * How values are written to the store: `'json'`, `'rich'` (also Date, Map, Set, BigInt and
+   * registered classes) or a {@link SessionCodec}.
+   * @default 'json'
+   */
+  codec?: 'json' | 'rich' | SessionCodec;
+  /**
+   * How the session ID travels: `'cookie'`, `'header'` (`X-Session-Id` in and out), a custom
+   * {@link SessionIdTransport}, or several in order of preference (the first one that carries an ID
+   * on a request is used; new sessions are written through the first).
+   * @default 'cookie'
+   * @example ['cookie', 'header']
+   */
+  transport?: SessionTransportOption | readonly SessionTransportOption[];
+  /**
+   * Name of the header used by the `'header'` transport.
+   * @default 'X-Session-Id'
+   */
+  headerName?: string;
+  /**
+   * Trust `X-Forwarded-Proto` from a reverse proxy when deciding `secure: 'auto'`.
+   * @default false
+   */
+  trustProxy?: boolean;
+  /**
+   * Called with every error the request hook meets: a store that fails, a session lost while the
+   * request ran, a cookie that could no longer be set. For logging and metrics; the response is
+   * handled by nest-sessions (503 for store failures). Never given the session ID.
+   * @default logs a warning through Nest's Logger
+   */
+  onError?: (error: SessionError, context: SessionErrorContext) => void;
+  /**
+   * How often expired sessions are swept from stores that need it (those with a `gc()` method).
+   * `0` turns sweeping off.
+   * @default '5m'
+   */
+  gcInterval?: Duration;
+}
+
+/** One entry of {@link SessionModuleOptions.transport}. */
+export type SessionTransportOption = 'cookie' | 'header' | SessionIdTransport;

@@ -1,0 +1,370 @@
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { SessionRecord } from '../stores/session-store.interface.js';
+import { SessionError } from './errors/session.error.js';
+import { SessionMessages } from './errors/session.messages.js';
+import { createExpressSessionView } from './express-session.view.js';
+import { SESSION_RESOLVED_OPTIONS } from './session.internal-constants.js';
+import { bindSession, getSessionFromRequest } from './session-context.util.js';
+import { generateSessionId, isValidSessionId } from './session-id.js';
+import type { ResolvedSessionOptions } from './session-options.resolver.js';
+import { SessionSigner } from './session-signer.js';
+import { Session, type AnySession, type SessionOperations } from './session.js';
+
+interface Binding {
+  req: IncomingMessage;
+  res?: ServerResponse;
+  /** The ID written to the response in this request, if any. */
+  issuedId?: string | null;
+  /** Serialises store work of one session (a save() racing the end of the response). */
+  queue: Promise<unknown>;
+  /** The response was replaced by an error; no new ID may be issued with it. */
+  failed?: boolean;
+}
+
+/**
+ * The session engine: loads the session of a request, writes its ID to the response just before
+ * the headers go out, and writes its changes to the store before the response ends.
+ *
+ * Inject it to load sessions outside the HTTP pipeline (a WebSocket handshake, say) or subclass it
+ * and provide it under the same token to change how the response is failed.
+ */
+@Injectable()
+export class SessionManager implements SessionOperations, OnModuleInit, OnApplicationShutdown {
+  protected readonly signer: SessionSigner;
+  private readonly bindings = new WeakMap<AnySession, Binding>();
+  private gcTimer: NodeJS.Timeout | undefined;
+
+  constructor(@Inject(SESSION_RESOLVED_OPTIONS) protected readonly options: ResolvedSessionOptions) {
+    this.signer = new SessionSigner(options.secrets);
+  }
+
+  /** The codec values are encoded with. */
+  get codec() {
+    return this.options.codec;
+  }
+
+  /** The store sessions are kept in. */
+  get store() {
+    return this.options.store;
+  }
+
+  onModuleInit(): void {
+    const { store, gcInterval } = this.options;
+    if (gcInterval > 0 && typeof store.gc === 'function') {
+      this.gcTimer = setInterval(() => {
+        store.gc!().catch((cause: unknown) =>
+          this.options.onError(
+            new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('sweep expired sessions'), { cause }),
+            {},
+          ),
+        );
+      }, gcInterval);
+      this.gcTimer.unref();
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.gcTimer);
+    if (this.options.ownsStore) await this.options.store.close?.();
+  }
+
+  /**
+   * Load the session of `req` (once per request), expose it as `req.session`, and hook `res` so the
+   * ID and the store write are never lost.
+   * @throws SessionError `SESSION_STORE_UNAVAILABLE` when the store cannot be read.
+   */
+  async attach(req: IncomingMessage, res: ServerResponse): Promise<Session> {
+    const existing = getSessionFromRequest<Session>(req);
+    if (existing) return existing;
+    const session = await this.load(req);
+    const binding = this.bindings.get(session as AnySession)!;
+    binding.res = res;
+    this.hookResponse(session as AnySession, binding);
+    return session;
+  }
+
+  /**
+   * Load the session a request carries without hooking a response (no cookie can be written, so a
+   * new session is not saved). For WebSocket handshakes and similar; call {@link SessionManager.save}
+   * to write changes. The session is attached to `req` for the decorators; `fresh` reads the store
+   * again even when `req` already has one (a WebSocket handshake request serves many messages).
+   */
+  async load(req: IncomingMessage, options: { fresh?: boolean } = {}): Promise<Session> {
+    const existing = options.fresh ? undefined : getSessionFromRequest<Session>(req);
+    if (existing) return existing;
+    const now = Date.now();
+    const { token, transport } = this.readToken(req);
+    const id = token === undefined ? undefined : this.signer.unsign(token);
+    let record: SessionRecord | null = null;
+    if (id !== undefined && isValidSessionId(id)) {
+      try {
+        record = await this.options.store.get(id);
+      } catch (cause) {
+        const error = new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('read the session'), { cause });
+        this.options.onError(error, { req });
+        throw error;
+      }
+      // Defence in depth: a store that serves stale records must not extend a session's life.
+      if (record && (record.expiresAt <= now || record.createdAt + this.options.absoluteTimeout <= now)) record = null;
+    }
+    const presented = id !== undefined && isValidSessionId(id);
+    const session = new Session(this, { id: record ? id : undefined, record: record ?? undefined, presented, transport, now });
+    this.bindings.set(session as AnySession, { req, queue: Promise.resolve() });
+    bindSession(req, session as AnySession);
+    (req as { session?: unknown }).session = createExpressSessionView(session as AnySession, this);
+    return session as Session;
+  }
+
+  /** Write the session's pending changes now. */
+  async save(session: AnySession): Promise<void> {
+    await this.commit(session);
+  }
+
+  /** @internal SessionOperations */
+  commit(session: AnySession): Promise<void> {
+    return this.exclusive(session, () => this.write(session));
+  }
+
+  /** @internal SessionOperations */
+  regenerate(session: AnySession): Promise<void> {
+    return this.exclusive(session, async () => {
+      const oldId = session._isNew ? undefined : session._id;
+      const newId = generateSessionId(this.options.idLength);
+      if (oldId !== undefined) {
+        const expiresAt = this.nextExpiry(session);
+        const data = session.encodeAll();
+        await this.storeCall('regenerate the session', () =>
+          this.options.store.set(newId, { data, createdAt: session._createdAt, expiresAt }),
+        );
+        await this.storeCall('regenerate the session', () => this.options.store.destroy(oldId));
+        session.markSaved(newId, data, expiresAt);
+      } else {
+        session._id = newId;
+      }
+    });
+  }
+
+  /** @internal SessionOperations */
+  destroy(session: AnySession): Promise<void> {
+    return this.exclusive(session, async () => {
+      if (!session._isNew && session._id !== undefined) {
+        const id = session._id;
+        await this.storeCall('destroy the session', () => this.options.store.destroy(id));
+      }
+      session._loadedId = undefined;
+      session.reset(Date.now());
+    });
+  }
+
+  /** @internal SessionOperations */
+  reload(session: AnySession): Promise<void> {
+    return this.exclusive(session, async () => {
+      const id = session._isNew ? undefined : session._id;
+      const record = id === undefined ? null : await this.storeCall('read the session', () => this.options.store.get(id));
+      session.reset(Date.now(), record ?? undefined);
+    });
+  }
+
+  /** @internal SessionOperations */
+  headersSent(session: AnySession): boolean {
+    return this.bindings.get(session)?.res?.headersSent ?? false;
+  }
+
+  /** Cookie-style details of a session for the express-session view. @internal */
+  describe(session: AnySession): { expires: number | undefined; maxAge: number | undefined } {
+    if (!this.options.cookie.persistent) return { expires: undefined, maxAge: undefined };
+    const expires = session._createdAt + this.options.absoluteTimeout;
+    return { expires, maxAge: expires - Date.now() };
+  }
+
+  /**
+   * Answer a request whose session could not be written. Override to change the body; the status
+   * comes from the error (503 store unavailable, 409 session lost).
+   */
+  protected failResponse(res: ServerResponse, error: SessionError, end: (body: string) => void): void {
+    if (res.headersSent) {
+      // The status line is out: cut the response short so the client cannot take it for a success.
+      res.destroy(error);
+      return;
+    }
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    const body = JSON.stringify({ statusCode: error.statusCode, message: error.message, error: error.code });
+    res.statusCode = error.statusCode;
+    res.setHeader('content-type', 'application/json; charset=utf-8');
+    res.setHeader('content-length', Buffer.byteLength(body));
+    res.setHeader('cache-control', 'no-store');
+    end(body);
+  }
+
+  private readToken(req: IncomingMessage): { token: string | undefined; transport: number } {
+    const transports = this.options.transports;
+    for (let i = 0; i < transports.length; i++) {
+      const token = transports[i]!.read(req);
+      if (token) return { token, transport: i };
+    }
+    return { token: undefined, transport: 0 };
+  }
+
+  private nextExpiry(session: AnySession): number {
+    return Math.min(Date.now() + this.options.idleTimeout, session._createdAt + this.options.absoluteTimeout);
+  }
+
+  /** Whether the end of the response has store work to do; checked synchronously to keep the read path fast. */
+  private hasPendingWrite(session: AnySession): boolean {
+    if (session._isNew) return session.hasData;
+    if (session._touchRequested || this.nextExpiry(session) - session._expiresAt >= this.options.touchInterval) return true;
+    return session.hasChanged;
+  }
+
+  private async write(session: AnySession): Promise<void> {
+    const binding = this.bindings.get(session)!;
+    const { store } = this.options;
+    const expiresAt = this.nextExpiry(session);
+    if (session._isNew) {
+      if (!session.hasData) return;
+      if (binding.res?.headersSent && binding.issuedId !== session._id) {
+        // No cookie can carry a new ID any more; storing the record would only leave an orphan.
+        this.options.onError(new SessionError('SESSION_HEADERS_SENT', SessionMessages.headersSent('start a session')), {
+          req: binding.req,
+          res: binding.res,
+        });
+        return;
+      }
+      if (!binding.res) return;
+      const id = (session._id ??= generateSessionId(this.options.idLength));
+      const data = session.encodeAll();
+      await this.storeCall('save the session', () => store.set(id, { data, createdAt: session._createdAt, expiresAt }));
+      session.markSaved(id, data, expiresAt);
+      return;
+    }
+    const id = session._id!;
+    const patch = session.buildPatch();
+    if (Object.keys(patch.set).length > 0 || patch.unset.length > 0) {
+      const saved = await this.storeCall('save the session', () => store.patch(id, patch, expiresAt));
+      if (!saved) {
+        session._loadedId = undefined;
+        session.reset(Date.now());
+        throw new SessionError('SESSION_LOST', SessionMessages.lost());
+      }
+      const data = { ...session._raw, ...patch.set };
+      for (const key of patch.unset) delete data[key];
+      session.markSaved(id, data, expiresAt);
+    } else if (session._touchRequested || expiresAt - session._expiresAt >= this.options.touchInterval) {
+      const touched = await this.storeCall('extend the session', () => store.touch(id, expiresAt));
+      session._touchRequested = false;
+      if (touched) session._expiresAt = expiresAt;
+      else {
+        // Nothing was going to be written, so nothing is lost: the visitor simply has no session now.
+        session._loadedId = undefined;
+        session.reset(Date.now());
+      }
+    }
+  }
+
+  private async storeCall<R>(operation: string, call: () => Promise<R>): Promise<R> {
+    try {
+      return await call();
+    } catch (cause) {
+      if (cause instanceof SessionError && cause.code !== 'SESSION_STORE_UNAVAILABLE') throw cause;
+      throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
+    }
+  }
+
+  private exclusive<R>(session: AnySession, work: () => Promise<R>): Promise<R> {
+    const binding = this.bindings.get(session)!;
+    const run = binding.queue.then(work, work);
+    binding.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Write (or clear) the session ID on the response; runs synchronously as the headers go out. */
+  private writeIdentity(session: AnySession, binding: Binding, headers: OutgoingHttpHeaders | undefined): void {
+    const res = binding.res!;
+    let value: string | null | undefined;
+    if (session._isNew ? session.hasData : true) {
+      const id = (session._id ??= generateSessionId(this.options.idLength));
+      if (id !== session._loadedId) value = this.signer.sign(id);
+    } else if (session._presentedId && binding.issuedId === undefined) {
+      value = null;
+    }
+    if (value === undefined || (binding.failed && value !== null)) return;
+    binding.issuedId = value === null ? null : session._id;
+    const before = res.getHeader('set-cookie');
+    this.options.transports[session._transport]!.write({
+      req: binding.req,
+      res,
+      value,
+      expiresAt: session._createdAt + this.options.absoluteTimeout,
+    });
+    if (headers) mergeSetCookie(headers, before, res.getHeader('set-cookie'));
+  }
+
+  private hookResponse(session: AnySession, binding: Binding): void {
+    const res = binding.res!;
+    const originalWriteHead = res.writeHead;
+    const originalEnd = res.end;
+    const manager = this;
+    let ending = false;
+
+    res.writeHead = function writeHead(this: ServerResponse, ...args: unknown[]) {
+      if (!this.headersSent) {
+        const last = args[args.length - 1];
+        const headers = last && typeof last === 'object' && !Array.isArray(last) ? (last as OutgoingHttpHeaders) : undefined;
+        try {
+          manager.writeIdentity(session, binding, headers);
+        } catch (error) {
+          manager.report(error, binding);
+        }
+      }
+      return (originalWriteHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as ServerResponse['writeHead'];
+
+    res.end = function end(this: ServerResponse, ...args: unknown[]) {
+      const finish = (): ServerResponse => (originalEnd as (...a: unknown[]) => ServerResponse).apply(res, args);
+      if (ending) return finish();
+      ending = true;
+      let pending: boolean;
+      try {
+        pending = manager.hasPendingWrite(session);
+      } catch (error) {
+        manager.fail(binding, error, originalEnd);
+        return res;
+      }
+      if (!pending) return finish();
+      manager.commit(session).then(finish, (error: unknown) => manager.fail(binding, error, originalEnd));
+      return res;
+    } as ServerResponse['end'];
+  }
+
+  private fail(binding: Binding, error: unknown, originalEnd: ServerResponse['end']): void {
+    const res = binding.res!;
+    binding.failed = true;
+    this.failResponse(res, this.report(error, binding), (body) => (originalEnd as (chunk: string) => ServerResponse).call(res, body));
+  }
+
+  private report(error: unknown, binding: Binding): SessionError {
+    const sessionError =
+      error instanceof SessionError
+        ? error
+        : new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('save the session'), { cause: error });
+    this.options.onError(sessionError, { req: binding.req, res: binding.res! });
+    return sessionError;
+  }
+}
+
+function toList(value: unknown): string[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value.map(String) : [String(value)];
+}
+
+/**
+ * `writeHead(status, headers)` replaces a Set-Cookie set earlier with `setHeader`, which is how
+ * Fastify sends its own cookies; the session cookie is copied into those headers so both survive.
+ */
+function mergeSetCookie(headers: OutgoingHttpHeaders, before: unknown, after: unknown): void {
+  const key = Object.keys(headers).find((name) => name.toLowerCase() === 'set-cookie');
+  if (key === undefined) return;
+  const added = toList(after).slice(toList(before).length);
+  headers[key] = [...toList(headers[key]), ...added];
+}

@@ -1,0 +1,19 @@
+import { Injectable, type NestMiddleware } from '@nestjs/common';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SessionManager } from './session.manager.js';
+
+/**
+ * Loads the session before guards run and hooks the response so the ID and the store write go
+ * out with it. Mounted on every route by `SessionModule`. A store that cannot be read fails the
+ * request with 503 through Nest's exception filters.
+ */
+@Injectable()
+export class SessionMiddleware implements NestMiddleware<IncomingMessage, ServerResponse> {
+  constructor(private readonly manager: SessionManager) {}
+
+  async use(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): Promise<void> {
+    // Fastify hands middleware its raw objects; Express's are the raw objects themselves.
+    await this.manager.attach(req, res);
+    next();
+  }
+}

@@ -1,0 +1,336 @@
+import type { SessionPatch, SessionRecord } from '../stores/session-store.interface.js';
+import type { SessionCodec } from './codecs/session-codec.interface.js';
+import { SessionError } from './errors/session.error.js';
+import { SessionMessages } from './errors/session.messages.js';
+import { FlashBag } from './flash-bag.js';
+
+/**
+ * The shape of session data. Extend it by declaration merging to type `session.get()`:
+ *
+ * @example
+ * ```ts
+ * declare module 'nest-sessions' {
+ *   interface SessionData { userId: number; cart: string[] }
+ * }
+ * session.get('userId'); // number | undefined
+ * ```
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface SessionData {
+  [key: string]: unknown;
+}
+
+/** A session of any data shape, for code that does not care about the data. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnySession = Session<any>;
+
+/** Session key that holds the flash message; hidden from {@link Session.keys}. */
+export const FLASH_KEY = '__flash';
+
+/**
+ * What a session needs from the engine that loaded it.
+ * @internal
+ */
+export interface SessionOperations {
+  readonly codec: SessionCodec;
+  commit(session: AnySession): Promise<void>;
+  regenerate(session: AnySession): Promise<void>;
+  destroy(session: AnySession): Promise<void>;
+  reload(session: AnySession): Promise<void>;
+  /** Whether the response headers already went out. */
+  headersSent(session: AnySession): boolean;
+}
+
+/**
+ * The session of one request. Reads are synchronous (the record was loaded before guards ran);
+ * methods that touch the store are async. Changes are written once, when the response ends,
+ * and only the keys that changed are written, so parallel requests of one user do not undo
+ * each other's writes to different keys. For two writes to the same key, the later one to reach
+ * the store wins.
+ *
+ * @typeParam T the session data; defaults to {@link SessionData}.
+ */
+export class Session<T extends object = SessionData> {
+  /** @internal */ _id: string | undefined;
+  /** @internal Whether no record exists in the store for `_id` yet. */ _isNew: boolean;
+  /** @internal Encoded values as the store holds them. */ _raw: Record<string, string>;
+  /** @internal Decoded values read or written in this request. */ _values = new Map<string, unknown>();
+  /** @internal Keys set in this request. */ _changed = new Set<string>();
+  /** @internal Keys deleted in this request. */ _deleted = new Set<string>();
+  /** @internal */ _createdAt: number;
+  /** @internal Expiry the store holds. */ _expiresAt: number;
+  /** @internal The ID the request presented and the store knew. */ _loadedId: string | undefined;
+  /** @internal Whether the request presented a correctly signed ID (known or not). */ _presentedId: boolean;
+  /** @internal Index of the transport the ID arrived through. */ _transport = 0;
+  /** @internal */ _touchRequested = false;
+  /** @internal */ _flash: FlashBag | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly ops: SessionOperations,
+    init: { id?: string; record?: SessionRecord; presented: boolean; transport?: number; now: number },
+  ) {
+    this._id = init.id;
+    this._isNew = !init.record;
+    this._raw = init.record ? init.record.data : {};
+    this._createdAt = init.record ? init.record.createdAt : init.now;
+    this._expiresAt = init.record ? init.record.expiresAt : 0;
+    this._loadedId = init.record ? init.id : undefined;
+    this._presentedId = init.presented;
+    this._transport = init.transport ?? 0;
+  }
+
+  /**
+   * The session ID, or `undefined` for a visitor who has nothing stored yet (IDs are issued
+   * lazily, on the first write). Never log it: it is a bearer credential.
+   */
+  get id(): string | undefined {
+    return this._id;
+  }
+
+  /** `true` until the session has been written to the store. */
+  get isNew(): boolean {
+    return this._isNew;
+  }
+
+  /** When the session was created (epoch ms). */
+  get createdAt(): number {
+    return this._createdAt;
+  }
+
+  /** One value, or `undefined`. */
+  get<K extends keyof T & string>(key: K): T[K] | undefined {
+    if (this._values.has(key)) return this._values.get(key) as T[K];
+    if (this._deleted.has(key)) return undefined;
+    const raw = this._raw[key];
+    if (raw === undefined) return undefined;
+    const value = this.decode(key, raw);
+    this._values.set(key, value);
+    return value as T[K];
+  }
+
+  /** Set one value. `undefined` deletes the key. */
+  set<K extends keyof T & string>(key: K, value: T[K]): this {
+    if (value === undefined) return this.delete(key);
+    this._values.set(key, value);
+    this._changed.add(key);
+    this._deleted.delete(key);
+    return this;
+  }
+
+  /** Whether `key` holds a value. */
+  has(key: keyof T & string): boolean {
+    if (this._values.has(key)) return true;
+    return !this._deleted.has(key) && this._raw[key] !== undefined;
+  }
+
+  /** Remove one key. */
+  delete(key: keyof T & string): this {
+    this._values.delete(key);
+    this._changed.delete(key);
+    this._deleted.add(key);
+    return this;
+  }
+
+  /** The keys holding values (the flash key excluded). */
+  keys(): Array<keyof T & string> {
+    const keys = new Set<string>();
+    for (const key of Object.keys(this._raw)) if (!this._deleted.has(key)) keys.add(key);
+    for (const key of this._values.keys()) keys.add(key);
+    keys.delete(FLASH_KEY);
+    return [...keys] as Array<keyof T & string>;
+  }
+
+  /** All values as a plain object (decodes every key). */
+  toJSON(): Partial<T> {
+    const result: Record<string, unknown> = {};
+    for (const key of this.keys()) result[key] = this.get(key);
+    return result as Partial<T>;
+  }
+
+  /** Remove every key (the session itself and its ID stay; see {@link Session.destroy}). */
+  clear(): this {
+    for (const key of this.keys()) this.delete(key);
+    return this;
+  }
+
+  /**
+   * Leave a message for the next request that reads the flash (`@Flash()`), replacing any unread
+   * one. Any codec-encodable value works.
+   * @example session.setFlash({ success: 'Saved.' })
+   */
+  setFlash(value: unknown): this {
+    this.flashBag().set(value);
+    return this;
+  }
+
+  /**
+   * Add a keyed flash message; several messages of one type accumulate in an array.
+   * @example session.flash('error', 'Name is required'); // next request: @Flash('error') → ['Name is required']
+   */
+  flash(type: string, message: unknown): this {
+    this.flashBag().add(type, message);
+    return this;
+  }
+
+  /**
+   * The flash the previous request left (or one key of it), removed as it is read so it shows
+   * exactly once. What this request sets is not visible until the next one.
+   */
+  consumeFlash<V = unknown>(key?: string): V | undefined {
+    return this.flashBag().consume(key) as V | undefined;
+  }
+
+  /**
+   * Issue a new session ID and keep the data; the old record is deleted. Call it when privileges
+   * change (login) to defeat session fixation.
+   * @throws SessionError `SESSION_HEADERS_SENT` once the response headers were sent.
+   */
+  async regenerate(): Promise<void> {
+    this.assertHeadersNotSent('regenerate the session');
+    await this.ops.regenerate(this as AnySession);
+  }
+
+  /**
+   * Delete the record and clear the cookie (with the attributes it was set with). The object
+   * stays usable as a fresh, empty session: a value set afterwards (a "logged out" flash, say)
+   * starts a new session with a new ID.
+   * @throws SessionError `SESSION_HEADERS_SENT` once the response headers were sent.
+   */
+  async destroy(): Promise<void> {
+    this.assertHeadersNotSent('destroy the session');
+    await this.ops.destroy(this as AnySession);
+  }
+
+  /** Move the idle deadline forward at the end of this request even if nothing changed. */
+  touch(): this {
+    this._touchRequested = true;
+    return this;
+  }
+
+  /** Write pending changes now instead of at the end of the response. */
+  async save(): Promise<void> {
+    await this.ops.commit(this as AnySession);
+  }
+
+  /** Discard unsaved changes and read the record again from the store. */
+  async reload(): Promise<void> {
+    await this.ops.reload(this as AnySession);
+  }
+
+  /** Whether this request changed anything that will be written (in-place edits of objects included). */
+  get hasChanged(): boolean {
+    const patch = this.buildPatch();
+    return Object.keys(patch.set).length > 0 || patch.unset.length > 0;
+  }
+
+  /**
+   * The keys to write: set keys whose encoding differs from the stored one, objects that were read
+   * and then edited in place, and deleted keys the store holds.
+   * @internal
+   */
+  buildPatch(): SessionPatch {
+    const set: Record<string, string> = {};
+    const unset: string[] = [];
+    for (const [key, value] of this._values) {
+      // Objects read through get() may have been edited in place, so they are compared by encoding too.
+      if (!this._changed.has(key) && (typeof value !== 'object' || value === null)) continue;
+      const encoded = this.encode(key, value);
+      if (encoded !== this._raw[key]) set[key] = encoded;
+    }
+    for (const key of this._deleted) if (this._raw[key] !== undefined) unset.push(key);
+    const flash = this._flash;
+    if (flash?.hasChanged) {
+      const pending = flash.pending;
+      if (pending === undefined) {
+        if (this._raw[FLASH_KEY] !== undefined) unset.push(FLASH_KEY);
+      } else {
+        const encoded = this.encode(FLASH_KEY, pending);
+        if (encoded !== this._raw[FLASH_KEY]) set[FLASH_KEY] = encoded;
+      }
+    }
+    return { set, unset };
+  }
+
+  /**
+   * Every value encoded, for writing a whole record.
+   * @internal
+   */
+  encodeAll(): Record<string, string> {
+    const patch = this.buildPatch();
+    const data: Record<string, string> = { ...this._raw, ...patch.set };
+    for (const key of patch.unset) delete data[key];
+    return data;
+  }
+
+  /**
+   * Mark `data` as what the store now holds and forget the tracked changes.
+   * @internal
+   */
+  markSaved(id: string, data: Record<string, string>, expiresAt: number): void {
+    this._id = id;
+    this._isNew = false;
+    this._raw = data;
+    this._expiresAt = expiresAt;
+    this._changed.clear();
+    this._deleted.clear();
+    this._touchRequested = false;
+    // Decoded objects stay cached but now compare against the new encoding.
+    this._flash?.markSaved();
+  }
+
+  /**
+   * Start over as an empty, unsaved session.
+   * @internal
+   */
+  reset(now: number, record?: SessionRecord): void {
+    this._isNew = !record;
+    this._raw = record ? record.data : {};
+    this._createdAt = record ? record.createdAt : now;
+    this._expiresAt = record ? record.expiresAt : 0;
+    this._values.clear();
+    this._changed.clear();
+    this._deleted.clear();
+    this._touchRequested = false;
+    this._flash = undefined;
+    if (!record) this._id = undefined;
+  }
+
+  /** Whether the session holds anything worth storing. @internal */
+  get hasData(): boolean {
+    if (this.keys().length > 0) return true;
+    return this._flash ? this._flash.pending !== undefined : this._raw[FLASH_KEY] !== undefined;
+  }
+
+  private flashBag(): FlashBag {
+    if (!this._flash) {
+      const raw = this._deleted.has(FLASH_KEY) ? undefined : this._raw[FLASH_KEY];
+      this._flash = new FlashBag(raw === undefined ? undefined : this.decode(FLASH_KEY, raw));
+    }
+    return this._flash;
+  }
+
+  private assertHeadersNotSent(what: string): void {
+    if (this.ops.headersSent(this as AnySession)) {
+      throw new SessionError('SESSION_HEADERS_SENT', SessionMessages.headersSent(what));
+    }
+  }
+
+  private encode(key: string, value: unknown): string {
+    try {
+      return this.ops.codec.encode(value);
+    } catch (cause) {
+      if (cause instanceof SessionError) throw cause;
+      throw new SessionError('SESSION_CODEC_ERROR', SessionMessages.codec('encode', key), { cause });
+    }
+  }
+
+  private decode(key: string, raw: string): unknown {
+    try {
+      return this.ops.codec.decode(raw);
+    } catch (cause) {
+      if (cause instanceof SessionError) throw cause;
+      throw new SessionError('SESSION_CODEC_ERROR', SessionMessages.codec('decode', key), { cause });
+    }
+  }
+}
