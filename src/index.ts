@@ -20,4 +20,4 @@ export type { Session as SessionHandle } from './session/session.js';
 export * from './stores/file.store.js';
 export * from './stores/memory.store.js';
 export type * from './stores/session-store.interface.js';
-export { createStoreFromUrl } from './stores/store-url.js';
+export { createStoreFromUrl, type StoreUrlOptions } from './stores/store-url.js';

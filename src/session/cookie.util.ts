@@ -19,7 +19,7 @@ const PRIORITY = { low: 'Low', medium: 'Medium', high: 'High' } as const;
 /** `name=value; Attr…` for a Set-Cookie header. `value` must already be cookie-safe (base64url). */
 export function serializeCookie(name: string, value: string, attributes: CookieAttributes): string {
   let cookie = `${name}=${value}`;
-  if (attributes.maxAge !== undefined) cookie += `; Max-Age=${Math.max(0, Math.floor(attributes.maxAge))}`;
+  if (attributes.maxAge !== undefined) cookie += `; Max-Age=${Math.max(0, Math.ceil(attributes.maxAge))}`;
   if (attributes.expires !== undefined) cookie += `; Expires=${new Date(attributes.expires).toUTCString()}`;
   if (attributes.domain) cookie += `; Domain=${attributes.domain}`;
   if (attributes.path) cookie += `; Path=${attributes.path}`;

@@ -166,9 +166,10 @@ export interface SessionModuleOptions {
    */
   onError?: (error: SessionError, context: SessionErrorContext) => void;
   /**
-   * How often expired sessions are swept from stores that need it (those with a `gc()` method).
-   * `0` turns sweeping off.
-   * @default '5m'
+   * How often a store built from a URL (`memory:`, `file:`) sweeps expired sessions, on an
+   * `unref()`ed timer; `0` turns sweeping off. A store instance you construct yourself takes its own
+   * `gcInterval` option instead. Stores whose backend expires keys itself need no sweeping.
+   * @default the store's default (one minute for memory, five for files)
    */
   gcInterval?: Duration;
 }

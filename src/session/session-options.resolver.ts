@@ -35,7 +35,7 @@ export interface ResolvedSessionOptions {
   transports: readonly SessionIdTransport[];
   trustProxy: boolean;
   onError: (error: SessionError, context: SessionErrorContext) => void;
-  gcInterval: number;
+  gcInterval: number | undefined;
 }
 
 const logger = new Logger('SessionModule');
@@ -112,12 +112,12 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
   const trustProxy = options.trustProxy ?? false;
   const transports = resolveTransports(options, cookie, trustProxy);
   const codec = resolveCodec(options.codec);
-  const gcInterval = duration('gcInterval', options.gcInterval, 5 * 60_000);
+  const gcInterval = options.gcInterval === undefined ? undefined : duration('gcInterval', options.gcInterval, 0);
   if (options.onError !== undefined && typeof options.onError !== 'function') {
     throw invalid('onError', 'must be a function', 'Pass (error, { req, res }) => { ... } or leave it out.');
   }
 
-  const { store, ownsStore } = await resolveStore(options.store);
+  const { store, ownsStore } = await resolveStore(options.store, gcInterval);
 
   return {
     store,
@@ -217,9 +217,13 @@ function resolveCodec(codec: SessionModuleOptions['codec']): SessionCodec {
   throw invalid('codec', "must be 'json', 'rich' or an object with encode() and decode()", "Leave it out for 'json'.");
 }
 
-async function resolveStore(store: SessionModuleOptions['store']): Promise<{ store: SessionStore; ownsStore: boolean }> {
-  if (store === undefined) return { store: await createStoreFromUrl('memory:'), ownsStore: true };
-  if (typeof store === 'string') return { store: await createStoreFromUrl(store), ownsStore: true };
+async function resolveStore(
+  store: SessionModuleOptions['store'],
+  gcInterval: number | undefined,
+): Promise<{ store: SessionStore; ownsStore: boolean }> {
+  if (store === undefined || typeof store === 'string') {
+    return { store: await createStoreFromUrl(store ?? 'memory:', { gcInterval }), ownsStore: true };
+  }
   const required = ['get', 'set', 'patch', 'touch', 'destroy'] as const;
   const missing = required.filter((method) => typeof (store as unknown as Record<string, unknown>)?.[method] !== 'function');
   if (missing.length > 0) {

@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { SessionRecord } from '../stores/session-store.interface.js';
 import { SessionError } from './errors/session.error.js';
@@ -30,10 +30,9 @@ interface Binding {
  * and provide it under the same token to change how the response is failed.
  */
 @Injectable()
-export class SessionManager implements SessionOperations, OnModuleInit, OnApplicationShutdown {
+export class SessionManager implements SessionOperations, OnApplicationShutdown {
   protected readonly signer: SessionSigner;
   private readonly bindings = new WeakMap<AnySession, Binding>();
-  private gcTimer: NodeJS.Timeout | undefined;
 
   constructor(@Inject(SESSION_RESOLVED_OPTIONS) protected readonly options: ResolvedSessionOptions) {
     this.signer = new SessionSigner(options.secrets);
@@ -49,23 +48,7 @@ export class SessionManager implements SessionOperations, OnModuleInit, OnApplic
     return this.options.store;
   }
 
-  onModuleInit(): void {
-    const { store, gcInterval } = this.options;
-    if (gcInterval > 0 && typeof store.gc === 'function') {
-      this.gcTimer = setInterval(() => {
-        store.gc!().catch((cause: unknown) =>
-          this.options.onError(
-            new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('sweep expired sessions'), { cause }),
-            {},
-          ),
-        );
-      }, gcInterval);
-      this.gcTimer.unref();
-    }
-  }
-
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.gcTimer);
     if (this.options.ownsStore) await this.options.store.close?.();
   }
 

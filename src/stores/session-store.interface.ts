@@ -27,7 +27,13 @@ export interface SessionPatch {
 /**
  * The contract every session store implements. All methods return promises; all IDs reaching a
  * store were issued by nest-sessions and verified, but a store still rejects malformed IDs (see
- * `isValidSessionId`) before using them as keys, file names or query parameters.
+ * `isValidSessionId`) before using them as keys, file names or query parameters. A malformed ID
+ * names no record: `get` resolves `null`, `patch` and `touch` resolve `false`, `destroy` resolves
+ * without doing anything, and only `set` rejects, with a `SessionError` coded `SESSION_INVALID_ID`.
+ * None of them reaches the backend with such an ID.
+ *
+ * Records are passed by value: a store never keeps the objects handed to it nor hands out objects
+ * it keeps, because callers mutate them.
  *
  * Writes are merges: {@link SessionStore.patch} changes only the keys it names, atomically with
  * respect to other patches of the same session, so parallel requests of one user never undo each
@@ -48,17 +54,23 @@ export interface SessionPatch {
 export interface SessionStore {
   /** The record of `id`, or `null` when there is none or it has expired. Malformed IDs give `null`. */
   get(id: string): Promise<SessionRecord | null>;
-  /** Create or replace the whole record of `id`. */
+  /**
+   * Create or replace the whole record of `id`. Rejects with a `SessionError` coded
+   * `SESSION_INVALID_ID` when `id` is malformed.
+   */
   set(id: string, record: SessionRecord): Promise<void>;
   /**
    * Merge `patch` into the record of `id` and move its expiry to `expiresAt`, atomically.
    * Resolves `false` (and writes nothing) when the record no longer exists or has expired, so a
-   * session destroyed elsewhere is never brought back.
+   * session destroyed elsewhere is never brought back. Also `false` for a malformed ID.
    */
   patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean>;
-  /** Move the expiry of `id` to `expiresAt` without rewriting its data. `false` when it is gone. */
+  /**
+   * Move the expiry of `id` to `expiresAt` without changing its data. `false` (and nothing written)
+   * when it is gone, has expired, or `id` is malformed.
+   */
   touch(id: string, expiresAt: number): Promise<boolean>;
-  /** Delete the record of `id`. Deleting a missing record is not an error. */
+  /** Delete the record of `id`. Deleting a missing record, or one with a malformed ID, is not an error. */
   destroy(id: string): Promise<void>;
   /**
    * Delete expired records and resolve how many were deleted. Stores whose backend expires keys

@@ -188,7 +188,7 @@ class TestController {
   @Post('express-compat')
   @HttpCode(200)
   expressCompat(@Req() req: Request) {
-    const session = req.session as unknown as Record<string, any>;
+    const session = (req as unknown as { session: Record<string, any> }).session;
     return new Promise((resolve, reject) => {
       session.regenerate((err?: unknown) => {
         if (err) return reject(err);
@@ -201,7 +201,7 @@ class TestController {
 
   @Get('express-compat')
   expressCompatRead(@Req() req: Request) {
-    const session = req.session as unknown as Record<string, any>;
+    const session = (req as unknown as { session: Record<string, any> }).session;
     return { passport: session.passport ?? null, hasCookie: session.cookie.expires instanceof Date };
   }
 

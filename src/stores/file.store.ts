@@ -1,0 +1,390 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { SessionError } from '../session/errors/session.error.js';
+import { SessionMessages } from '../session/errors/session.messages.js';
+import { isValidSessionId } from '../session/session-id.js';
+import type { SessionPatch, SessionRecord, SessionStore } from './session-store.interface.js';
+
+/** Options of {@link FileStore}. */
+export interface FileStoreOptions {
+  /**
+   * Directory holding one `<id>.json` file per session. Created on first use (with missing parents)
+   * when it does not exist. Give the store a directory of its own: {@link FileStore.gc} deletes
+   * expired session files and stale temporary files in it.
+   * @example '/var/lib/my-app/sessions'
+   */
+  directory: string;
+  /**
+   * Milliseconds between sweeps that delete expired session files and stale temporary files (see
+   * {@link FileStore.gc}). The timer is `unref()`ed, so it never keeps the process alive. `0`
+   * disables the timer.
+   * @default 300_000 (5 minutes)
+   * @example 0 // when SessionModule already calls gc() on its own schedule
+   */
+  gcInterval?: number;
+  /**
+   * The clock deciding whether a record has expired, in epoch milliseconds. Meant for tests.
+   * @default Date.now
+   * @example { now: () => fakeTime }
+   */
+  now?: () => number;
+  /**
+   * Permissions of session files. The process umask can only remove bits from it.
+   * @default 0o600 (read and write for the owner only)
+   * @example 0o640
+   */
+  fileMode?: number;
+  /**
+   * Permissions of the directory when the store creates it. A directory that already exists keeps
+   * its permissions.
+   * @default 0o700 (owner only)
+   * @example 0o750
+   */
+  dirMode?: number;
+}
+
+const DEFAULT_GC_INTERVAL = 5 * 60_000;
+/** Temporary files older than this are leftovers of a crashed write and deleted by gc. */
+const STALE_TMP_AGE = 60 * 60_000;
+/** How many session files gc reads at once. */
+const GC_CONCURRENCY = 8;
+const SESSION_FILE = /^(.+)\.json$/;
+const TMP_FILE = /^\.[A-Za-z0-9_-]+\.[0-9a-f]+\.tmp$/;
+
+/**
+ * A {@link SessionStore} keeping one JSON file per session in a directory, for single-process
+ * deployments that want sessions to survive a restart without running a database.
+ *
+ * - **Safe file names.** IDs are checked with `isValidSessionId` and every resolved path is checked
+ *   to lie directly in the directory, so no input ever reads or writes a file elsewhere.
+ * - **Atomic writes.** A record is written to a temporary file (`.<id>.<random>.tmp`, mode
+ *   `fileMode`) that is then renamed over `<id>.json`, so readers see the old or the new file,
+ *   never a partial one. Writes are not `fsync`ed: after a power loss a file may come back empty
+ *   or truncated, and such a file is read as a missing session (and deleted), never served.
+ * - **One process.** Operations on the same session are serialized inside the process, so
+ *   parallel patches of different keys all survive. Several processes sharing one directory are
+ *   NOT safe for concurrent patches of the same session: the last writer wins and the other
+ *   process's keys are lost. Use a shared store such as Redis for clusters.
+ * - **Faults.** Missing, expired and corrupt files read as `null` (expired and corrupt ones are
+ *   deleted). Any other file-system error rejects with a `SessionError` coded
+ *   `SESSION_STORE_UNAVAILABLE` whose `cause` is the original error.
+ *
+ * @example
+ * ```ts
+ * SessionModule.forRoot({ secret, store: new FileStore({ directory: '/var/lib/my-app/sessions' }) });
+ * ```
+ */
+export class FileStore implements SessionStore {
+  /** The absolute session directory. */
+  protected readonly root: string;
+  private readonly clock: () => number;
+  private readonly fileMode: number;
+  private readonly dirMode: number;
+  /** Tail of the operation chain of each session ID; removed once the chain is idle. */
+  private readonly locks = new Map<string, Promise<void>>();
+  private rootReady: Promise<void> | undefined;
+  private gcRunning = false;
+  /** The gc timer, `undefined` when `gcInterval` is `0` or after {@link FileStore.close}. */
+  protected timer: NodeJS.Timeout | undefined;
+
+  constructor(options: FileStoreOptions) {
+    if (typeof options?.directory !== 'string' || options.directory.trim() === '') {
+      throw invalidOption('directory', 'it must be a non-empty path', "Pass for example { directory: './sessions' }.");
+    }
+    const gcInterval = options.gcInterval ?? DEFAULT_GC_INTERVAL;
+    if (!Number.isFinite(gcInterval) || gcInterval < 0) {
+      throw invalidOption(
+        'gcInterval',
+        'it must be a non-negative number of milliseconds',
+        'Pass 0 to disable the timer.',
+      );
+    }
+    for (const [name, mode] of [['fileMode', options.fileMode], ['dirMode', options.dirMode]] as const) {
+      if (mode !== undefined && (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
+        throw invalidOption(name, 'it must be a permission number', 'Pass an octal literal such as 0o600.');
+      }
+    }
+    this.root = resolve(options.directory);
+    this.clock = options.now ?? Date.now;
+    this.fileMode = options.fileMode ?? 0o600;
+    this.dirMode = options.dirMode ?? 0o700;
+    if (gcInterval > 0) {
+      this.timer = setInterval(() => void this.sweep(), gcInterval);
+      this.timer.unref();
+    }
+  }
+
+  async get(id: string): Promise<SessionRecord | null> {
+    const file = this.sessionPath(id);
+    if (!file) return null;
+    return this.exclusive(id, () => this.readLive(file));
+  }
+
+  /** @throws {SessionError} `SESSION_INVALID_ID` (as a rejection) when `id` is malformed. */
+  async set(id: string, record: SessionRecord): Promise<void> {
+    const file = this.sessionPath(id);
+    if (!file) throw new SessionError('SESSION_INVALID_ID', SessionMessages.invalidId());
+    const copy: SessionRecord = { data: record.data, createdAt: record.createdAt, expiresAt: record.expiresAt };
+    // Serialized before waiting for the lock, so later changes by the caller are not stored.
+    const json = JSON.stringify(copy);
+    await this.exclusive(id, () => this.write(id, file, json));
+  }
+
+  async patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean> {
+    const file = this.sessionPath(id);
+    if (!file) return false;
+    const changes: SessionPatch = { set: { ...patch.set }, unset: [...patch.unset] };
+    return this.exclusive(id, async () => {
+      const record = await this.readLive(file);
+      if (!record) return false;
+      for (const key of changes.unset) delete record.data[key];
+      for (const [key, value] of Object.entries(changes.set)) {
+        // defineProperty, not assignment, so a key named `__proto__` is stored like any other key.
+        Object.defineProperty(record.data, key, { value, enumerable: true, writable: true, configurable: true });
+      }
+      record.expiresAt = expiresAt;
+      await this.write(id, file, JSON.stringify(record));
+      return true;
+    });
+  }
+
+  async touch(id: string, expiresAt: number): Promise<boolean> {
+    const file = this.sessionPath(id);
+    if (!file) return false;
+    return this.exclusive(id, async () => {
+      const record = await this.readLive(file);
+      if (!record) return false;
+      record.expiresAt = expiresAt;
+      await this.write(id, file, JSON.stringify(record));
+      return true;
+    });
+  }
+
+  async destroy(id: string): Promise<void> {
+    const file = this.sessionPath(id);
+    if (!file) return;
+    await this.exclusive(id, async () => {
+      try {
+        await unlink(file);
+      } catch (err) {
+        if (code(err) !== 'ENOENT') throw unavailable('write', err);
+      }
+    });
+  }
+
+  /**
+   * Delete expired and corrupt session files, and temporary files older than one hour (left by a
+   * write that crashed; their age is measured with the real clock against their modification time).
+   * Files whose name is not `<valid id>.json` or a temporary file of this store are left alone.
+   * Resolves how many expired sessions were deleted.
+   *
+   * @throws {SessionError} `SESSION_STORE_UNAVAILABLE` (as a rejection) when the directory cannot be
+   * listed. Errors on single files are skipped; the next run retries them.
+   */
+  async gc(): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.root);
+    } catch (err) {
+      if (code(err) === 'ENOENT') return 0;
+      throw unavailable('read', err);
+    }
+    const ids: string[] = [];
+    const staleTmp: string[] = [];
+    for (const name of names) {
+      const id = SESSION_FILE.exec(name)?.[1];
+      if (id !== undefined && this.sessionPath(id)) ids.push(id);
+      else if (TMP_FILE.test(name)) staleTmp.push(name);
+    }
+
+    let deleted = 0;
+    const worker = async (): Promise<void> => {
+      for (let id = ids.pop(); id !== undefined; id = ids.pop()) {
+        const file = this.sessionPath(id)!;
+        try {
+          // Awaited before adding: `deleted += await ...` would read `deleted` before other workers add to it.
+          const count = await this.exclusive(id, () => this.deleteIfExpired(file));
+          deleted += count;
+        } catch {
+          // Skipped; the next run retries this file.
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: GC_CONCURRENCY }, worker));
+
+    const staleBefore = Date.now() - STALE_TMP_AGE;
+    for (const name of staleTmp) {
+      const file = join(this.root, name);
+      try {
+        if ((await stat(file)).mtimeMs < staleBefore) await unlink(file);
+      } catch {
+        // Already gone, or not deletable now; the next run retries.
+      }
+    }
+    return deleted;
+  }
+
+  /** Stop the gc timer and wait for operations already started to finish. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await Promise.all(this.locks.values());
+  }
+
+  /** The current time in epoch milliseconds; records with `expiresAt <= now()` are expired. */
+  protected now(): number {
+    return this.clock();
+  }
+
+  /**
+   * The file of session `id`, or `null` when `id` is malformed or would resolve anywhere but
+   * directly inside the session directory.
+   */
+  protected sessionPath(id: string): string | null {
+    if (!isValidSessionId(id)) return null;
+    const file = resolve(this.root, `${id}.json`);
+    return dirname(file) === this.root ? file : null;
+  }
+
+  /**
+   * Run `operation` after every earlier operation on `id` has settled, so read-modify-write
+   * sequences on one session never interleave within this process.
+   */
+  private exclusive<T>(id: string, operation: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(id);
+    const result = previous ? previous.then(operation) : operation();
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return result;
+  }
+
+  /** The live record in `file`; expired and corrupt files are deleted and read as `null`. */
+  private async readLive(file: string): Promise<SessionRecord | null> {
+    await this.ensureRoot('read');
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if (code(err) === 'ENOENT') return null;
+      throw unavailable('read', err);
+    }
+    const record = parseRecord(text);
+    if (!record || record.expiresAt <= this.now()) {
+      await unlink(file).catch(() => {
+        // Best effort: the record is not served either way, and gc retries the deletion.
+      });
+      return null;
+    }
+    return record;
+  }
+
+  /** 1 when `file` held an expired record and was deleted, else 0. Corrupt files are deleted too. */
+  private async deleteIfExpired(file: string): Promise<number> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if (code(err) === 'ENOENT') return 0;
+      throw err;
+    }
+    const record = parseRecord(text);
+    if (record && record.expiresAt > this.now()) return 0;
+    await unlink(file);
+    return record ? 1 : 0;
+  }
+
+  /** Replace `file` atomically: write a temporary file next to it, then rename it over `file`. */
+  private async write(id: string, file: string, json: string): Promise<void> {
+    await this.ensureRoot('write');
+    const tmp = join(this.root, `.${id}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      try {
+        await this.writeNew(tmp, json);
+      } catch (err) {
+        if (code(err) !== 'ENOENT') throw err;
+        // The directory was deleted while the store ran (e.g. by a /tmp cleaner): create it again.
+        this.rootReady = undefined;
+        await this.ensureRoot('write');
+        await this.writeNew(tmp, json);
+      }
+      await rename(tmp, file);
+    } catch (err) {
+      await unlink(tmp).catch(() => {
+        // The temporary file was not created, or gc removes it later.
+      });
+      throw err instanceof SessionError ? err : unavailable('write', err);
+    }
+  }
+
+  private async writeNew(path: string, content: string): Promise<void> {
+    // 'wx' fails rather than follow anything already at this random name.
+    const handle = await open(path, 'wx', this.fileMode);
+    try {
+      await handle.writeFile(content, 'utf8');
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Create the session directory on first use; a failure is retried by the next operation. */
+  private ensureRoot(operation: 'read' | 'write'): Promise<void> {
+    this.rootReady ??= (async () => {
+      const created = await mkdir(this.root, { recursive: true, mode: this.dirMode });
+      // mkdir's mode is reduced by the umask; set it exactly, but only on a directory we created.
+      if (created !== undefined) await chmod(this.root, this.dirMode);
+    })();
+    const ready = this.rootReady;
+    return ready.catch((err: unknown) => {
+      if (this.rootReady === ready) this.rootReady = undefined;
+      throw unavailable(operation, err);
+    });
+  }
+
+  /** Sweep on the timer: never two at once, and failures wait for the next tick. */
+  private async sweep(): Promise<void> {
+    if (this.gcRunning) return;
+    this.gcRunning = true;
+    try {
+      await this.gc();
+    } catch {
+      // Nothing to report to on a timer; the next run retries.
+    } finally {
+      this.gcRunning = false;
+    }
+  }
+}
+
+/** The record in `text`, or `null` when it is not a well-formed record. */
+function parseRecord(text: string): SessionRecord | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const { data, createdAt, expiresAt } = value as Partial<SessionRecord>;
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return null;
+  if (!Object.values(data).every((v) => typeof v === 'string')) return null;
+  if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt)) return null;
+  return { data, createdAt: createdAt!, expiresAt: expiresAt! };
+}
+
+function code(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function unavailable(operation: 'read' | 'write', cause: unknown): SessionError {
+  return new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
+}
+
+function invalidOption(option: string, rule: string, fix: string): SessionError {
+  return new SessionError('SESSION_OPTIONS_INVALID', SessionMessages.invalidOption(option, rule, fix));
+}

@@ -1,0 +1,184 @@
+import { SessionError } from '../session/errors/session.error.js';
+import { SessionMessages } from '../session/errors/session.messages.js';
+import { isValidSessionId } from '../session/session-id.js';
+import type { SessionPatch, SessionRecord, SessionStore } from './session-store.interface.js';
+
+/** Options of {@link MemoryStore}. Every field is optional. */
+export interface MemoryStoreOptions {
+  /**
+   * Most sessions kept at once. When a new session would exceed it, the least recently used one
+   * (least recently read, written, patched or touched) is evicted first, so memory stays bounded
+   * even when clients keep opening sessions.
+   * @default 10_000
+   * @example 50_000
+   */
+  maxSessions?: number;
+  /**
+   * Milliseconds between sweeps that delete expired sessions (see {@link MemoryStore.gc}). The
+   * timer is `unref()`ed, so it never keeps the process alive. `0` disables the timer; expired
+   * sessions are then deleted only when they are read or evicted.
+   * @default 60_000
+   * @example 0 // when SessionModule already calls gc() on its own schedule
+   */
+  gcInterval?: number;
+  /**
+   * The clock deciding whether a record has expired, in epoch milliseconds. Meant for tests.
+   * @default Date.now
+   * @example { now: () => fakeTime }
+   */
+  now?: () => number;
+}
+
+const DEFAULT_MAX_SESSIONS = 10_000;
+const DEFAULT_GC_INTERVAL = 60_000;
+
+/**
+ * A {@link SessionStore} that keeps sessions in the memory of the current process.
+ *
+ * Suited to development, tests and single-process deployments where losing every session on
+ * restart is acceptable. Sessions are not shared between processes or cluster workers. The store
+ * keeps its own copies of records: objects passed in or handed out are never shared with callers.
+ *
+ * @example
+ * ```ts
+ * SessionModule.forRoot({ secret, store: new MemoryStore({ maxSessions: 5_000 }) });
+ * ```
+ */
+export class MemoryStore implements SessionStore {
+  /** Records in least-recently-used-first order: every access deletes and re-inserts its entry. */
+  private readonly records = new Map<string, SessionRecord>();
+  private readonly maxSessions: number;
+  private readonly clock: () => number;
+  /** The gc timer, `undefined` when `gcInterval` is `0` or after {@link MemoryStore.close}. */
+  protected timer: NodeJS.Timeout | undefined;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    if (!Number.isSafeInteger(maxSessions) || maxSessions < 1) {
+      throw new SessionError(
+        'SESSION_OPTIONS_INVALID',
+        SessionMessages.invalidOption('maxSessions', 'it must be a positive integer', 'Pass for example 10_000.'),
+      );
+    }
+    const gcInterval = options.gcInterval ?? DEFAULT_GC_INTERVAL;
+    if (!Number.isFinite(gcInterval) || gcInterval < 0) {
+      throw new SessionError(
+        'SESSION_OPTIONS_INVALID',
+        SessionMessages.invalidOption(
+          'gcInterval',
+          'it must be a non-negative number of milliseconds',
+          'Pass 0 to disable the timer.',
+        ),
+      );
+    }
+    this.maxSessions = maxSessions;
+    this.clock = options.now ?? Date.now;
+    if (gcInterval > 0) {
+      this.timer = setInterval(() => void this.gc(), gcInterval);
+      this.timer.unref();
+    }
+  }
+
+  /**
+   * How many records the store holds, including expired ones that have not been swept yet by
+   * {@link MemoryStore.gc}, read, or evicted.
+   */
+  get size(): number {
+    return this.records.size;
+  }
+
+  async get(id: string): Promise<SessionRecord | null> {
+    const record = this.live(id);
+    return record ? this.copy(record) : null;
+  }
+
+  /** @throws {SessionError} `SESSION_INVALID_ID` (as a rejection) when `id` is malformed. */
+  async set(id: string, record: SessionRecord): Promise<void> {
+    if (!isValidSessionId(id)) throw new SessionError('SESSION_INVALID_ID', SessionMessages.invalidId());
+    this.store(id, this.copy(record));
+  }
+
+  async patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean> {
+    const record = this.live(id);
+    if (!record) return false;
+    this.store(id, { data: this.merge(record.data, patch), createdAt: record.createdAt, expiresAt });
+    return true;
+  }
+
+  async touch(id: string, expiresAt: number): Promise<boolean> {
+    const record = this.live(id);
+    if (!record) return false;
+    // The stored record is private to this store, so it can be changed in place.
+    record.expiresAt = expiresAt;
+    return true;
+  }
+
+  async destroy(id: string): Promise<void> {
+    if (isValidSessionId(id)) this.records.delete(id);
+  }
+
+  /** Delete every expired record; resolves how many were deleted. Runs every `gcInterval`. */
+  async gc(): Promise<number> {
+    const now = this.now();
+    let deleted = 0;
+    for (const [id, record] of this.records) {
+      if (record.expiresAt <= now) {
+        this.records.delete(id);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  /** Stop the gc timer and drop every record. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.records.clear();
+  }
+
+  /** The current time in epoch milliseconds; records with `expiresAt <= now()` are expired. */
+  protected now(): number {
+    return this.clock();
+  }
+
+  /**
+   * A copy of `record` that shares nothing with it. Values are strings, so copying `data` one level
+   * deep is enough. Override to keep extra fields of a record subtype.
+   */
+  protected copy(record: SessionRecord): SessionRecord {
+    return { data: { ...record.data }, createdAt: record.createdAt, expiresAt: record.expiresAt };
+  }
+
+  /** A new `data` object: `data` with `patch.unset` removed and `patch.set` applied. */
+  protected merge(data: Record<string, string>, patch: SessionPatch): Record<string, string> {
+    const merged = { ...data };
+    for (const key of patch.unset) delete merged[key];
+    for (const [key, value] of Object.entries(patch.set)) {
+      // defineProperty, not assignment, so a key named `__proto__` is stored like any other key.
+      Object.defineProperty(merged, key, { value, enumerable: true, writable: true, configurable: true });
+    }
+    return merged;
+  }
+
+  /** The stored (uncopied) live record of `id`, marked as most recently used; expired ones are deleted. */
+  private live(id: string): SessionRecord | null {
+    if (!isValidSessionId(id)) return null;
+    const record = this.records.get(id);
+    if (!record) return null;
+    this.records.delete(id);
+    if (record.expiresAt <= this.now()) return null;
+    this.records.set(id, record);
+    return record;
+  }
+
+  private store(id: string, record: SessionRecord): void {
+    this.records.delete(id);
+    this.records.set(id, record);
+    // Map iteration follows insertion order, so the first key is the least recently used.
+    while (this.records.size > this.maxSessions) {
+      const oldest = this.records.keys().next().value as string;
+      this.records.delete(oldest);
+    }
+  }
+}

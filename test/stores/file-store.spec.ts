@@ -1,0 +1,331 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SessionError } from '../../src/session/errors/session.error.js';
+import { generateSessionId } from '../../src/session/session-id.js';
+import { FileStore, type FileStoreOptions } from '../../src/stores/file.store.js';
+import type { SessionRecord, SessionStore } from '../../src/stores/session-store.interface.js';
+import { describeStoreConformance } from './store-conformance.js';
+
+const conformanceDirs = new Map<SessionStore, string>();
+describeStoreConformance(
+  'FileStore',
+  async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'nest-sessions-conformance-'));
+    const store = new FileStore({ directory: join(dir, 'sessions') });
+    conformanceDirs.set(store, dir);
+    return store;
+  },
+  {
+    teardown: async (store) => {
+      await store.close?.();
+      await rm(conformanceDirs.get(store)!, { recursive: true, force: true });
+      conformanceDirs.delete(store);
+    },
+  },
+);
+
+/** Exposes the gc timer and counts gc runs. */
+class InspectableFileStore extends FileStore {
+  gcRuns = 0;
+
+  get gcTimer(): NodeJS.Timeout | undefined {
+    return this.timer;
+  }
+
+  override async gc(): Promise<number> {
+    this.gcRuns++;
+    return super.gc();
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+const mode = async (path: string): Promise<number> => (await stat(path)).mode & 0o777;
+const exists = (path: string): Promise<boolean> =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+const rejection = (promise: Promise<unknown>): Promise<unknown> =>
+  promise.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+
+/** Every file and directory under `dir`, with the content of files. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const result: Record<string, string> = {};
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    const path = join(entry.parentPath, entry.name);
+    result[relative(dir, path)] = entry.isDirectory() ? '<dir>' : await readFile(path, 'utf8');
+  }
+  return result;
+}
+
+describe('FileStore', () => {
+  let base: string;
+  let root: string;
+  const stores: FileStore[] = [];
+  const create = <T extends FileStore = FileStore>(
+    options: Partial<FileStoreOptions> = {},
+    Store: new (options: FileStoreOptions) => T = FileStore as new (options: FileStoreOptions) => T,
+  ): T => {
+    const store = new Store({ directory: root, gcInterval: 0, ...options });
+    stores.push(store);
+    return store;
+  };
+  const record = (expiresAt = Date.now() + 60_000, data: Record<string, string> = { a: '"1"' }): SessionRecord => ({
+    data,
+    createdAt: 1_000,
+    expiresAt,
+  });
+
+  beforeEach(async () => {
+    base = await mkdtemp(join(tmpdir(), 'nest-sessions-file-store-'));
+    root = join(base, 'inner', 'sessions');
+  });
+
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it('creates the directory on first use with mode 0o700 and writes files with mode 0o600', async () => {
+    const store = create();
+    expect(await exists(root)).toBe(false);
+
+    const id = generateSessionId();
+    await store.set(id, record());
+    expect(await mode(root)).toBe(0o700);
+    expect(await mode(join(root, `${id}.json`))).toBe(0o600);
+
+    expect(await store.patch(id, { set: { b: '2' }, unset: [] }, Date.now() + 60_000)).toBe(true);
+    expect(await mode(join(root, `${id}.json`))).toBe(0o600);
+  });
+
+  it('applies dirMode exactly to a directory it creates but leaves an existing one alone', async () => {
+    const own = join(base, 'own');
+    await create({ directory: own, dirMode: 0o770 }).set(generateSessionId(), record());
+    expect(await mode(own)).toBe(0o770);
+
+    const existing = join(base, 'existing');
+    await mkdir(existing, { mode: 0o755 });
+    await create({ directory: existing }).set(generateSessionId(), record());
+    expect(await mode(existing)).toBe(0o755);
+  });
+
+  it('never touches a file outside its directory, whatever the ID', async () => {
+    const store = create();
+    const live = generateSessionId();
+    await store.set(live, record());
+    const victim = 'v'.repeat(24);
+    await writeFile(join(base, `${victim}.json`), JSON.stringify(record()));
+    await writeFile(join(base, 'inner', `${victim}.json`), JSON.stringify(record()));
+    const before = await snapshot(base);
+
+    const hostile = [
+      `../../${victim}`,
+      `../${victim}`,
+      `..%2f..%2f${victim}`,
+      `${live}/../../${victim}`,
+      `/${base}/${victim}`.padEnd(32, 'v'),
+      `..\\..\\${victim}`,
+      `${live}\u0000../../${victim}`,
+      `../sessions/${live}`,
+      `../../${'x'.repeat(30)}`,
+    ];
+    for (const id of hostile) {
+      expect(await store.get(id)).toBeNull();
+      expect(await rejection(store.set(id, record()))).toBeInstanceOf(SessionError);
+      expect(await store.patch(id, { set: { x: '1' }, unset: [] }, Date.now() + 60_000)).toBe(false);
+      expect(await store.touch(id, Date.now() + 60_000)).toBe(false);
+      await store.destroy(id);
+    }
+    expect(await store.gc()).toBe(0);
+
+    expect(await snapshot(base)).toEqual(before);
+    expect(await readdir(root)).toEqual([`${live}.json`]);
+  });
+
+  it.each([
+    ['not JSON', 'this is not json'],
+    ['empty', ''],
+    ['truncated', JSON.stringify(record()).slice(0, 20)],
+    ['null', 'null'],
+    ['an array', '[]'],
+    ['missing data', JSON.stringify({ createdAt: 1, expiresAt: Date.now() + 60_000 })],
+    ['a non-string value', JSON.stringify({ data: { a: 1 }, createdAt: 1, expiresAt: Date.now() + 60_000 })],
+    ['a non-numeric expiresAt', JSON.stringify({ data: {}, createdAt: 1, expiresAt: 'later' })],
+  ])('reads a corrupt file (%s) as missing and deletes it', async (_, content) => {
+    const store = create();
+    const id = generateSessionId();
+    await store.set(id, record());
+    const file = join(root, `${id}.json`);
+    await writeFile(file, content);
+
+    expect(await store.get(id)).toBeNull();
+    expect(await exists(file)).toBe(false);
+
+    await writeFile(file, content);
+    expect(await store.patch(id, { set: { x: '1' }, unset: [] }, Date.now() + 60_000)).toBe(false);
+    expect(await store.touch(id, Date.now() + 60_000)).toBe(false);
+    expect(await store.get(id)).toBeNull();
+  });
+
+  it('leaves only session files behind after many writes', async () => {
+    const store = create();
+    const ids = Array.from({ length: 10 }, () => generateSessionId());
+    await Promise.all(ids.map((id) => store.set(id, record())));
+    await Promise.all(
+      ids.flatMap((id) => [
+        ...Array.from({ length: 10 }, (_, i) =>
+          store.patch(id, { set: { [`k${i}`]: '1' }, unset: [] }, Date.now() + 60_000),
+        ),
+        store.touch(id, Date.now() + 90_000),
+      ]),
+    );
+    await store.destroy(ids[0]!);
+
+    expect((await readdir(root)).sort()).toEqual(
+      ids
+        .slice(1)
+        .map((id) => `${id}.json`)
+        .sort(),
+    );
+    // Per-session locks are dropped once idle, so the lock map does not grow with every session seen.
+    expect((Reflect.get(store, 'locks') as Map<string, unknown>).size).toBe(0);
+  });
+
+  it('reports file-system errors as SESSION_STORE_UNAVAILABLE and cleans up the temporary file', async () => {
+    const store = create();
+    await store.set(generateSessionId(), record());
+    const id = generateSessionId();
+    // A directory where the session file should be makes both reading and renaming fail.
+    await mkdir(join(root, `${id}.json`));
+
+    const writeError = await rejection(store.set(id, record()));
+    expect(writeError).toBeInstanceOf(SessionError);
+    expect((writeError as SessionError).code).toBe('SESSION_STORE_UNAVAILABLE');
+    expect((writeError as SessionError).message).toContain('write');
+    expect((writeError as SessionError).cause).toBeInstanceOf(Error);
+
+    const readError = await rejection(store.get(id));
+    expect(readError).toBeInstanceOf(SessionError);
+    expect((readError as SessionError).code).toBe('SESSION_STORE_UNAVAILABLE');
+    expect((readError as SessionError).message).toContain('read');
+
+    expect((await readdir(root)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('gc deletes expired and corrupt sessions and stale temporary files, and leaves other files alone', async () => {
+    let now = 1_000_000;
+    const store = create({ now: () => now });
+    const expired = generateSessionId();
+    const live = generateSessionId();
+    await store.set(expired, record(now + 10));
+    await store.set(live, record(now + 1_000));
+
+    const staleTmp = join(root, `.${generateSessionId()}.0123456789ab.tmp`);
+    const freshTmp = join(root, `.${generateSessionId()}.ba9876543210.tmp`);
+    await writeFile(staleTmp, '{"partial');
+    await writeFile(freshTmp, '{"partial');
+    const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60_000);
+    await utimes(staleTmp, twoHoursAgo, twoHoursAgo);
+    const unrelated = ['notes.txt', 'foo.json', `${generateSessionId()}.json.bak`, '.hidden.json', 'old.tmp'];
+    for (const name of unrelated) {
+      await writeFile(join(root, name), JSON.stringify(record(0)));
+      await utimes(join(root, name), twoHoursAgo, twoHoursAgo);
+    }
+
+    // A corrupt session file is deleted too, but only expired sessions are counted.
+    await writeFile(join(root, `${generateSessionId()}.json`), '{"trunc');
+
+    now += 10;
+    expect(await store.gc()).toBe(1);
+    expect((await readdir(root)).sort()).toEqual(
+      [`${live}.json`, freshTmp.slice(root.length + 1), ...unrelated].sort(),
+    );
+    expect(await store.get(live)).not.toBeNull();
+  });
+
+  it('treats a record as expired once expiresAt <= now and deletes its file on read', async () => {
+    let now = 1_000_000;
+    const store = create({ now: () => now });
+    const id = generateSessionId();
+    await store.set(id, record(now + 10));
+
+    now += 9;
+    expect(await store.get(id)).not.toBeNull();
+    now += 1;
+    expect(await store.get(id)).toBeNull();
+    expect(await exists(join(root, `${id}.json`))).toBe(false);
+  });
+
+  it('lets two instances on the same directory see each other’s records', async () => {
+    const first = create();
+    const second = create();
+    const id = generateSessionId();
+    const rec = record();
+
+    await first.set(id, rec);
+    expect(await second.get(id)).toEqual(rec);
+    expect(await second.patch(id, { set: { b: '2' }, unset: ['a'] }, rec.expiresAt)).toBe(true);
+    expect((await first.get(id))?.data).toEqual({ b: '2' });
+    await first.destroy(id);
+    expect(await second.get(id)).toBeNull();
+  });
+
+  it('creates the directory again when it is deleted while the store runs', async () => {
+    const store = create();
+    await store.set(generateSessionId(), record());
+    await rm(root, { recursive: true });
+
+    const id = generateSessionId();
+    await store.set(id, record());
+    expect(await store.get(id)).not.toBeNull();
+    expect(await mode(root)).toBe(0o700);
+  });
+
+  it('close() waits for operations already started', async () => {
+    const store = create();
+    const id = generateSessionId();
+    const pending = store.set(id, record());
+    await store.close();
+    expect(await exists(join(root, `${id}.json`))).toBe(true);
+    await pending;
+  });
+
+  it('runs gc on an unref()ed timer that close() stops', async () => {
+    const store = create({ gcInterval: 10 }, InspectableFileStore);
+    expect(store.gcTimer).toBeDefined();
+    expect(store.gcTimer!.hasRef()).toBe(false);
+
+    await sleep(80);
+    expect(store.gcRuns).toBeGreaterThan(0);
+
+    await store.close();
+    const runs = store.gcRuns;
+    await sleep(80);
+    expect(store.gcRuns).toBe(runs);
+    expect(store.gcTimer).toBeUndefined();
+  });
+
+  it.each([
+    ['directory', {}],
+    ['directory', { directory: '  ' }],
+    ['gcInterval', { directory: 'x', gcInterval: -5 }],
+    ['fileMode', { directory: 'x', fileMode: 0o10000 }],
+    ['dirMode', { directory: 'x', dirMode: 1.5 }],
+  ])('rejects an invalid %s option', (option, options) => {
+    let error: unknown;
+    try {
+      new FileStore(options as FileStoreOptions);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(SessionError);
+    expect((error as SessionError).code).toBe('SESSION_OPTIONS_INVALID');
+    expect((error as SessionError).message).toContain(`\`${option}\``);
+  });
+});

@@ -1,0 +1,153 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { SessionError } from '../../src/session/errors/session.error.js';
+import { generateSessionId } from '../../src/session/session-id.js';
+import { MemoryStore, type MemoryStoreOptions } from '../../src/stores/memory.store.js';
+import type { SessionRecord } from '../../src/stores/session-store.interface.js';
+import { describeStoreConformance } from './store-conformance.js';
+
+describeStoreConformance('MemoryStore', () => new MemoryStore());
+
+/** Exposes the gc timer and counts gc runs. */
+class InspectableMemoryStore extends MemoryStore {
+  gcRuns = 0;
+
+  get gcTimer(): NodeJS.Timeout | undefined {
+    return this.timer;
+  }
+
+  override async gc(): Promise<number> {
+    this.gcRuns++;
+    return super.gc();
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+describe('MemoryStore', () => {
+  const stores: MemoryStore[] = [];
+  const create = <T extends MemoryStore = MemoryStore>(
+    options: MemoryStoreOptions = {},
+    Store: new (options: MemoryStoreOptions) => T = MemoryStore as new (options: MemoryStoreOptions) => T,
+  ): T => {
+    const store = new Store({ gcInterval: 0, ...options });
+    stores.push(store);
+    return store;
+  };
+  const record = (expiresAt: number, data: Record<string, string> = { a: '1' }): SessionRecord => ({
+    data,
+    createdAt: 0,
+    expiresAt,
+  });
+
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+  });
+
+  it('evicts the least recently used session when maxSessions is reached', async () => {
+    const store = create({ maxSessions: 3 });
+    const [a, b, c, d, e, f] = Array.from({ length: 6 }, () => generateSessionId());
+    const far = Date.now() + 60_000;
+    await store.set(a!, record(far));
+    await store.set(b!, record(far));
+    await store.set(c!, record(far));
+
+    // Reading a makes b the least recently used.
+    expect(await store.get(a!)).not.toBeNull();
+    await store.set(d!, record(far));
+    expect(store.size).toBe(3);
+    expect(await store.get(b!)).toBeNull();
+
+    // Order is now c, a, d; patching c and touching a leaves d the oldest.
+    expect(await store.patch(c!, { set: { x: '1' }, unset: [] }, far)).toBe(true);
+    expect(await store.touch(a!, far)).toBe(true);
+    await store.set(e!, record(far));
+    expect(await store.get(d!)).toBeNull();
+
+    // Order is now c, a, e; replacing c with set refreshes it too, leaving a the oldest.
+    await store.set(c!, record(far, { y: '2' }));
+    await store.set(f!, record(far));
+    expect(await store.get(a!)).toBeNull();
+    expect((await store.get(c!))?.data).toEqual({ y: '2' });
+    expect(await store.get(e!)).not.toBeNull();
+    expect(await store.get(f!)).not.toBeNull();
+    expect(store.size).toBe(3);
+  });
+
+  it('treats a record as expired once expiresAt <= now, using the injected clock', async () => {
+    let now = 1_000_000;
+    const store = create({ now: () => now });
+    const id = generateSessionId();
+    await store.set(id, record(now + 10));
+
+    now += 9;
+    expect(await store.get(id)).not.toBeNull();
+    now += 1;
+    expect(await store.get(id)).toBeNull();
+    // The expired entry was deleted on read.
+    expect(store.size).toBe(0);
+  });
+
+  it('gc deletes and counts expired records by the injected clock', async () => {
+    let now = 1_000_000;
+    const store = create({ now: () => now });
+    const live = generateSessionId();
+    await store.set(generateSessionId(), record(now + 5));
+    await store.set(generateSessionId(), record(now + 10));
+    await store.set(live, record(now + 11));
+
+    now += 10;
+    expect(store.size).toBe(3);
+    expect(await store.gc()).toBe(2);
+    expect(store.size).toBe(1);
+    expect(await store.get(live)).not.toBeNull();
+  });
+
+  it('runs gc on an unref()ed timer that close() stops', async () => {
+    const store = create({ gcInterval: 10 }, InspectableMemoryStore);
+    expect(store.gcTimer).toBeDefined();
+    expect(store.gcTimer!.hasRef()).toBe(false);
+
+    await sleep(80);
+    expect(store.gcRuns).toBeGreaterThan(0);
+
+    await store.close();
+    const runs = store.gcRuns;
+    await sleep(80);
+    expect(store.gcRuns).toBe(runs);
+    expect(store.gcTimer).toBeUndefined();
+  });
+
+  it('starts no timer when gcInterval is 0', async () => {
+    const store = create({ gcInterval: 0 }, InspectableMemoryStore);
+    expect(store.gcTimer).toBeUndefined();
+    await sleep(30);
+    expect(store.gcRuns).toBe(0);
+  });
+
+  it('close() drops every record', async () => {
+    const store = create();
+    const id = generateSessionId();
+    await store.set(id, record(Date.now() + 60_000));
+    await store.close();
+    expect(store.size).toBe(0);
+    expect(await store.get(id)).toBeNull();
+  });
+
+  it.each([
+    ['maxSessions', { maxSessions: 0 }],
+    ['maxSessions', { maxSessions: 1.5 }],
+    ['maxSessions', { maxSessions: Number.NaN }],
+    ['gcInterval', { gcInterval: -1 }],
+    ['gcInterval', { gcInterval: Number.POSITIVE_INFINITY }],
+  ])('rejects an invalid %s option', (option, options) => {
+    let error: unknown;
+    try {
+      create(options);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(SessionError);
+    expect((error as SessionError).code).toBe('SESSION_OPTIONS_INVALID');
+    expect((error as SessionError).message).toContain(`\`${option}\``);
+  });
+});

@@ -1,0 +1,44 @@
+import type { SessionPatch, SessionRecord, SessionStore } from '../../src/index.js';
+
+/**
+ * FAULT INJECTION, named as such: wraps a real store and makes chosen operations fail or stall,
+ * to produce an outage at a precise moment of a request, which a real server cannot be made to do
+ * deterministically. Everything not failed goes to the real store.
+ */
+export class FaultyStore implements SessionStore {
+  failing = new Set<'get' | 'set' | 'patch' | 'touch' | 'destroy'>();
+  /** Delay, in ms, added before every write. */
+  writeDelay = 0;
+
+  constructor(readonly inner: SessionStore) {}
+
+  private async gate(method: 'get' | 'set' | 'patch' | 'touch' | 'destroy'): Promise<void> {
+    if (method !== 'get' && this.writeDelay > 0) await new Promise((resolve) => setTimeout(resolve, this.writeDelay));
+    if (this.failing.has(method)) throw new Error(`injected ${method} failure (connection refused 10.0.0.1:6379)`);
+  }
+
+  async get(id: string): Promise<SessionRecord | null> {
+    await this.gate('get');
+    return this.inner.get(id);
+  }
+
+  async set(id: string, record: SessionRecord): Promise<void> {
+    await this.gate('set');
+    return this.inner.set(id, record);
+  }
+
+  async patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean> {
+    await this.gate('patch');
+    return this.inner.patch(id, patch, expiresAt);
+  }
+
+  async touch(id: string, expiresAt: number): Promise<boolean> {
+    await this.gate('touch');
+    return this.inner.touch(id, expiresAt);
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.gate('destroy');
+    return this.inner.destroy(id);
+  }
+}
