@@ -1,6 +1,12 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import { getSessionFromContext } from '../session-context.util.js';
-import type { Session as SessionHandle } from '../session.js';
+import type { SessionData, Session as SessionHandle } from '../session.js';
+
+/**
+ * The session type, under the same name as the decorator: `@Session() session: Session`.
+ * @typeParam T the session data; defaults to {@link SessionData} (extend it by declaration merging).
+ */
+export type Session<T extends object = SessionData> = SessionHandle<T>;
 
 /**
  * Inject the session of the current request, or one value of it with `@Session('key')`.

@@ -1,0 +1,234 @@
+import { Controller, Get, Inject, Injectable, Module, Post, HttpCode } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { NestFactory } from '@nestjs/core';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  FileStore,
+  MemoryStore,
+  SESSION_STORE,
+  Session,
+  SessionError,
+  SessionManager,
+  SessionModule,
+  type SessionHandle,
+  type SessionModuleOptions,
+  type SessionStore,
+} from '../src/index.js';
+import { SECRET, startApp, startSessionApp, testModule } from './support/test-app.js';
+
+describe('SessionModule configuration', () => {
+  it('forRootAsync with useFactory reads ConfigService', async () => {
+    const session = SessionModule.forRootAsync({
+      imports: [ConfigModule.forRoot({ ignoreEnvFile: true, load: [() => ({ SESSION_SECRET: SECRET, COOKIE: 'app_sid' })] })],
+      inject: [ConfigService],
+      useFactory: (config: ConfigService) => ({
+        secret: config.getOrThrow<string>('SESSION_SECRET'),
+        cookie: { name: config.getOrThrow<string>('COOKIE') },
+      }),
+    });
+    const running = await startApp(testModule(session));
+    try {
+      const response = await running.client().post('/increment');
+      expect(response.cookie('app_sid')).toBeDefined();
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('forRootAsync with useClass and with useExisting', async () => {
+    @Injectable()
+    class SessionConfig {
+      createSessionOptions(): SessionModuleOptions {
+        return { secret: SECRET, cookie: { name: 'from_class' } };
+      }
+    }
+    const viaClass = await startApp(testModule(SessionModule.forRootAsync({ useClass: SessionConfig })));
+    try {
+      expect((await viaClass.client().post('/increment')).cookie('from_class')).toBeDefined();
+    } finally {
+      await viaClass.close();
+    }
+
+    @Module({ providers: [SessionConfig], exports: [SessionConfig] })
+    class ConfigHolder {}
+    const viaExisting = await startApp(
+      testModule(SessionModule.forRootAsync({ imports: [ConfigHolder], useExisting: SessionConfig })),
+    );
+    try {
+      expect((await viaExisting.client().post('/increment')).cookie('from_class')).toBeDefined();
+    } finally {
+      await viaExisting.close();
+    }
+  });
+
+  it('isGlobal makes SessionManager and SESSION_STORE injectable in modules that do not import it', async () => {
+    @Injectable()
+    class NeedsSessions {
+      constructor(
+        readonly manager: SessionManager,
+        @Inject(SESSION_STORE) readonly store: SessionStore,
+      ) {}
+    }
+    @Module({ providers: [NeedsSessions], exports: [NeedsSessions] })
+    class FeatureModule {}
+    const store = new MemoryStore();
+    @Module({ imports: [SessionModule.forRoot({ secret: SECRET, store, isGlobal: true }), FeatureModule] })
+    class AppModule {}
+    const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+    try {
+      expect(app.get(NeedsSessions).store).toBe(store);
+      expect(app.get(NeedsSessions).manager).toBeInstanceOf(SessionManager);
+    } finally {
+      await app.close();
+    }
+
+    @Module({ imports: [SessionModule.forRoot({ secret: SECRET, store })] })
+    class Scoped {}
+    @Module({ imports: [Scoped, FeatureModule] })
+    class NotGlobal {}
+    await expect(NestFactory.createApplicationContext(NotGlobal, { logger: false, abortOnError: false })).rejects.toThrow(
+      /SessionManager/,
+    );
+  });
+
+  it('stops the application at bootstrap with an error that names the option and the fix', async () => {
+    const create = (options: Partial<SessionModuleOptions>) =>
+      NestFactory.create(testModule(SessionModule.forRoot({ secret: SECRET, ...options } as SessionModuleOptions)), {
+        logger: false,
+        abortOnError: false,
+      });
+    const error = await create({ secret: 'short' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SessionError);
+    expect((error as SessionError).code).toBe('SESSION_OPTIONS_INVALID');
+    expect((error as SessionError).message).toMatch(/^nest-sessions: invalid option `secret`: must be a string of at least 32 characters\. Generate one/);
+    await expect(create({ store: 'redis-ish://x' })).rejects.toThrow(/invalid option `store`: unsupported store URL scheme "redis-ish"/);
+  });
+
+  it('builds a file store from a URL, uses it, and closes it on shutdown', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'nest-sessions-module-'));
+    try {
+      const running = await startSessionApp({ store: `file:${dir}/sessions` });
+      const store = running.app.get<SessionStore>(SESSION_STORE);
+      expect(store).toBeInstanceOf(FileStore);
+      const client = running.client();
+      await client.post('/increment');
+      const id = client.jar.get('sid')!.split('.')[0];
+      expect(await readdir(join(dir, 'sessions'))).toEqual([`${id}.json`]);
+      await running.close();
+      expect((store as unknown as { timer: unknown }).timer).toBeUndefined();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('passes gcInterval to a store built from a URL', async () => {
+    const running = await startSessionApp({ store: 'memory:?max=5', gcInterval: '50ms', idleTimeout: 100, touchInterval: 10 });
+    try {
+      const store = running.app.get<MemoryStore>(SESSION_STORE);
+      const client = running.client();
+      await client.post('/increment');
+      expect(store.size).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      expect(store.size).toBe(0);
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('leaves a store instance it did not build open on shutdown', async () => {
+    const store = new MemoryStore({ gcInterval: 0 });
+    const running = await startSessionApp({ store });
+    await running.client().post('/increment');
+    await running.close();
+    expect(store.size).toBe(1);
+    await store.close();
+  });
+});
+
+describe('codecs through the module', () => {
+  class Money {
+    constructor(
+      readonly amount: bigint,
+      readonly currency: string,
+    ) {}
+    format(): string {
+      return `${this.amount} ${this.currency}`;
+    }
+  }
+
+  @Controller()
+  class RichController {
+    @Post('rich')
+    @HttpCode(200)
+    write(@Session() session: SessionHandle) {
+      session.set('when', new Date('2026-01-02T03:04:05.678Z'));
+      session.set('tags', new Set(['a', 'b']));
+      session.set('seen', new Map([[1, new Date(0)]]));
+      session.set('price', new Money(12n, 'EUR'));
+      return {};
+    }
+
+    @Get('rich')
+    read(@Session() session: SessionHandle) {
+      const when = session.get('when') as Date;
+      const tags = session.get('tags') as Set<string>;
+      const seen = session.get('seen') as Map<number, Date>;
+      const price = session.get('price') as Money;
+      return {
+        when: when instanceof Date ? when.toISOString() : 'not a date',
+        tags: tags instanceof Set ? [...tags] : 'not a set',
+        seen: seen instanceof Map ? seen.get(1) instanceof Date : 'not a map',
+        price: price instanceof Money ? price.format() : 'not money',
+      };
+    }
+  }
+
+  it("'rich' keeps Date, Set, Map, BigInt and registered classes across requests", async () => {
+    const { RichCodec } = await import('../src/index.js');
+    @Module({
+      imports: [SessionModule.forRoot({ secret: SECRET, codec: new RichCodec({ classes: { Money } }) })],
+      controllers: [RichController],
+    })
+    class RichApp {}
+    const running = await startApp(RichApp);
+    try {
+      const client = running.client();
+      await client.post('/rich');
+      expect((await client.get('/rich')).json()).toEqual({
+        when: '2026-01-02T03:04:05.678Z',
+        tags: ['a', 'b'],
+        seen: true,
+        price: '12 EUR',
+      });
+    } finally {
+      await running.close();
+    }
+  });
+
+  it("'json' refuses a BigInt with a clear error instead of storing something else", async () => {
+    @Controller()
+    class BigController {
+      @Post('big')
+      @HttpCode(200)
+      write(@Session() session: SessionHandle) {
+        session.set('n', 1n);
+        return {};
+      }
+    }
+    const errors: SessionError[] = [];
+    @Module({ imports: [SessionModule.forRoot({ secret: SECRET, onError: (e) => errors.push(e) })], controllers: [BigController] })
+    class BigApp {}
+    const running = await startApp(BigApp);
+    try {
+      const response = await running.client().post('/big');
+      expect(response.status).toBe(500);
+      expect(response.setCookies).toEqual([]);
+      expect(errors[0]?.code).toBe('SESSION_CODEC_ERROR');
+    } finally {
+      await running.close();
+    }
+  });
+});

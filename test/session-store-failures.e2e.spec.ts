@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryStore, SessionError } from '../src/index.js';
+import { FaultyStore } from './support/faulty-store.js';
+import { startSessionApp, type RunningApp } from './support/test-app.js';
+
+/**
+ * A store that fails at a chosen moment of a request. The failures come from FaultyStore, a fault
+ * injector wrapped around a real MemoryStore (outages of real servers are tested with the Redis
+ * store, where a server can be stopped).
+ */
+describe('when the store fails', () => {
+  let running: RunningApp;
+  let store: FaultyStore;
+  const reported: SessionError[] = [];
+
+  beforeAll(async () => {
+    store = new FaultyStore(new MemoryStore());
+    running = await startSessionApp({ store, onError: (error) => reported.push(error) });
+  });
+  afterAll(() => running.close());
+  beforeEach(() => {
+    store.failing.clear();
+    store.writeDelay = 0;
+    reported.length = 0;
+  });
+
+  it('answers 503 with a clear message when the session cannot be read, and recovers afterwards', async () => {
+    const client = running.client();
+    await client.post('/increment');
+    store.failing.add('get');
+    const failed = await client.get('/value');
+    expect(failed.status).toBe(503);
+    expect(failed.json()).toMatchObject({
+      statusCode: 503,
+      message: 'nest-sessions: the session store failed to read the session; the request was not completed.',
+    });
+    expect(failed.text).not.toContain('injected');
+    expect(failed.text).not.toContain('at ');
+    expect(reported.map((e) => e.code)).toEqual(['SESSION_STORE_UNAVAILABLE']);
+    expect((reported[0]!.cause as Error).message).toContain('injected get failure');
+
+    store.failing.clear();
+    expect((await client.get('/value')).json()).toEqual({ count: 1 });
+  });
+
+  it('answers 503 instead of the handler’s success when a change cannot be saved, and keeps the saved data', async () => {
+    const client = running.client();
+    await client.post('/increment');
+    store.failing.add('patch');
+    const failed = await client.post('/increment');
+    expect(failed.status).toBe(503);
+    expect(failed.json()).toEqual({
+      statusCode: 503,
+      message: 'nest-sessions: the session store failed to save the session; the request was not completed.',
+      error: 'SESSION_STORE_UNAVAILABLE',
+    });
+    expect(failed.headers.get('cache-control')).toBe('no-store');
+    store.failing.clear();
+    expect((await client.get('/value')).json()).toEqual({ count: 1 });
+  });
+
+  it('issues no cookie for a new session that could not be saved', async () => {
+    const client = running.client();
+    store.failing.add('set');
+    const failed = await client.post('/increment');
+    expect(failed.status).toBe(503);
+    expect(failed.setCookies).toEqual([]);
+    store.failing.clear();
+    const retry = await client.post('/increment');
+    expect(retry.json()).toEqual({ count: 1 });
+    expect(retry.cookie('sid')).toBeDefined();
+  });
+
+  it('fails a regenerate() that cannot complete with 503 and leaves the old session working', async () => {
+    const client = running.client();
+    await client.post('/increment');
+    store.failing.add('set');
+    expect((await client.post('/login')).status).toBe(503);
+    store.failing.clear();
+    expect((await client.get('/all')).json()).toEqual({ count: 1 });
+  });
+
+  it('answers 409 and brings nothing back when the session is destroyed elsewhere while a write is under way', async () => {
+    const client = running.client();
+    await client.post('/increment');
+    const id = client.jar.get('sid')!.split('.')[0]!;
+    store.writeDelay = 150;
+    const pending = client.post('/set', { cart: ['book'] });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await store.inner.destroy(id); // e.g. "log out everywhere" from another device
+    const response = await pending;
+    expect(response.status).toBe(409);
+    expect(response.json().error).toBe('SESSION_LOST');
+    expect(response.cookie('sid')).toMatch(/^sid=; Max-Age=0/);
+    expect(await store.inner.get(id)).toBeNull();
+    expect(reported.map((e) => e.code)).toEqual(['SESSION_LOST']);
+  });
+
+  it('holds the response until a slow store write has finished', async () => {
+    const client = running.client();
+    store.writeDelay = 200;
+    const started = Date.now();
+    const response = await client.post('/increment');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    const id = response.cookie('sid')!.slice(4).split('.')[0]!;
+    const record = await store.inner.get(id);
+    expect(record?.data).toEqual({ count: '1' });
+  });
+
+  it('never reports the session ID to the error hook', async () => {
+    const client = running.client();
+    await client.post('/increment');
+    const token = client.jar.get('sid')!;
+    store.failing.add('get');
+    await client.get('/value');
+    store.failing.add('patch');
+    store.failing.delete('get');
+    await client.post('/increment');
+    expect(reported).toHaveLength(2);
+    for (const error of reported) {
+      expect(error).toBeInstanceOf(SessionError);
+      expect(`${error.message} ${String(error.cause)}`).not.toContain(token.split('.')[0]);
+    }
+  });
+});
