@@ -68,6 +68,26 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   /**
+   * A connect-style middleware that attaches sessions, for `app.use()`. Nest runs middleware
+   * registered with `app.use()` before the middleware of modules, so Express middleware that reads
+   * `req.session` (passport's `passport.session()`, a CSRF library) needs the session mounted ahead
+   * of it. Requests it handled are skipped by `SessionModule`'s own middleware.
+   *
+   * @example
+   * ```ts
+   * const app = await NestFactory.create(AppModule);
+   * app.use(app.get(SessionManager).middleware());
+   * app.use(passport.initialize());
+   * app.use(passport.session());
+   * ```
+   */
+  middleware(): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
+    return (req, res, next) => {
+      this.attach(req, res).then(() => next(), next);
+    };
+  }
+
+  /**
    * Load the session a request carries without hooking a response (no cookie can be written, so a
    * new session is not saved). For WebSocket handshakes and similar; call {@link SessionManager.save}
    * to write changes. The session is attached to `req` for the decorators; `fresh` reads the store
