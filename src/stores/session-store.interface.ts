@@ -74,9 +74,14 @@ export interface SessionStore {
   destroy(id: string): Promise<void>;
   /**
    * Delete expired records and resolve how many were deleted. Stores whose backend expires keys
-   * by itself (Redis, memcached) may leave it out; SessionModule calls it every `gcInterval`.
+   * by itself (Redis, memcached) may leave it out. Stores that need sweeping run it on their own
+   * `unref()`ed timer (their `gcInterval` option; `SessionModule`'s `gcInterval` for stores it
+   * builds from a URL).
    */
   gc?(): Promise<number>;
-  /** Release timers, handles and connections the store opened itself. Called on application shutdown. */
+  /**
+   * Release timers, handles and connections the store opened itself. `SessionModule` calls it on
+   * application shutdown for stores it built from a URL; a store instance you pass in is yours to close.
+   */
   close?(): Promise<void>;
 }
