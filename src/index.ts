@@ -9,7 +9,7 @@ export type { ExpressCompatibleSession } from './session/express-session.view.js
 export { getRequestFromContext, getSessionFromContext, getSessionFromRequest } from './session/session-context.util.js';
 export { generateSessionId, isValidSessionId, MIN_ID_LENGTH, MAX_ID_LENGTH } from './session/session-id.js';
 export type * from './session/session-options.interface.js';
-export { resolveSessionOptions, type ResolvedSessionOptions } from './session/session-options.resolver.js';
+export type { ResolvedSessionOptions } from './session/session-options.resolver.js';
 export { SESSION_MODULE_OPTIONS, SESSION_STORE } from './session/session.constants.js';
 export { SessionInterceptor } from './session/session.interceptor.js';
 export { SessionManager } from './session/session.manager.js';

@@ -91,6 +91,19 @@ describe('session ID transports', () => {
     }
   });
 
+  it("SameSite=None falls back to the browser default on plain HTTP with secure: 'auto'", async () => {
+    const running = await startSessionApp({ cookie: { secure: 'auto', sameSite: 'none', partitioned: true }, trustProxy: true });
+    try {
+      const plain = (await running.client().post('/increment')).cookie('sid')!;
+      expect(plain).not.toContain('SameSite');
+      expect(plain).not.toContain('Partitioned');
+      const https = (await running.client().post('/increment', undefined, { headers: { 'x-forwarded-proto': 'https' } })).cookie('sid')!;
+      expect(https).toContain('; Secure; SameSite=None; Partitioned');
+    } finally {
+      await running.close();
+    }
+  });
+
   it('cookie attributes: __Host- name, SameSite, Partitioned, Priority, domain, browser-session cookies', async () => {
     const hostPrefixed = await startSessionApp({
       cookie: { name: '__Host-sid', sameSite: 'none', partitioned: true, priority: 'high' },

@@ -1,28 +1,40 @@
 /**
  * The flash message of one request: what the previous request left (`incoming`, readable once)
- * and what this request leaves for the next (`next`, written to the store at commit).
+ * and what this request leaves for the next (`pending`, written to the store at commit).
+ *
+ * The pending value is derived, never copied: the unread part of the incoming flash (or what
+ * `set()` replaced it with), plus the keyed messages `add()`ed since. So reading a message removes
+ * it from what is stored whatever order reads and writes come in.
  *
  * @internal
  */
 export class FlashBag {
-  private incoming: unknown;
-  private next: unknown;
+  /** Keys of the incoming flash read so far; `true` once it was read whole. */
+  private consumed: Set<string> | true | undefined;
+  /** What `set()` replaced the unread incoming flash with. */
+  private replaced: { value: unknown } | undefined;
+  /** Keyed messages added since the last `set()`. */
+  private added: Array<[type: string, message: unknown]> = [];
   private changed = false;
 
   /** @param incoming the decoded flash the store held, or `undefined` */
-  constructor(incoming: unknown) {
-    this.incoming = incoming;
-    this.next = incoming;
-  }
+  constructor(private readonly incoming: unknown) {}
 
-  /** Whether the value to store differs from the one loaded. */
+  /** Whether anything happened that may change the stored value since the last save. */
   get hasChanged(): boolean {
     return this.changed;
   }
 
   /** The value to store for the next request; `undefined` removes it. */
   get pending(): unknown {
-    return this.next;
+    const base = this.replaced ? this.replaced.value : this.unread();
+    if (this.added.length === 0) return base;
+    const result: Record<string, unknown> = isRecord(base) ? { ...base } : {};
+    for (const [type, message] of this.added) {
+      const list = Object.hasOwn(result, type) ? result[type] : undefined;
+      result[type] = Array.isArray(list) ? [...list, message] : list === undefined ? [message] : [list, message];
+    }
+    return result;
   }
 
   /**
@@ -30,42 +42,46 @@ export class FlashBag {
    * no later request sees it again. A flash set during this request is not visible here.
    */
   consume(key?: string): unknown {
-    const value = this.incoming;
-    if (value === undefined) return undefined;
+    const consumed = this.consumed;
+    if (consumed === true || this.incoming === undefined) return undefined;
     if (key === undefined) {
-      this.incoming = undefined;
-      if (this.next === value) this.setNext(undefined);
+      const value = this.unread();
+      this.consumed = true;
+      this.changed = true;
       return value;
     }
-    if (!isRecord(value) || !Object.hasOwn(value, key)) return undefined;
-    const { [key]: picked, ...rest } = value;
-    const remaining = Object.keys(rest).length > 0 ? rest : undefined;
-    if (this.next === value) this.setNext(remaining);
-    this.incoming = remaining;
-    return picked;
+    if (!isRecord(this.incoming) || !Object.hasOwn(this.incoming, key) || consumed?.has(key)) return undefined;
+    this.consumed = (consumed ?? new Set<string>()).add(key);
+    this.changed = true;
+    return this.incoming[key];
   }
 
   /** Leave `value` for the next request, replacing anything not read yet. */
   set(value: unknown): void {
-    this.setNext(value);
+    this.replaced = { value };
+    this.added = [];
+    this.changed = true;
   }
 
   /** Add `message` under `type` (e.g. `'success'`), keeping other unread keyed messages. */
   add(type: string, message: unknown): void {
-    const base = isRecord(this.next) ? this.next : {};
-    const list = base[type];
-    const messages = Array.isArray(list) ? [...list, message] : list === undefined ? [message] : [list, message];
-    this.setNext({ ...base, [type]: messages });
+    this.added.push([type, message]);
+    this.changed = true;
   }
 
-  /** The pending value was written; later changes are compared against it. */
+  /** The pending value was written; only later changes need writing. */
   markSaved(): void {
     this.changed = false;
   }
 
-  private setNext(value: unknown): void {
-    this.next = value;
-    this.changed = true;
+  /** The part of the incoming flash not read yet. */
+  private unread(): unknown {
+    const { incoming, consumed } = this;
+    if (consumed === true) return undefined;
+    if (consumed === undefined || !isRecord(incoming)) return incoming;
+    const rest: Record<string, unknown> = {};
+    for (const key of Object.keys(incoming)) if (!consumed.has(key)) rest[key] = incoming[key];
+    return Object.keys(rest).length > 0 ? rest : undefined;
   }
 }
 

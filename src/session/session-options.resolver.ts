@@ -164,14 +164,14 @@ function resolveCookie(options: SessionModuleOptions): ResolvedCookieOptions {
   if (![false, 'lax', 'strict', 'none'].includes(cookie.sameSite)) {
     throw invalid('cookie.sameSite', "must be 'lax', 'strict', 'none' or false", "Leave it out for 'lax'.");
   }
-  if (cookie.name.startsWith('__Host-') && (cookie.secure !== true || cookie.path !== '/' || cookie.domain)) {
+  if (/^__host-/i.test(cookie.name) && (cookie.secure !== true || cookie.path !== '/' || cookie.domain)) {
     throw invalid(
       'cookie.name',
       'a "__Host-" cookie needs secure: true, path: "/" and no domain, or browsers refuse it',
       'Set cookie.secure to true and drop cookie.domain and cookie.path.',
     );
   }
-  if (cookie.name.startsWith('__Secure-') && cookie.secure !== true) {
+  if (/^__secure-/i.test(cookie.name) && cookie.secure !== true) {
     throw invalid('cookie.name', 'a "__Secure-" cookie needs secure: true', 'Set cookie.secure to true.');
   }
   if (cookie.sameSite === 'none' && cookie.secure === false) {

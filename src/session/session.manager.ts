@@ -124,12 +124,12 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     await this.commit(session);
   }
 
-  /** @internal SessionOperations */
+  /** Write the session's pending changes (used by `Session.save()` and the end of the response). */
   commit(session: AnySession): Promise<void> {
     return this.exclusive(session, () => this.write(session));
   }
 
-  /** @internal SessionOperations */
+  /** New ID, same data, old record deleted (used by `Session.regenerate()`). */
   regenerate(session: AnySession): Promise<void> {
     return this.exclusive(session, async () => {
       const oldId = session._isNew ? undefined : session._id;
@@ -148,7 +148,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     });
   }
 
-  /** @internal SessionOperations */
+  /** Delete the record and start over empty (used by `Session.destroy()`). */
   destroy(session: AnySession): Promise<void> {
     return this.exclusive(session, async () => {
       if (!session._isNew && session._id !== undefined) {
@@ -160,7 +160,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     });
   }
 
-  /** @internal SessionOperations */
+  /** Read the record again, dropping unsaved changes (used by `Session.reload()`). */
   reload(session: AnySession): Promise<void> {
     return this.exclusive(session, async () => {
       const id = session._isNew ? undefined : session._id;
@@ -169,12 +169,12 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     });
   }
 
-  /** @internal SessionOperations */
+  /** Whether the response of the session's request has sent its headers. */
   headersSent(session: AnySession): boolean {
     return this.bindings.get(session)?.res?.headersSent ?? false;
   }
 
-  /** Cookie-style details of a session for the express-session view. @internal */
+  /** Cookie expiry of a session (epoch ms and ms left; `undefined` for browser-session cookies), for `req.session.cookie`. */
   describe(session: AnySession): { expires: number | undefined; maxAge: number | undefined } {
     if (!this.options.cookie.persistent) return { expires: undefined, maxAge: undefined };
     const expires = session._createdAt + this.options.absoluteTimeout;

@@ -27,10 +27,7 @@ export type AnySession = Session<any>;
 /** Session key that holds the flash message; hidden from {@link Session.keys}. */
 export const FLASH_KEY = '__flash';
 
-/**
- * What a session needs from the engine that loaded it.
- * @internal
- */
+/** What a session needs from the engine that loaded it (implemented by `SessionManager`). */
 export interface SessionOperations {
   readonly codec: SessionCodec;
   commit(session: AnySession): Promise<void>;

@@ -34,8 +34,17 @@ export async function createStoreFromUrl(url: string, options: StoreUrlOptions =
       return new MemoryStore({ gcInterval, ...(max === null ? {} : { maxSessions: Number(max) }) });
     }
     case 'file': {
-      const directory = rest.startsWith('//') ? decodeURIComponent(new URL(url).pathname) : rest;
-      if (!directory) throw invalid('a file store URL needs a directory', 'Write e.g. "file:./sessions".');
+      let directory = rest;
+      if (rest.startsWith('//')) {
+        const parsed = new URL(url);
+        if (parsed.host !== '' && parsed.host !== 'localhost') {
+          throw invalid(`"${url}" names a host; file URLs take a path`, 'Write "file:./sessions" or "file:///var/lib/app/sessions".');
+        }
+        directory = decodeURIComponent(parsed.pathname);
+      }
+      if (!directory || directory === '/') {
+        throw invalid('a file store URL needs a directory (not the file system root)', 'Write e.g. "file:./sessions".');
+      }
       return new FileStore({ directory, gcInterval });
     }
     default:

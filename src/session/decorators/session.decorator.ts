@@ -17,7 +17,7 @@ export type Session<T extends object = SessionData> = SessionHandle<T>;
  *
  * @example
  * ```ts
- * @Get() visit(@Session() session: Session) { session.set('visits', (session.get('visits') ?? 0) + 1); }
+ * @Get() visit(@Session() session: Session<{ visits: number }>) { session.set('visits', (session.get('visits') ?? 0) + 1); }
  * @Get('me') me(@Session('userId') userId?: number) { ... }
  * ```
  */

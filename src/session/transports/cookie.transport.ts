@@ -24,7 +24,17 @@ export class CookieTransport implements SessionIdTransport {
   write({ req, res, value, expiresAt }: SessionIdWriteContext): void {
     const { name, path, domain, httpOnly, sameSite, partitioned, priority, persistent } = this.cookie;
     const secure = this.cookie.secure === 'auto' ? this.isSecureRequest(req) : this.cookie.secure;
-    const attributes = { path, domain, httpOnly, secure, sameSite, partitioned: partitioned && secure, priority };
+    // Browsers refuse SameSite=None and Partitioned without Secure; with secure: 'auto' over plain
+    // HTTP (local development) the cookie falls back to the browser's default instead of vanishing.
+    const attributes = {
+      path,
+      domain,
+      httpOnly,
+      secure,
+      sameSite: sameSite === 'none' && !secure ? false : sameSite,
+      partitioned: partitioned && secure,
+      priority,
+    };
     const cookie =
       value === null
         ? serializeCookie(name, '', { ...attributes, expires: 0, maxAge: 0 })
