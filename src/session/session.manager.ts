@@ -119,13 +119,11 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     return session as Session;
   }
 
-  /** Write the session's pending changes now. */
-  async save(session: AnySession): Promise<void> {
-    await this.commit(session);
-  }
-
-  /** Write the session's pending changes (used by `Session.save()` and the end of the response). */
-  commit(session: AnySession): Promise<void> {
+  /**
+   * Write the session's pending changes now (what `Session.save()` and the end of the response do).
+   * Only keys that changed are written; an unchanged session is touched when its touch is due.
+   */
+  save(session: AnySession): Promise<void> {
     return this.exclusive(session, () => this.write(session));
   }
 
@@ -213,11 +211,19 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     return Math.min(Date.now() + this.options.idleTimeout, session._createdAt + this.options.absoluteTimeout);
   }
 
-  /** Whether the end of the response has store work to do; checked synchronously to keep the read path fast. */
-  private hasPendingWrite(session: AnySession): boolean {
+  /**
+   * Whether the end of the response may have store work to do. Checked synchronously so a request
+   * that changed nothing ends without waiting; conservative (objects that were read may have been
+   * edited in place), since the exact patch is computed once, by {@link SessionManager.save}.
+   */
+  private mayWrite(session: AnySession): boolean {
     if (session._isNew) return session.hasData;
-    if (session._touchRequested || this.nextExpiry(session) - session._expiresAt >= this.options.touchInterval) return true;
-    return session.hasChanged;
+    if (session._changed.size > 0 || session._deleted.size > 0 || session._touchRequested || session._flash?.hasChanged) {
+      return true;
+    }
+    if (this.nextExpiry(session) - session._expiresAt >= this.options.touchInterval) return true;
+    for (const value of session._values.values()) if (typeof value === 'object' && value !== null) return true;
+    return false;
   }
 
   private async write(session: AnySession): Promise<void> {
@@ -327,15 +333,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       const finish = (): ServerResponse => (originalEnd as (...a: unknown[]) => ServerResponse).apply(res, args);
       if (ending) return finish();
       ending = true;
-      let pending: boolean;
-      try {
-        pending = manager.hasPendingWrite(session);
-      } catch (error) {
-        manager.fail(binding, error, originalEnd);
-        return res;
-      }
-      if (!pending) return finish();
-      manager.commit(session).then(finish, (error: unknown) => manager.fail(binding, error, originalEnd));
+      if (!manager.mayWrite(session)) return finish();
+      manager.save(session).then(finish, (error: unknown) => manager.fail(binding, error, originalEnd));
       return res;
     } as ServerResponse['end'];
   }

@@ -30,7 +30,7 @@ export const FLASH_KEY = '__flash';
 /** What a session needs from the engine that loaded it (implemented by `SessionManager`). */
 export interface SessionOperations {
   readonly codec: SessionCodec;
-  commit(session: AnySession): Promise<void>;
+  save(session: AnySession): Promise<void>;
   regenerate(session: AnySession): Promise<void>;
   destroy(session: AnySession): Promise<void>;
   reload(session: AnySession): Promise<void>;
@@ -207,7 +207,7 @@ export class Session<T extends object = SessionData> {
 
   /** Write pending changes now instead of at the end of the response. */
   async save(): Promise<void> {
-    await this.ops.commit(this as AnySession);
+    await this.ops.save(this as AnySession);
   }
 
   /** Discard unsaved changes and read the record again from the store. */
