@@ -232,3 +232,51 @@ describe('codecs through the module', () => {
     }
   });
 });
+
+describe('sessions by principal', () => {
+  it("lists a user's sessions and logs them out everywhere, leaving other users alone", async () => {
+    const running = await startSessionApp({ principal: 'user' });
+    try {
+      const manager = running.app.get(SessionManager);
+      const laptop = running.client();
+      const phone = running.client();
+      const bob = running.client();
+      await laptop.post('/login'); // sets user = 'alice' after regenerate()
+      await phone.post('/login');
+      await bob.post('/set', { user: 'bob' });
+      const anonymous = running.client();
+      await anonymous.post('/increment');
+
+      const sessions = await manager.findByPrincipal('alice');
+      const ids = [laptop, phone].map((c) => c.jar.get('sid')!.split('.')[0]);
+      expect(sessions.map((s) => s.id).sort()).toEqual(ids.sort());
+
+      expect(await manager.destroyByPrincipal('alice')).toBe(2);
+      expect((await laptop.get('/all')).json()).toEqual({});
+      expect((await phone.get('/all')).json()).toEqual({});
+      expect((await bob.get('/all')).json()).toEqual({ user: 'bob' });
+      expect((await anonymous.get('/value')).json()).toEqual({ count: 1 });
+
+      // logging out clears the principal too
+      await bob.post('/delete', { keys: ['user'] });
+      expect(await manager.findByPrincipal('bob')).toEqual([]);
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('says clearly when the store cannot list sessions', async () => {
+    const { CountingStore } = await import('./support/counting-store.js');
+    const running = await startSessionApp({ store: new CountingStore(new MemoryStore()), principal: 'user' });
+    try {
+      const error = await running.app.get(SessionManager).findByPrincipal('alice').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SessionError);
+      expect((error as SessionError).code).toBe('SESSION_NOT_SUPPORTED');
+      expect((error as SessionError).message).toBe(
+        "nest-sessions: the CountingStore store does not support findByPrincipal(); see the README's store table for the stores that do.",
+      );
+    } finally {
+      await running.close();
+    }
+  });
+});

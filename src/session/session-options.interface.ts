@@ -166,6 +166,14 @@ export interface SessionModuleOptions {
    */
   onError?: (error: SessionError, context: SessionErrorContext) => void;
   /**
+   * Who a session belongs to, so all sessions of one user can be listed and destroyed ("log out
+   * everywhere", `SessionManager.destroyByPrincipal`): the name of a session key (its value, as a
+   * string, is the principal) or a function of the session.
+   * @default undefined (sessions are not indexed)
+   * @example 'userId'
+   */
+  principal?: string | ((session: import('./session.js').AnySession) => string | undefined);
+  /**
    * How often a store built from a URL (`memory:`, `file:`) sweeps expired sessions, on an
    * `unref()`ed timer; `0` turns sweeping off. A store instance you construct yourself takes its own
    * `gcInterval` option instead. Stores whose backend expires keys itself need no sweeping.

@@ -8,6 +8,7 @@ import { parseDuration, type Duration } from './duration.util.js';
 import { SessionError } from './errors/session.error.js';
 import { SessionMessages } from './errors/session.messages.js';
 import { DEFAULT_ID_LENGTH, MAX_ID_LENGTH, MIN_ID_LENGTH } from './session-id.js';
+import type { AnySession } from './session.js';
 import type {
   SessionErrorContext,
   SessionIdTransport,
@@ -36,6 +37,7 @@ export interface ResolvedSessionOptions {
   trustProxy: boolean;
   onError: (error: SessionError, context: SessionErrorContext) => void;
   gcInterval: number | undefined;
+  principal: ((session: AnySession) => string | undefined) | undefined;
 }
 
 const logger = new Logger('SessionModule');
@@ -117,6 +119,7 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
     throw invalid('onError', 'must be a function', 'Pass (error, { req, res }) => { ... } or leave it out.');
   }
 
+  const principal = resolvePrincipal(options.principal);
   const { store, ownsStore } = await resolveStore(options.store, gcInterval);
 
   return {
@@ -133,7 +136,20 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
     trustProxy,
     onError: options.onError ?? defaultOnError,
     gcInterval,
+    principal,
   };
+}
+
+function resolvePrincipal(principal: SessionModuleOptions['principal']): ResolvedSessionOptions['principal'] {
+  if (principal === undefined) return undefined;
+  if (typeof principal === 'function') return principal;
+  if (typeof principal === 'string' && principal !== '') {
+    return (session) => {
+      const value = session.get(principal);
+      return value === undefined || value === null ? undefined : String(value);
+    };
+  }
+  throw invalid('principal', 'must be a session key name or a function of the session', "Pass e.g. 'userId'.");
 }
 
 function resolveCookie(options: SessionModuleOptions): ResolvedCookieOptions {

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { SessionRecord } from '../stores/session-store.interface.js';
+import type { PrincipalSession, SessionRecord } from '../stores/session-store.interface.js';
 import { SessionError } from './errors/session.error.js';
 import { SessionMessages } from './errors/session.messages.js';
 import { createExpressSessionView } from './express-session.view.js';
@@ -135,11 +135,12 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       if (oldId !== undefined) {
         const expiresAt = this.nextExpiry(session);
         const data = session.encodeAll();
+        const principal = this.principalOf(session);
         await this.storeCall('regenerate the session', () =>
-          this.options.store.set(newId, { data, createdAt: session._createdAt, expiresAt }),
+          this.options.store.set(newId, { data, createdAt: session._createdAt, expiresAt, ...this.principalField(principal) }),
         );
         await this.storeCall('regenerate the session', () => this.options.store.destroy(oldId));
-        session.markSaved(newId, data, expiresAt);
+        session.markSaved(newId, data, expiresAt, principal);
       } else {
         session._id = newId;
       }
@@ -243,13 +244,18 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       if (!binding.res) return;
       const id = (session._id ??= generateSessionId(this.options.idLength));
       const data = session.encodeAll();
-      await this.storeCall('save the session', () => store.set(id, { data, createdAt: session._createdAt, expiresAt }));
-      session.markSaved(id, data, expiresAt);
+      const principal = this.principalOf(session);
+      await this.storeCall('save the session', () =>
+        store.set(id, { data, createdAt: session._createdAt, expiresAt, ...this.principalField(principal) }),
+      );
+      session.markSaved(id, data, expiresAt, principal);
       return;
     }
     const id = session._id!;
     const patch = session.buildPatch();
-    if (Object.keys(patch.set).length > 0 || patch.unset.length > 0) {
+    const principal = this.principalOf(session);
+    if (principal !== session._principal) patch.principal = principal ?? null;
+    if (Object.keys(patch.set).length > 0 || patch.unset.length > 0 || patch.principal !== undefined) {
       const saved = await this.storeCall('save the session', () => store.patch(id, patch, expiresAt));
       if (!saved) {
         session._loadedId = undefined;
@@ -258,7 +264,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       }
       const data = { ...session._raw, ...patch.set };
       for (const key of patch.unset) delete data[key];
-      session.markSaved(id, data, expiresAt);
+      session.markSaved(id, data, expiresAt, principal);
     } else if (session._touchRequested || expiresAt - session._expiresAt >= this.options.touchInterval) {
       const touched = await this.storeCall('extend the session', () => store.touch(id, expiresAt));
       session._touchRequested = false;
@@ -269,6 +275,39 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
         session.reset(Date.now());
       }
     }
+  }
+
+  private principalOf(session: AnySession): string | undefined {
+    return this.options.principal?.(session);
+  }
+
+  private principalField(principal: string | undefined): { principal?: string } {
+    return principal === undefined ? {} : { principal };
+  }
+
+  /**
+   * The live sessions of `principal` (needs the `principal` option and a store that can list them).
+   * @throws SessionError `SESSION_NOT_SUPPORTED` when the store cannot list by principal.
+   */
+  async findByPrincipal(principal: string): Promise<PrincipalSession[]> {
+    const store = this.options.store;
+    if (!store.findByPrincipal) throw this.notSupported('findByPrincipal');
+    return this.storeCall('list sessions', () => store.findByPrincipal!(principal));
+  }
+
+  /**
+   * Destroy every session of `principal` ("log out everywhere"); resolves how many were destroyed.
+   * A request of that user still in flight cannot write to its session afterwards (it gets 409).
+   * @throws SessionError `SESSION_NOT_SUPPORTED` when the store cannot list by principal.
+   */
+  async destroyByPrincipal(principal: string): Promise<number> {
+    const store = this.options.store;
+    if (!store.destroyByPrincipal) throw this.notSupported('destroyByPrincipal');
+    return this.storeCall('destroy sessions', () => store.destroyByPrincipal!(principal));
+  }
+
+  private notSupported(method: string): SessionError {
+    return new SessionError('SESSION_NOT_SUPPORTED', SessionMessages.notSupported(this.options.store.constructor.name, method));
   }
 
   private async storeCall<R>(operation: string, call: () => Promise<R>): Promise<R> {

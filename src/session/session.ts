@@ -61,6 +61,7 @@ export class Session<T extends object = SessionData> {
   /** @internal Index of the transport the ID arrived through. */ _transport = 0;
   /** @internal */ _touchRequested = false;
   /** @internal */ _flash: FlashBag | undefined;
+  /** @internal The principal the store holds. */ _principal: string | undefined;
 
   /** @internal */
   constructor(
@@ -73,6 +74,7 @@ export class Session<T extends object = SessionData> {
     this._createdAt = init.record ? init.record.createdAt : init.now;
     this._expiresAt = init.record ? init.record.expiresAt : 0;
     this._loadedId = init.record ? init.id : undefined;
+    this._principal = init.record?.principal;
     this._presentedId = init.presented;
     this._transport = init.transport ?? 0;
   }
@@ -264,8 +266,9 @@ export class Session<T extends object = SessionData> {
    * Mark `data` as what the store now holds and forget the tracked changes.
    * @internal
    */
-  markSaved(id: string, data: Record<string, string>, expiresAt: number): void {
+  markSaved(id: string, data: Record<string, string>, expiresAt: number, principal: string | undefined): void {
     this._id = id;
+    this._principal = principal;
     this._isNew = false;
     this._raw = data;
     this._expiresAt = expiresAt;
@@ -285,6 +288,7 @@ export class Session<T extends object = SessionData> {
     this._raw = record ? record.data : {};
     this._createdAt = record ? record.createdAt : now;
     this._expiresAt = record ? record.expiresAt : 0;
+    this._principal = record?.principal;
     this._values.clear();
     this._changed.clear();
     this._deleted.clear();

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { SessionError } from '../session/errors/session.error.js';
 import { SessionMessages } from '../session/errors/session.messages.js';
 import { isValidSessionId } from '../session/session-id.js';
-import type { SessionPatch, SessionRecord, SessionStore } from './session-store.interface.js';
+import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from './session-store.interface.js';
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {
@@ -125,7 +125,12 @@ export class FileStore implements SessionStore {
   async set(id: string, record: SessionRecord): Promise<void> {
     const file = this.sessionPath(id);
     if (!file) throw new SessionError('SESSION_INVALID_ID', SessionMessages.invalidId());
-    const copy: SessionRecord = { data: record.data, createdAt: record.createdAt, expiresAt: record.expiresAt };
+    const copy: SessionRecord = {
+      data: record.data,
+      createdAt: record.createdAt,
+      expiresAt: record.expiresAt,
+      ...(record.principal === undefined ? {} : { principal: record.principal }),
+    };
     // Serialized before waiting for the lock, so later changes by the caller are not stored.
     const json = JSON.stringify(copy);
     await this.exclusive(id, () => this.write(id, file, json));
@@ -134,7 +139,7 @@ export class FileStore implements SessionStore {
   async patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean> {
     const file = this.sessionPath(id);
     if (!file) return false;
-    const changes: SessionPatch = { set: { ...patch.set }, unset: [...patch.unset] };
+    const changes: SessionPatch = { set: { ...patch.set }, unset: [...patch.unset], principal: patch.principal };
     return this.exclusive(id, async () => {
       const record = await this.readLive(file);
       if (!record) return false;
@@ -144,6 +149,8 @@ export class FileStore implements SessionStore {
         Object.defineProperty(record.data, key, { value, enumerable: true, writable: true, configurable: true });
       }
       record.expiresAt = expiresAt;
+      if (changes.principal === null) delete record.principal;
+      else if (changes.principal !== undefined) record.principal = changes.principal;
       await this.write(id, file, JSON.stringify(record));
       return true;
     });
@@ -223,6 +230,33 @@ export class FileStore implements SessionStore {
       }
     }
     return deleted;
+  }
+
+  /** Live sessions of `principal`. Reads every session file: fine for the file store's scale, O(n). */
+  async findByPrincipal(principal: string): Promise<PrincipalSession[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.root);
+    } catch (err) {
+      if (code(err) === 'ENOENT') return [];
+      throw unavailable('read', err);
+    }
+    const found: PrincipalSession[] = [];
+    const ids = names.map((name) => SESSION_FILE.exec(name)?.[1]).filter((id): id is string => id !== undefined && this.sessionPath(id) !== null);
+    const worker = async (): Promise<void> => {
+      for (let id = ids.pop(); id !== undefined; id = ids.pop()) {
+        const record = await this.exclusive(id, () => this.readLive(this.sessionPath(id!)!));
+        if (record?.principal === principal) found.push({ id, createdAt: record.createdAt, expiresAt: record.expiresAt });
+      }
+    };
+    await Promise.all(Array.from({ length: GC_CONCURRENCY }, worker));
+    return found;
+  }
+
+  async destroyByPrincipal(principal: string): Promise<number> {
+    const sessions = await this.findByPrincipal(principal);
+    await Promise.all(sessions.map(({ id }) => this.destroy(id)));
+    return sessions.length;
   }
 
   /** Stop the gc timer and wait for operations already started to finish. */
@@ -370,11 +404,11 @@ function parseRecord(text: string): SessionRecord | null {
     return null;
   }
   if (typeof value !== 'object' || value === null) return null;
-  const { data, createdAt, expiresAt } = value as Partial<SessionRecord>;
+  const { data, createdAt, expiresAt, principal } = value as Partial<SessionRecord>;
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return null;
   if (!Object.values(data).every((v) => typeof v === 'string')) return null;
   if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt)) return null;
-  return { data, createdAt: createdAt!, expiresAt: expiresAt! };
+  return { data, createdAt: createdAt!, expiresAt: expiresAt!, ...(typeof principal === 'string' ? { principal } : {}) };
 }
 
 function code(err: unknown): string | undefined {

@@ -1,7 +1,7 @@
 import { SessionError } from '../session/errors/session.error.js';
 import { SessionMessages } from '../session/errors/session.messages.js';
 import { isValidSessionId } from '../session/session-id.js';
-import type { SessionPatch, SessionRecord, SessionStore } from './session-store.interface.js';
+import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from './session-store.interface.js';
 
 /** Options of {@link MemoryStore}. Every field is optional. */
 export interface MemoryStoreOptions {
@@ -101,7 +101,12 @@ export class MemoryStore implements SessionStore {
   async patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean> {
     const record = this.live(id);
     if (!record) return false;
-    this.store(id, { data: this.merge(record.data, patch), createdAt: record.createdAt, expiresAt });
+    this.store(id, {
+      data: this.merge(record.data, patch),
+      createdAt: record.createdAt,
+      expiresAt,
+      ...withPrincipal(patch.principal === undefined ? record.principal : patch.principal),
+    });
     return true;
   }
 
@@ -115,6 +120,24 @@ export class MemoryStore implements SessionStore {
 
   async destroy(id: string): Promise<void> {
     if (isValidSessionId(id)) this.records.delete(id);
+  }
+
+  /** Live sessions of `principal` (a scan of at most `maxSessions` records). */
+  async findByPrincipal(principal: string): Promise<PrincipalSession[]> {
+    const now = this.now();
+    const found: PrincipalSession[] = [];
+    for (const [id, record] of this.records) {
+      if (record.principal === principal && record.expiresAt > now) {
+        found.push({ id, createdAt: record.createdAt, expiresAt: record.expiresAt });
+      }
+    }
+    return found;
+  }
+
+  async destroyByPrincipal(principal: string): Promise<number> {
+    const sessions = await this.findByPrincipal(principal);
+    for (const { id } of sessions) this.records.delete(id);
+    return sessions.length;
   }
 
   /** Delete every expired record; resolves how many were deleted. Runs every `gcInterval`. */
@@ -147,7 +170,7 @@ export class MemoryStore implements SessionStore {
    * deep is enough. Override to keep extra fields of a record subtype.
    */
   protected copy(record: SessionRecord): SessionRecord {
-    return { data: { ...record.data }, createdAt: record.createdAt, expiresAt: record.expiresAt };
+    return { data: { ...record.data }, createdAt: record.createdAt, expiresAt: record.expiresAt, ...withPrincipal(record.principal) };
   }
 
   /** A new `data` object: `data` with `patch.unset` removed and `patch.set` applied. */
@@ -181,4 +204,9 @@ export class MemoryStore implements SessionStore {
       this.records.delete(oldest);
     }
   }
+}
+
+/** `{ principal }` when there is one, else nothing, so records never carry `principal: undefined`. */
+function withPrincipal(principal: string | null | undefined): { principal?: string } {
+  return typeof principal === 'string' ? { principal } : {};
 }

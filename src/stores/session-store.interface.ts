@@ -14,6 +14,11 @@ export interface SessionRecord {
    * A store must never return a record whose `expiresAt` is not in the future.
    */
   expiresAt: number;
+  /**
+   * Who the session belongs to (a user ID), when the application names one through the
+   * `principal` option; stores that can index it find and destroy all sessions of a principal.
+   */
+  principal?: string;
 }
 
 /** The changed keys of one request, written by {@link SessionStore.patch}. */
@@ -22,6 +27,15 @@ export interface SessionPatch {
   set: Record<string, string>;
   /** Keys to remove. */
   unset: string[];
+  /** The new principal; `null` removes it, `undefined` (absent) leaves it as it is. */
+  principal?: string | null;
+}
+
+/** One session of a principal, as {@link SessionStore.findByPrincipal} lists it. */
+export interface PrincipalSession {
+  id: string;
+  createdAt: number;
+  expiresAt: number;
 }
 
 /**
@@ -79,6 +93,13 @@ export interface SessionStore {
    * builds from a URL).
    */
   gc?(): Promise<number>;
+  /**
+   * The live sessions of `principal`, for "your devices" pages and "log out everywhere". Optional:
+   * stores that cannot list by principal (a cache such as memcached) leave it out.
+   */
+  findByPrincipal?(principal: string): Promise<PrincipalSession[]>;
+  /** Delete every session of `principal`; resolves how many were deleted. Optional, like `findByPrincipal`. */
+  destroyByPrincipal?(principal: string): Promise<number>;
   /**
    * Release timers, handles and connections the store opened itself. `SessionModule` calls it on
    * application shutdown for stores it built from a URL; a store instance you pass in is yours to close.

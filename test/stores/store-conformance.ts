@@ -28,6 +28,13 @@ export interface StoreConformanceOptions {
    * @example { ttlGranularityMs: 1000 }
    */
   ttlGranularityMs?: number;
+  /**
+   * Whether the store lists and destroys sessions by principal (`findByPrincipal`,
+   * `destroyByPrincipal`). A store that says so must pass the principal tests.
+   * @default true
+   * @example { supportsPrincipal: false } // memcached
+   */
+  supportsPrincipal?: boolean;
 }
 
 /**
@@ -350,6 +357,63 @@ export function describeStoreConformance(
       for (let i = 0; i < 30; i++) if (i % 3 !== 0) expected[`key${i}`] = String(i);
       expect((await store.get(id))!.data).toEqual(expected);
     });
+
+    if (options.supportsPrincipal ?? true) {
+      it('keeps the principal through get, patch and touch, and changes or removes it by patch', async () => {
+        const id = generateSessionId();
+        const rec = { ...record({ a: '1' }), principal: 'alice' };
+        await store.set(id, rec);
+        expect(await store.get(id)).toEqual(rec);
+        await store.touch(id, rec.expiresAt + 1);
+        expect((await store.get(id))!.principal).toBe('alice');
+        await store.patch(id, { set: { b: '2' }, unset: [] }, rec.expiresAt + 2);
+        expect((await store.get(id))!.principal).toBe('alice');
+        await store.patch(id, { set: {}, unset: [], principal: 'bob' }, rec.expiresAt + 3);
+        expect((await store.get(id))!.principal).toBe('bob');
+        await store.patch(id, { set: {}, unset: [], principal: null }, rec.expiresAt + 4);
+        expect((await store.get(id))!.principal).toBeUndefined();
+      });
+
+      it('finds and destroys every live session of a principal, and nothing else', async () => {
+        expect(typeof store.findByPrincipal, 'pass { supportsPrincipal: false } for a store without it').toBe('function');
+        const principal = `user-${generateSessionId().slice(0, 8)}`;
+        const mine = [generateSessionId(), generateSessionId(), generateSessionId()];
+        const other = generateSessionId();
+        const expired = generateSessionId();
+        const changedHands = generateSessionId();
+        const records = mine.map((_, i) => ({ ...record({ n: String(i) }), principal }));
+        for (const [i, id] of mine.entries()) await store.set(id, records[i]!);
+        await store.set(other, { ...record({ n: 'x' }), principal: `${principal}-other` });
+        await store.set(expired, { data: {}, createdAt: Date.now() - 5000, expiresAt: Date.now() - 1000, principal });
+        await store.set(changedHands, { ...record({}), principal });
+        await store.patch(changedHands, { set: {}, unset: [], principal: 'someone-else' }, Date.now() + longTtl);
+
+        const found = await store.findByPrincipal!(principal);
+        expect(found.map((s) => s.id).sort()).toEqual([...mine].sort());
+        for (const session of found) {
+          const i = mine.indexOf(session.id);
+          expect(session).toEqual({ id: mine[i], createdAt: records[i]!.createdAt, expiresAt: records[i]!.expiresAt });
+        }
+        expect(await store.findByPrincipal!('nobody')).toEqual([]);
+
+        expect(await store.destroyByPrincipal!(principal)).toBe(3);
+        for (const id of mine) expect(await store.get(id)).toBeNull();
+        expect(await store.get(other)).not.toBeNull();
+        expect(await store.get(changedHands)).not.toBeNull();
+        expect(await store.findByPrincipal!(principal)).toEqual([]);
+      });
+
+      it('treats principals as opaque strings (glob, path and quote characters)', async () => {
+        const principal = `a*b?[c]\\d/../e'"%_{x}:${generateSessionId().slice(0, 6)}`;
+        const id = generateSessionId();
+        const bystander = generateSessionId();
+        await store.set(id, { ...record({}), principal });
+        await store.set(bystander, { ...record({}), principal: principal.replace('*', 'X') });
+        expect((await store.findByPrincipal!(principal)).map((s) => s.id)).toEqual([id]);
+        expect(await store.destroyByPrincipal!(principal)).toBe(1);
+        expect(await store.get(bystander)).not.toBeNull();
+      });
+    }
 
     if (options.supportsGc ?? true) {
       it('gc deletes and counts expired records and keeps live ones', async () => {

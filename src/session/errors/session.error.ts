@@ -8,6 +8,7 @@
  * - `SESSION_NOT_FOUND`: no session is attached to the current request or execution context.
  * - `SESSION_UNSUPPORTED_CONTEXT`: the execution context carries no request a session can be read from.
  * - `SESSION_CODEC_ERROR`: a value could not be encoded or decoded by the configured codec.
+ * - `SESSION_NOT_SUPPORTED`: the store cannot do what was asked (list sessions by principal, say).
  * - `SESSION_LOST`: the stored record disappeared (expired or destroyed elsewhere) while the request ran,
  *   so its changes were not saved; the request is answered with 409.
  */
@@ -19,6 +20,7 @@ export type SessionErrorCode =
   | 'SESSION_NOT_FOUND'
   | 'SESSION_UNSUPPORTED_CONTEXT'
   | 'SESSION_CODEC_ERROR'
+  | 'SESSION_NOT_SUPPORTED'
   | 'SESSION_LOST';
 
 const STATUS: Partial<Record<SessionErrorCode, number>> = { SESSION_STORE_UNAVAILABLE: 503, SESSION_LOST: 409 };
