@@ -15,11 +15,12 @@ describe('when the store fails', () => {
 
   beforeAll(async () => {
     store = new FaultyStore(new MemoryStore());
-    running = await startSessionApp({ store, onError: (error) => reported.push(error) });
+    running = await startSessionApp({ store, storeTimeout: 300, onError: (error) => reported.push(error) });
   });
   afterAll(() => running.close());
   beforeEach(() => {
     store.failing.clear();
+    store.stalling.clear();
     store.writeDelay = 0;
     reported.length = 0;
   });
@@ -107,6 +108,22 @@ describe('when the store fails', () => {
     expect(record?.data).toEqual({ count: '1' });
   });
 
+  it('fails a request within storeTimeout when the store does not answer, instead of hanging', async () => {
+    const client = running.client();
+    await client.post('/increment');
+    store.stalling.add('get');
+    const started = Date.now();
+    const read = await client.get('/value');
+    expect(read.status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(String((reported.at(-1)!.cause as Error).message)).toBe('no answer from the store within 300 ms');
+    store.stalling.clear();
+    store.stalling.add('patch');
+    expect((await client.post('/increment')).status).toBe(503);
+    store.stalling.clear();
+    expect((await client.get('/value')).json()).toEqual({ count: 1 });
+  });
+
   it('never reports the session ID to the error hook', async () => {
     const client = running.client();
     await client.post('/increment');
@@ -120,6 +137,36 @@ describe('when the store fails', () => {
     for (const error of reported) {
       expect(error).toBeInstanceOf(SessionError);
       expect(`${error.message} ${String(error.cause)}`).not.toContain(token.split('.')[0]);
+    }
+  });
+});
+
+describe("onStoreUnavailable: 'anonymous'", () => {
+  it('lets read-only requests go on without the session, and fails writes and other methods', async () => {
+    const store = new FaultyStore(new MemoryStore());
+    const running = await startSessionApp({ store, onStoreUnavailable: 'anonymous', onError: () => undefined });
+    try {
+      const client = running.client();
+      await client.post('/increment');
+      const token = client.jar.get('sid');
+      store.failing.add('get');
+
+      const read = await client.get('/read');
+      expect(read.status).toBe(200);
+      expect(read.json()).toEqual({ count: null, id: null, isNew: true });
+      expect(read.setCookies).toEqual([]); // the cookie of the unreadable session is kept
+      expect(client.jar.get('sid')).toBe(token);
+
+      expect((await client.post('/increment')).status).toBe(503); // not a safe method
+      const write = await client.get('/visit'); // a GET that writes to the session it could not read
+      expect(write.status).toBe(503);
+      expect(write.setCookies).toEqual([]);
+      expect((await client.post('/push', { item: 'x' })).status).toBe(503);
+
+      store.failing.clear();
+      expect((await client.get('/value')).json()).toEqual({ count: 1 });
+    } finally {
+      await running.close();
     }
   });
 });

@@ -166,6 +166,20 @@ export interface SessionModuleOptions {
    */
   onError?: (error: SessionError, context: SessionErrorContext) => void;
   /**
+   * Longest wait for one store call. A call that takes longer fails the request with 503 instead of
+   * hanging it; the app recovers by itself when the store answers again.
+   * @default '5s'
+   */
+  storeTimeout?: Duration;
+  /**
+   * What a request does when the store cannot be read. `'fail'`: answer 503. `'anonymous'`: GET,
+   * HEAD and OPTIONS requests go on with an empty, read-only session (`session.isDegraded`), so
+   * public pages stay up; writing to it, and every other method, still answers 503. A cookie is
+   * never cleared because the store was unreachable.
+   * @default 'fail'
+   */
+  onStoreUnavailable?: 'fail' | 'anonymous';
+  /**
    * Who a session belongs to, so all sessions of one user can be listed and destroyed ("log out
    * everywhere", `SessionManager.destroyByPrincipal`): the name of a session key (its value, as a
    * string, is the principal) or a function of the session.

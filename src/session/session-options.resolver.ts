@@ -38,6 +38,8 @@ export interface ResolvedSessionOptions {
   onError: (error: SessionError, context: SessionErrorContext) => void;
   gcInterval: number | undefined;
   principal: ((session: AnySession) => string | undefined) | undefined;
+  storeTimeout: number;
+  onStoreUnavailable: 'fail' | 'anonymous';
 }
 
 const logger = new Logger('SessionModule');
@@ -120,6 +122,12 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
   }
 
   const principal = resolvePrincipal(options.principal);
+  const storeTimeout = duration('storeTimeout', options.storeTimeout, 5000);
+  if (storeTimeout <= 0) throw invalid('storeTimeout', 'must be longer than zero', "Give e.g. '2s'.");
+  const onStoreUnavailable = options.onStoreUnavailable ?? 'fail';
+  if (onStoreUnavailable !== 'fail' && onStoreUnavailable !== 'anonymous') {
+    throw invalid('onStoreUnavailable', "must be 'fail' or 'anonymous'", "Leave it out for 'fail'.");
+  }
   const { store, ownsStore } = await resolveStore(options.store, gcInterval);
 
   return {
@@ -137,6 +145,8 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
     onError: options.onError ?? defaultOnError,
     gcInterval,
     principal,
+    storeTimeout,
+    onStoreUnavailable,
   };
 }
 

@@ -11,6 +11,9 @@ import type { ResolvedSessionOptions } from './session-options.resolver.js';
 import { SessionSigner } from './session-signer.js';
 import { Session, type AnySession, type SessionOperations } from './session.js';
 
+/** Methods that must not change state, and so may go on without a session when the store is down. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 interface Binding {
   req: IncomingMessage;
   res?: ServerResponse;
@@ -100,19 +103,23 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     const { token, transport } = this.readToken(req);
     const id = token === undefined ? undefined : this.signer.unsign(token);
     let record: SessionRecord | null = null;
+    let degraded = false;
     if (id !== undefined && isValidSessionId(id)) {
       try {
-        record = await this.options.store.get(id);
-      } catch (cause) {
-        const error = new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('read the session'), { cause });
-        this.options.onError(error, { req });
-        throw error;
+        record = await this.storeCall('read the session', () => this.options.store.get(id));
+      } catch (error) {
+        this.options.onError(error as SessionError, { req });
+        if (this.options.onStoreUnavailable !== 'anonymous' || !SAFE_METHODS.has(req.method ?? 'GET')) throw error;
+        // Read-only requests go on without the session; any write to it fails (see write()).
+        degraded = true;
       }
       // Defence in depth: a store that serves stale records must not extend a session's life.
       if (record && (record.expiresAt <= now || record.createdAt + this.options.absoluteTimeout <= now)) record = null;
     }
-    const presented = id !== undefined && isValidSessionId(id);
+    // A degraded request must not clear the cookie of a session it merely could not read.
+    const presented = id !== undefined && isValidSessionId(id) && !degraded;
     const session = new Session(this, { id: record ? id : undefined, record: record ?? undefined, presented, transport, now });
+    session._degraded = degraded;
     this.bindings.set(session as AnySession, { req, queue: Promise.resolve() });
     bindSession(req, session as AnySession);
     (req as { session?: unknown }).session = createExpressSessionView(session as AnySession, this);
@@ -130,6 +137,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   /** New ID, same data, old record deleted (used by `Session.regenerate()`). */
   regenerate(session: AnySession): Promise<void> {
     return this.exclusive(session, async () => {
+      this.assertNotDegraded(session, 'regenerate the session');
       const oldId = session._isNew ? undefined : session._id;
       const newId = generateSessionId(this.options.idLength);
       if (oldId !== undefined) {
@@ -150,6 +158,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   /** Delete the record and start over empty (used by `Session.destroy()`). */
   destroy(session: AnySession): Promise<void> {
     return this.exclusive(session, async () => {
+      this.assertNotDegraded(session, 'destroy the session');
       if (!session._isNew && session._id !== undefined) {
         const id = session._id;
         await this.storeCall('destroy the session', () => this.options.store.destroy(id));
@@ -231,6 +240,11 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     const binding = this.bindings.get(session)!;
     const { store } = this.options;
     const expiresAt = this.nextExpiry(session);
+    if (session._degraded) {
+      if (!session.hasData && !session.hasChanged) return;
+      // The stored session could not be read, so writing would overwrite it with a partial one.
+      throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('save the session'));
+    }
     if (session._isNew) {
       if (!session.hasData) return;
       if (binding.res?.headersSent && binding.issuedId !== session._id) {
@@ -277,6 +291,10 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     }
   }
 
+  private assertNotDegraded(session: AnySession, operation: string): void {
+    if (session._degraded) throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation));
+  }
+
   private principalOf(session: AnySession): string | undefined {
     return this.options.principal?.(session);
   }
@@ -310,12 +328,25 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     return new SessionError('SESSION_NOT_SUPPORTED', SessionMessages.notSupported(this.options.store.constructor.name, method));
   }
 
+  /**
+   * Run a store call within `storeTimeout`. A call that times out is reported as failed even though
+   * the store may still complete it later: the response never claims a write that is not certain.
+   */
   private async storeCall<R>(operation: string, call: () => Promise<R>): Promise<R> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      return await call();
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no answer from the store within ${this.options.storeTimeout} ms`)),
+          this.options.storeTimeout,
+        );
+      });
+      return await Promise.race([call(), timeout]);
     } catch (cause) {
       if (cause instanceof SessionError && cause.code !== 'SESSION_STORE_UNAVAILABLE') throw cause;
       throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -62,6 +62,7 @@ export class Session<T extends object = SessionData> {
   /** @internal */ _touchRequested = false;
   /** @internal */ _flash: FlashBag | undefined;
   /** @internal The principal the store holds. */ _principal: string | undefined;
+  /** @internal The store could not be read; the session is empty and must not be written. */ _degraded = false;
 
   /** @internal */
   constructor(
@@ -85,6 +86,14 @@ export class Session<T extends object = SessionData> {
    */
   get id(): string | undefined {
     return this._id;
+  }
+
+  /**
+   * `true` when the store could not be read and the request went on without its session
+   * (`onStoreUnavailable: 'anonymous'` on a GET or HEAD); writing to such a session fails with 503.
+   */
+  get isDegraded(): boolean {
+    return this._degraded;
   }
 
   /** `true` until the session has been written to the store. */

@@ -9,12 +9,15 @@ export class FaultyStore implements SessionStore {
   failing = new Set<'get' | 'set' | 'patch' | 'touch' | 'destroy'>();
   /** Delay, in ms, added before every write. */
   writeDelay = 0;
+  /** Operations that never answer, like a store behind a dropped network link. */
+  stalling = new Set<'get' | 'set' | 'patch' | 'touch' | 'destroy'>();
 
   constructor(readonly inner: SessionStore) {}
 
   private async gate(method: 'get' | 'set' | 'patch' | 'touch' | 'destroy'): Promise<void> {
     if (method !== 'get' && this.writeDelay > 0) await new Promise((resolve) => setTimeout(resolve, this.writeDelay));
     if (this.failing.has(method)) throw new Error(`injected ${method} failure (connection refused 10.0.0.1:6379)`);
+    if (this.stalling.has(method)) await new Promise(() => undefined);
   }
 
   async get(id: string): Promise<SessionRecord | null> {

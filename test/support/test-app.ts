@@ -47,6 +47,13 @@ class TestController {
     return { count: session.get('count') ?? null, id: session.id ?? null, isNew: session.isNew };
   }
 
+  @Get('visit')
+  visit(@Session() session: SessionHandle) {
+    const visits = ((session.get('visits') as number | undefined) ?? 0) + 1;
+    session.set('visits', visits);
+    return { visits, degraded: session.isDegraded };
+  }
+
   @Get('value')
   value(@Session('count') count?: number) {
     return { count: count ?? null };
