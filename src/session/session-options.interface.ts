@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientSideSessionStore } from '../stores/cookie/cookie.store.js';
 import type { SessionStore } from '../stores/session-store.interface.js';
 import type { SessionCodec } from './codecs/session-codec.interface.js';
 import type { Duration } from './duration.util.js';
@@ -98,12 +99,15 @@ export interface SessionErrorContext {
  */
 export interface SessionModuleOptions {
   /**
-   * Where sessions are kept: a {@link SessionStore} instance, or a URL. Built-in URLs:
-   * `memory:` (in-process, bounded; `memory:?max=50000`) and `file:./path` (one file per session).
+   * Where sessions are kept: a {@link SessionStore} instance, a `CookieStore` (the session sealed
+   * in the cookie itself), or a URL: `memory:` (in-process, bounded; `memory:?max=50000`),
+   * `file:./path`, `cookie:`, `redis://…`, `rediss://…`, `postgres://…`, `mysql://…`,
+   * `mariadb://…`, `sqlite:./file.db`, `memcached://…`, `mongodb://…` (the last ones need their
+   * optional peer installed).
    * @default 'memory:'
    * @example 'file:./var/sessions'
    */
-  store?: SessionStore | string;
+  store?: SessionStore | ClientSideSessionStore | string;
   /**
    * Secret(s) for signing session IDs, at least 32 characters each. With an array, the first signs
    * and all verify, so a secret is rotated by putting the new one first.

@@ -32,7 +32,7 @@ afterEach(async () => {
 /** Resolve options and remember the store so it is closed after the test. */
 async function resolveOk(options: Partial<SessionModuleOptions> = {}): Promise<ResolvedSessionOptions> {
   const resolved = await resolveSessionOptions({ secret: SECRET, ...options } as SessionModuleOptions);
-  createdStores.push(resolved.store);
+  createdStores.push(resolved.store as SessionStore);
   return resolved;
 }
 
@@ -44,7 +44,7 @@ async function rejection(options: unknown, option: string): Promise<string> {
   let caught: unknown;
   try {
     const resolved = await resolveSessionOptions(options as SessionModuleOptions);
-    createdStores.push(resolved.store);
+    createdStores.push(resolved.store as SessionStore);
   } catch (err) {
     caught = err;
   }
@@ -441,7 +441,7 @@ describe('resolveSessionOptions', () => {
       expect(resolved.store).toBeInstanceOf(FileStore);
       expect(resolved.ownsStore).toBe(true);
       const id = 'a'.repeat(32);
-      await resolved.store.set(id, { data: { k: '"v"' }, createdAt: Date.now(), expiresAt: Date.now() + 60_000 });
+      await (resolved.store as SessionStore).set(id, { data: { k: '"v"' }, createdAt: Date.now(), expiresAt: Date.now() + 60_000 });
       expect(await readdir(dir)).toContain(`${id}.json`);
     });
 
@@ -452,7 +452,7 @@ describe('resolveSessionOptions', () => {
       expect(resolved.store).toBeInstanceOf(FileStore);
       expect(resolved.ownsStore).toBe(true);
       const id = 'b'.repeat(32);
-      await resolved.store.set(id, { data: {}, createdAt: Date.now(), expiresAt: Date.now() + 60_000 });
+      await (resolved.store as SessionStore).set(id, { data: {}, createdAt: Date.now(), expiresAt: Date.now() + 60_000 });
       expect(await readdir(dir)).toContain(`${id}.json`);
     });
   });
@@ -821,15 +821,15 @@ describe('resolveSessionOptions', () => {
       });
 
       it.each([
-        ['redis://localhost:6379', 'redis'],
-        ['postgres://db/sessions', 'postgres'],
+        ['ftp://localhost/sessions', 'ftp'],
+        ['couchdb://db/sessions', 'couchdb'],
         ['sessions', 'sessions'],
         ['', ''],
       ])('rejects the store URL %j (scheme shown as %j)', async (store, shown) => {
         expect(await rejectionWith({ store }, 'store')).toBe(
           M(
             'store',
-            `unsupported store URL scheme "${shown}". Use "memory:" or "file:./path", or pass a SessionStore instance.`,
+            `unsupported store URL scheme "${shown}". Use memory:, file:, cookie:, redis://, rediss://, postgres://, mysql://, mariadb://, sqlite:, memcached:// or mongodb://, or pass a SessionStore instance.`,
           ),
         );
       });

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { isClientSideStore, type ClientSideSessionStore } from '../stores/cookie/cookie.store.js';
 import { createStoreFromUrl } from '../stores/store-url.js';
 import type { SessionStore } from '../stores/session-store.interface.js';
 import { JsonCodec } from './codecs/json.codec.js';
@@ -23,7 +24,8 @@ export const MIN_SECRET_LENGTH = 32;
 
 /** {@link SessionModuleOptions} after validation, with every default applied. */
 export interface ResolvedSessionOptions {
-  store: SessionStore;
+  /** A server-side store, or a client-side one such as `CookieStore` (see `isClientSideStore`). */
+  store: SessionStore | ClientSideSessionStore;
   /** Whether nest-sessions built the store (from a URL) and so closes it on shutdown. */
   ownsStore: boolean;
   secrets: readonly string[];
@@ -129,6 +131,17 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
     throw invalid('onStoreUnavailable', "must be 'fail' or 'anonymous'", "Leave it out for 'fail'.");
   }
   const { store, ownsStore } = await resolveStore(options.store, gcInterval);
+  if (isClientSideStore(store)) {
+    if (transports.length !== 1 || !(transports[0] instanceof CookieTransport)) {
+      throw invalid('transport', 'a client-side store (CookieStore) keeps the session in cookies', "Leave transport out, or use a server-side store for 'header' or custom transports.");
+    }
+    const cookieTransport = transports[0];
+    store.configure({
+      secrets,
+      cookieName: cookie.name,
+      attributes: (req, expiresAt) => cookieTransport.attributes(req, expiresAt),
+    });
+  }
 
   return {
     store,
@@ -246,10 +259,11 @@ function resolveCodec(codec: SessionModuleOptions['codec']): SessionCodec {
 async function resolveStore(
   store: SessionModuleOptions['store'],
   gcInterval: number | undefined,
-): Promise<{ store: SessionStore; ownsStore: boolean }> {
+): Promise<{ store: SessionStore | ClientSideSessionStore; ownsStore: boolean }> {
   if (store === undefined || typeof store === 'string') {
     return { store: await createStoreFromUrl(store ?? 'memory:', { gcInterval }), ownsStore: true };
   }
+  if (isClientSideStore(store)) return { store, ownsStore: false };
   const required = ['get', 'set', 'patch', 'touch', 'destroy'] as const;
   const missing = required.filter((method) => typeof (store as unknown as Record<string, unknown>)?.[method] !== 'function');
   if (missing.length > 0) {

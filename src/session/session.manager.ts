@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { PrincipalSession, SessionRecord } from '../stores/session-store.interface.js';
+import type { PrincipalSession, SessionRecord, SessionStore } from '../stores/session-store.interface.js';
 import { SessionError } from './errors/session.error.js';
 import { SessionMessages } from './errors/session.messages.js';
 import { createExpressSessionView } from './express-session.view.js';
@@ -14,7 +14,21 @@ import { Session, type AnySession, type SessionOperations } from './session.js';
 /** Methods that must not change state, and so may go on without a session when the store is down. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-interface Binding {
+/** What {@link SessionManager.readSession} found on a request. */
+export interface LoadedSession {
+  /** The verified ID the request presented, when the store knew it. */
+  id?: string;
+  record: SessionRecord | null;
+  /** Whether the request presented a valid ID (so a stale one must be cleared). */
+  presented: boolean;
+  /** Index of the transport the ID came through. */
+  transport: number;
+  /** The store could not be read and the request goes on without its session. */
+  degraded: boolean;
+}
+
+/** Per-request state the engine keeps beside a session. @internal */
+export interface SessionBinding {
   req: IncomingMessage;
   res?: ServerResponse;
   /** The ID written to the response in this request, if any. */
@@ -23,6 +37,8 @@ interface Binding {
   queue: Promise<unknown>;
   /** The response was replaced by an error; no new ID may be issued with it. */
   failed?: boolean;
+  /** Client-side stores: the sealed session waiting to be written as the headers go out (`null` clears it). */
+  sealed?: string[] | null;
 }
 
 /**
@@ -35,7 +51,17 @@ interface Binding {
 @Injectable()
 export class SessionManager implements SessionOperations, OnApplicationShutdown {
   protected readonly signer: SessionSigner;
-  private readonly bindings = new WeakMap<AnySession, Binding>();
+  private readonly bindings = new WeakMap<AnySession, SessionBinding>();
+
+  /** The server-side store (every store but a client-side one such as CookieStore). */
+  protected get serverStore(): SessionStore {
+    return this.options.store as SessionStore;
+  }
+
+  /** The per-request state of `session`. @internal */
+  protected bindingOf(session: AnySession): SessionBinding {
+    return this.bindings.get(session)!;
+  }
 
   constructor(@Inject(SESSION_RESOLVED_OPTIONS) protected readonly options: ResolvedSessionOptions) {
     this.signer = new SessionSigner(options.secrets);
@@ -52,7 +78,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.options.ownsStore) await this.options.store.close?.();
+    if (this.options.ownsStore) await (this.options.store as SessionStore).close?.();
   }
 
   /**
@@ -100,26 +126,18 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     const existing = options.fresh ? undefined : getSessionFromRequest<Session>(req);
     if (existing) return existing;
     const now = Date.now();
-    const { token, transport } = this.readToken(req);
-    const id = token === undefined ? undefined : this.signer.unsign(token);
-    let record: SessionRecord | null = null;
-    let degraded = false;
-    if (id !== undefined && isValidSessionId(id)) {
-      try {
-        record = await this.storeCall('read the session', () => this.options.store.get(id));
-      } catch (error) {
-        this.options.onError(error as SessionError, { req });
-        if (this.options.onStoreUnavailable !== 'anonymous' || !SAFE_METHODS.has(req.method ?? 'GET')) throw error;
-        // Read-only requests go on without the session; any write to it fails (see write()).
-        degraded = true;
-      }
-      // Defence in depth: a store that serves stale records must not extend a session's life.
-      if (record && (record.expiresAt <= now || record.createdAt + this.options.absoluteTimeout <= now)) record = null;
-    }
-    // A degraded request must not clear the cookie of a session it merely could not read.
-    const presented = id !== undefined && isValidSessionId(id) && !degraded;
-    const session = new Session(this, { id: record ? id : undefined, record: record ?? undefined, presented, transport, now });
-    session._degraded = degraded;
+    const loaded = await this.readSession(req, now);
+    let record = loaded.record;
+    // Defence in depth: a store that serves stale records must not extend a session's life.
+    if (record && (record.expiresAt <= now || record.createdAt + this.options.absoluteTimeout <= now)) record = null;
+    const session = new Session(this, {
+      id: record ? loaded.id : undefined,
+      record: record ?? undefined,
+      presented: loaded.presented,
+      transport: loaded.transport,
+      now,
+    });
+    session._degraded = loaded.degraded;
     this.bindings.set(session as AnySession, { req, queue: Promise.resolve() });
     bindSession(req, session as AnySession);
     (req as { session?: unknown }).session = createExpressSessionView(session as AnySession, this);
@@ -127,54 +145,85 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   /**
+   * Find the session a request carries: its signed ID through the transports, then the record in
+   * the store. Override for a store that keeps sessions elsewhere (see `CookieStore`).
+   */
+  protected async readSession(req: IncomingMessage, _now: number): Promise<LoadedSession> {
+    const { token, transport } = this.readToken(req);
+    const id = token === undefined ? undefined : this.signer.unsign(token);
+    if (id === undefined || !isValidSessionId(id)) return { record: null, presented: false, transport, degraded: false };
+    try {
+      const record = await this.storeCall('read the session', () => this.serverStore.get(id));
+      return { id, record, presented: true, transport, degraded: false };
+    } catch (error) {
+      this.options.onError(error as SessionError, { req });
+      if (this.options.onStoreUnavailable !== 'anonymous' || !SAFE_METHODS.has(req.method ?? 'GET')) throw error;
+      // Read-only requests go on without the session; any write to it fails (see persist()). A
+      // degraded request must not clear the cookie of a session it merely could not read.
+      return { record: null, presented: false, transport, degraded: true };
+    }
+  }
+
+  /**
    * Write the session's pending changes now (what `Session.save()` and the end of the response do).
    * Only keys that changed are written; an unchanged session is touched when its touch is due.
    */
   save(session: AnySession): Promise<void> {
-    return this.exclusive(session, () => this.write(session));
+    return this.exclusive(session, () => this.persist(session, this.bindingOf(session)));
   }
 
   /** New ID, same data, old record deleted (used by `Session.regenerate()`). */
   regenerate(session: AnySession): Promise<void> {
     return this.exclusive(session, async () => {
       this.assertNotDegraded(session, 'regenerate the session');
-      const oldId = session._isNew ? undefined : session._id;
-      const newId = generateSessionId(this.options.idLength);
-      if (oldId !== undefined) {
-        const expiresAt = this.nextExpiry(session);
-        const data = session.encodeAll();
-        const principal = this.principalOf(session);
-        await this.storeCall('regenerate the session', () =>
-          this.options.store.set(newId, { data, createdAt: session._createdAt, expiresAt, ...this.principalField(principal) }),
-        );
-        await this.storeCall('regenerate the session', () => this.options.store.destroy(oldId));
-        session.markSaved(newId, data, expiresAt, principal);
-      } else {
-        session._id = newId;
-      }
+      await this.replaceId(session, generateSessionId(this.options.idLength));
     });
+  }
+
+  /** Move the session to `newId`: the record is written under the new ID and the old one deleted. */
+  protected async replaceId(session: AnySession, newId: string): Promise<void> {
+    const oldId = session._isNew ? undefined : session._id;
+    if (oldId === undefined) {
+      session._id = newId;
+      return;
+    }
+    const expiresAt = this.nextExpiry(session);
+    const data = session.encodeAll();
+    const principal = this.principalOf(session);
+    await this.storeCall('regenerate the session', () =>
+      this.serverStore.set(newId, { data, createdAt: session._createdAt, expiresAt, ...this.principalField(principal) }),
+    );
+    await this.storeCall('regenerate the session', () => this.serverStore.destroy(oldId));
+    session.markSaved(newId, data, expiresAt, principal);
   }
 
   /** Delete the record and start over empty (used by `Session.destroy()`). */
   destroy(session: AnySession): Promise<void> {
     return this.exclusive(session, async () => {
       this.assertNotDegraded(session, 'destroy the session');
-      if (!session._isNew && session._id !== undefined) {
-        const id = session._id;
-        await this.storeCall('destroy the session', () => this.options.store.destroy(id));
-      }
+      if (!session._isNew && session._id !== undefined) await this.removeRecord(session._id);
       session._loadedId = undefined;
       session.reset(Date.now());
     });
   }
 
+  /** Delete the stored record of `id`. */
+  protected async removeRecord(id: string): Promise<void> {
+    await this.storeCall('destroy the session', () => this.serverStore.destroy(id));
+  }
+
   /** Read the record again, dropping unsaved changes (used by `Session.reload()`). */
   reload(session: AnySession): Promise<void> {
     return this.exclusive(session, async () => {
-      const id = session._isNew ? undefined : session._id;
-      const record = id === undefined ? null : await this.storeCall('read the session', () => this.options.store.get(id));
+      const record = await this.rereadRecord(session);
       session.reset(Date.now(), record ?? undefined);
     });
+  }
+
+  /** The record of `session` as the store holds it now. */
+  protected async rereadRecord(session: AnySession): Promise<SessionRecord | null> {
+    const id = session._isNew ? undefined : session._id;
+    return id === undefined ? null : this.storeCall('read the session', () => this.serverStore.get(id));
   }
 
   /** Whether the response of the session's request has sent its headers. */
@@ -217,7 +266,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     return { token: undefined, transport: 0 };
   }
 
-  private nextExpiry(session: AnySession): number {
+  /** The expiry a write made now gives `session`: the earlier of its idle and absolute deadlines. */
+  protected nextExpiry(session: AnySession): number {
     return Math.min(Date.now() + this.options.idleTimeout, session._createdAt + this.options.absoluteTimeout);
   }
 
@@ -236,9 +286,9 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     return false;
   }
 
-  private async write(session: AnySession): Promise<void> {
-    const binding = this.bindings.get(session)!;
-    const { store } = this.options;
+  /** Write what changed: a new session whole, an existing one as a patch, or a due touch. */
+  protected async persist(session: AnySession, binding: SessionBinding): Promise<void> {
+    const store = this.serverStore;
     const expiresAt = this.nextExpiry(session);
     if (session._degraded) {
       if (!session.hasData && !session.hasChanged) return;
@@ -291,15 +341,15 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     }
   }
 
-  private assertNotDegraded(session: AnySession, operation: string): void {
+  protected assertNotDegraded(session: AnySession, operation: string): void {
     if (session._degraded) throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation));
   }
 
-  private principalOf(session: AnySession): string | undefined {
+  protected principalOf(session: AnySession): string | undefined {
     return this.options.principal?.(session);
   }
 
-  private principalField(principal: string | undefined): { principal?: string } {
+  protected principalField(principal: string | undefined): { principal?: string } {
     return principal === undefined ? {} : { principal };
   }
 
@@ -308,7 +358,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * @throws SessionError `SESSION_NOT_SUPPORTED` when the store cannot list by principal.
    */
   async findByPrincipal(principal: string): Promise<PrincipalSession[]> {
-    const store = this.options.store;
+    const store = this.options.store as SessionStore;
     if (!store.findByPrincipal) throw this.notSupported('findByPrincipal');
     return this.storeCall('list sessions', () => store.findByPrincipal!(principal));
   }
@@ -319,7 +369,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * @throws SessionError `SESSION_NOT_SUPPORTED` when the store cannot list by principal.
    */
   async destroyByPrincipal(principal: string): Promise<number> {
-    const store = this.options.store;
+    const store = this.options.store as SessionStore;
     if (!store.destroyByPrincipal) throw this.notSupported('destroyByPrincipal');
     return this.storeCall('destroy sessions', () => store.destroyByPrincipal!(principal));
   }
@@ -332,7 +382,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * Run a store call within `storeTimeout`. A call that times out is reported as failed even though
    * the store may still complete it later: the response never claims a write that is not certain.
    */
-  private async storeCall<R>(operation: string, call: () => Promise<R>): Promise<R> {
+  protected async storeCall<R>(operation: string, call: () => Promise<R>): Promise<R> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
@@ -357,8 +407,11 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     return run;
   }
 
-  /** Write (or clear) the session ID on the response; runs synchronously as the headers go out. */
-  private writeIdentity(session: AnySession, binding: Binding, headers: OutgoingHttpHeaders | undefined): void {
+  /**
+   * Write (or clear) the session ID on the response; runs synchronously as the headers go out.
+   * `headers` are those given to `writeHead()`, which Set-Cookie must be merged into.
+   */
+  protected emitIdentity(session: AnySession, binding: SessionBinding, headers: OutgoingHttpHeaders | undefined): void {
     const res = binding.res!;
     let value: string | null | undefined;
     if (session._isNew ? session.hasData : true) {
@@ -379,7 +432,12 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     if (headers) mergeSetCookie(headers, before, res.getHeader('set-cookie'));
   }
 
-  private hookResponse(session: AnySession, binding: Binding): void {
+  /** Copy Set-Cookie values added since `before` into the headers given to `writeHead()`. */
+  protected mergeIntoWriteHead(headers: OutgoingHttpHeaders | undefined, before: unknown, res: ServerResponse): void {
+    if (headers) mergeSetCookie(headers, before, res.getHeader('set-cookie'));
+  }
+
+  private hookResponse(session: AnySession, binding: SessionBinding): void {
     const res = binding.res!;
     const originalWriteHead = res.writeHead;
     const originalEnd = res.end;
@@ -391,7 +449,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
         const last = args[args.length - 1];
         const headers = last && typeof last === 'object' && !Array.isArray(last) ? (last as OutgoingHttpHeaders) : undefined;
         try {
-          manager.writeIdentity(session, binding, headers);
+          manager.emitIdentity(session, binding, headers);
         } catch (error) {
           manager.report(error, binding);
         }
@@ -409,13 +467,13 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     } as ServerResponse['end'];
   }
 
-  private fail(binding: Binding, error: unknown, originalEnd: ServerResponse['end']): void {
+  private fail(binding: SessionBinding, error: unknown, originalEnd: ServerResponse['end']): void {
     const res = binding.res!;
     binding.failed = true;
     this.failResponse(res, this.report(error, binding), (body) => (originalEnd as (chunk: string) => ServerResponse).call(res, body));
   }
 
-  private report(error: unknown, binding: Binding): SessionError {
+  private report(error: unknown, binding: SessionBinding): SessionError {
     const sessionError =
       error instanceof SessionError
         ? error

@@ -7,6 +7,8 @@ import {
   type Provider,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
+import { isClientSideStore } from '../stores/cookie/cookie.store.js';
+import { ClientSessionManager } from './client-session.manager.js';
 import { SESSION_STORE } from './session.constants.js';
 import { SessionInterceptor } from './session.interceptor.js';
 import { SESSION_RESOLVED_OPTIONS } from './session.internal-constants.js';
@@ -41,7 +43,12 @@ const providers: Provider[] = [
     useFactory: (options: ResolvedSessionOptions) => options.store,
     inject: [SESSION_RESOLVED_OPTIONS],
   },
-  SessionManager,
+  {
+    provide: SessionManager,
+    useFactory: (options: ResolvedSessionOptions) =>
+      isClientSideStore(options.store) ? new ClientSessionManager(options) : new SessionManager(options),
+    inject: [SESSION_RESOLVED_OPTIONS],
+  },
   SessionMiddleware,
   { provide: APP_INTERCEPTOR, useClass: SessionInterceptor },
 ];

@@ -8,6 +8,7 @@
  * - `SESSION_NOT_FOUND`: no session is attached to the current request or execution context.
  * - `SESSION_UNSUPPORTED_CONTEXT`: the execution context carries no request a session can be read from.
  * - `SESSION_CODEC_ERROR`: a value could not be encoded or decoded by the configured codec.
+ * - `SESSION_PAYLOAD_TOO_LARGE`: a session kept in cookies (`CookieStore`) outgrew its `maxSize`.
  * - `SESSION_NOT_SUPPORTED`: the store cannot do what was asked (list sessions by principal, say).
  * - `SESSION_LOST`: the stored record disappeared (expired or destroyed elsewhere) while the request ran,
  *   so its changes were not saved; the request is answered with 409.
@@ -20,6 +21,7 @@ export type SessionErrorCode =
   | 'SESSION_NOT_FOUND'
   | 'SESSION_UNSUPPORTED_CONTEXT'
   | 'SESSION_CODEC_ERROR'
+  | 'SESSION_PAYLOAD_TOO_LARGE'
   | 'SESSION_NOT_SUPPORTED'
   | 'SESSION_LOST';
 

@@ -13,6 +13,8 @@ export const SessionMessages = {
     `nest-sessions: sessions are not available in a "${type}" execution context that carries no HTTP request.`,
   codec: (direction: 'encode' | 'decode', key: string): string =>
     `nest-sessions: the codec could not ${direction} the value of session key "${key}".`,
+  payloadTooLarge: (size: number, max: number): string =>
+    `nest-sessions: the sealed session is ${size} bytes, over the cookie store's maxSize of ${max}; keep less in the session or use a server-side store.`,
   notSupported: (store: string, method: string): string =>
     `nest-sessions: the ${store} store does not support ${method}(); see the README's store table for the stores that do.`,
   lost: (): string =>

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { appendSetCookie, readCookie, serializeCookie } from '../cookie.util.js';
+import { appendSetCookie, readCookie, serializeCookie, type CookieAttributes } from '../cookie.util.js';
 import type { SessionCookieOptions, SessionIdTransport, SessionIdWriteContext } from '../session-options.interface.js';
 
 /** Cookie attributes after defaults were applied. */
@@ -22,11 +22,20 @@ export class CookieTransport implements SessionIdTransport {
   }
 
   write({ req, res, value, expiresAt }: SessionIdWriteContext): void {
-    const { name, path, domain, httpOnly, sameSite, partitioned, priority, persistent } = this.cookie;
+    const attributes = this.attributes(req, value === null ? null : expiresAt);
+    appendSetCookie(res, serializeCookie(this.cookie.name, value ?? '', attributes));
+  }
+
+  /**
+   * Attributes of a cookie set on the response to `req` that lives until `expiresAt`, or of one
+   * that clears the cookie (`null`). Shared with `CookieStore`, which writes its own cookies.
+   */
+  attributes(req: IncomingMessage, expiresAt: number | null): CookieAttributes {
+    const { path, domain, httpOnly, sameSite, partitioned, priority, persistent } = this.cookie;
     const secure = this.cookie.secure === 'auto' ? this.isSecureRequest(req) : this.cookie.secure;
     // Browsers refuse SameSite=None and Partitioned without Secure; with secure: 'auto' over plain
     // HTTP (local development) the cookie falls back to the browser's default instead of vanishing.
-    const attributes = {
+    const attributes: CookieAttributes = {
       path,
       domain,
       httpOnly,
@@ -35,15 +44,8 @@ export class CookieTransport implements SessionIdTransport {
       partitioned: partitioned && secure,
       priority,
     };
-    const cookie =
-      value === null
-        ? serializeCookie(name, '', { ...attributes, expires: 0, maxAge: 0 })
-        : serializeCookie(
-            name,
-            value,
-            persistent ? { ...attributes, expires: expiresAt, maxAge: (expiresAt - Date.now()) / 1000 } : attributes,
-          );
-    appendSetCookie(res, cookie);
+    if (expiresAt === null) return { ...attributes, expires: 0, maxAge: 0 };
+    return persistent ? { ...attributes, expires: expiresAt, maxAge: (expiresAt - Date.now()) / 1000 } : attributes;
   }
 
   /** Whether the request reached us over HTTPS; override for unusual proxy set-ups. */
