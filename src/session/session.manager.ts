@@ -374,6 +374,14 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     return this.storeCall('destroy sessions', () => store.destroyByPrincipal!(principal));
   }
 
+  /**
+   * One round trip to the store within `storeTimeout` (a read of `id`), for health checks.
+   * @throws SessionError `SESSION_STORE_UNAVAILABLE` when the store does not answer in time.
+   */
+  async probe(id: string): Promise<void> {
+    await this.storeCall('answer a health check', () => this.serverStore.get(id));
+  }
+
   private notSupported(method: string): SessionError {
     return new SessionError('SESSION_NOT_SUPPORTED', SessionMessages.notSupported(this.options.store.constructor.name, method));
   }

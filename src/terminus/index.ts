@@ -1,0 +1,1 @@
+export { SessionStoreHealthIndicator } from './session-store.health.js';
