@@ -4,10 +4,13 @@
  * the raw Set-Cookie lines so tests can check attributes.
  */
 export class TestClient {
-  readonly jar = new Map<string, string>();
   lastSetCookies: string[] = [];
 
-  constructor(readonly baseUrl: string) {}
+  /** @param jar cookies, shareable between clients of several servers (one browser behind a load balancer) */
+  constructor(
+    readonly baseUrl: string,
+    readonly jar = new Map<string, string>(),
+  ) {}
 
   async request(path: string, init: RequestInit & { json?: unknown } = {}): Promise<TestResponse> {
     const headers = new Headers(init.headers);

@@ -1,0 +1,801 @@
+import { createHash } from 'node:crypto';
+import { Cluster, Redis, type ClusterOptions, type NatMap, type RedisOptions } from 'ioredis';
+import { SessionError } from '../../session/errors/session.error.js';
+import { SessionMessages } from '../../session/errors/session.messages.js';
+import { isValidSessionId } from '../../session/session-id.js';
+import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../session-store.interface.js';
+import { checkPrefix, checkTimeout, parseUrlOption, validateConnection } from './redis-options.validation.js';
+import {
+  DESTROY_OWNED_SCRIPT,
+  FIELD,
+  INDEX_SCRIPT,
+  WRITE_DONE,
+  WRITE_GONE,
+  WRITE_NEEDS_INDEX,
+  WRITE_SCRIPT,
+} from './redis-scripts.js';
+
+/** Host and port of one Redis server. */
+export interface RedisNodeAddress {
+  /** @example '10.0.0.5' */
+  host: string;
+  /** @example 7000 */
+  port: number;
+}
+
+/** TLS settings for connections to Redis (Node `tls.connect` options). */
+export interface RedisTlsOptions {
+  /**
+   * CA certificate(s) (PEM) to verify the server certificate with, instead of Node's bundled CAs.
+   * @default Node's bundled root CAs
+   * @example readFileSync('/etc/redis/ca.pem', 'utf8')
+   */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /**
+   * Client certificate (PEM) for servers that require one (`tls-auth-clients yes`).
+   * @default none
+   * @example readFileSync('/etc/redis/client.crt', 'utf8')
+   */
+  cert?: string | Buffer;
+  /**
+   * Private key (PEM) of {@link RedisTlsOptions.cert}.
+   * @default none
+   * @example readFileSync('/etc/redis/client.key', 'utf8')
+   */
+  key?: string | Buffer;
+  /**
+   * Whether to refuse servers whose certificate does not verify against the CAs. Turning it off
+   * exposes the connection to anyone on the network path; keep it for local experiments.
+   * @default true
+   * @example false
+   */
+  rejectUnauthorized?: boolean;
+  /**
+   * Host name sent with SNI and checked against the certificate, when it differs from `host`.
+   * @default the host connected to
+   * @example 'redis.internal.example.com'
+   */
+  servername?: string;
+}
+
+/** Cluster mode settings. */
+export interface RedisClusterOptions {
+  /**
+   * Seed nodes; the client discovers the other nodes from them.
+   * @default one node: `host` and `port` (or the URL's host)
+   * @example [{ host: '10.0.0.5', port: 7000 }, { host: '10.0.0.6', port: 7000 }]
+   */
+  nodes?: RedisNodeAddress[];
+  /**
+   * Maps the addresses nodes announce to addresses the application can reach (NAT, Docker).
+   * Passed to ioredis as `natMap`.
+   * @default none
+   * @example { '172.17.0.2:7000': { host: 'localhost', port: 7000 } }
+   */
+  natMap?: NatMap;
+  /**
+   * Further ioredis `Cluster` options, passed through (node connection options go in
+   * {@link RedisStoreOptions.redisOptions}).
+   * @default {}
+   * @example { scaleReads: 'slave', slotsRefreshInterval: 10_000 }
+   */
+  clusterOptions?: Omit<ClusterOptions, 'redisOptions' | 'natMap'>;
+}
+
+/** Redis Sentinel settings: the store asks the sentinels for the current master of `name`. */
+export interface RedisSentinelOptions {
+  /**
+   * Sentinels to ask; more than one so that one being down does not matter.
+   * @example [{ host: 'sentinel-1', port: 26379 }, { host: 'sentinel-2', port: 26379 }]
+   */
+  sentinels: RedisNodeAddress[];
+  /**
+   * Name of the monitored master group.
+   * @example 'mymaster'
+   */
+  name: string;
+  /**
+   * User name for the sentinels (Redis 6 ACL), when they require one.
+   * @default none
+   * @example 'sentinel-user'
+   */
+  username?: string;
+  /**
+   * Password for the sentinels (`requirepass` of the sentinels), when they require one.
+   * @default none
+   * @example process.env.SENTINEL_PASSWORD
+   */
+  password?: string;
+  /**
+   * TLS for the connections to the sentinels (TLS to the master is {@link RedisStoreOptions.tls}).
+   * @default false
+   * @example { ca: readFileSync('ca.pem', 'utf8') }
+   */
+  tls?: boolean | RedisTlsOptions;
+}
+
+/**
+ * Options of {@link RedisStore}: either an ioredis `client` you created, or connection options
+ * from which the store creates (and later closes) its own client.
+ */
+export interface RedisStoreOptions {
+  /**
+   * An ioredis `Redis` or `Cluster` instance to use. The store never closes it, and never adds
+   * listeners to it: handle its `error` events yourself. Leave out every connection option
+   * (`url`, `host`, `port`, `username`, `password`, `db`, `tls`, `cluster`, `sentinel`,
+   * `connectTimeout`, `redisOptions`) when you pass one.
+   * @default none: the store creates a client from the connection options
+   * @example new Cluster([{ host: '10.0.0.5', port: 7000 }])
+   */
+  client?: Redis | Cluster;
+  /**
+   * Connection URL: `redis[s]://[[user][:password]@]host[:port][/db][?query]`, with the query
+   * options `prefix`, `cluster=1`, `tls_ca`, `tls_cert`, `tls_key` (PEM file paths),
+   * `rejectUnauthorized=false`, `servername`, `connectTimeout` and `commandTimeout`. `rediss:`
+   * turns TLS on. Options given separately override what the URL says.
+   * @default none
+   * @example 'rediss://:secret@redis.example.com:6380/0?prefix=shop:&tls_ca=/etc/ssl/redis-ca.pem'
+   */
+  url?: string;
+  /**
+   * Host of the Redis server (the seed node in cluster mode).
+   * @default '127.0.0.1'
+   * @example 'redis.internal'
+   */
+  host?: string;
+  /**
+   * Port of the Redis server.
+   * @default 6379
+   * @example 6380
+   */
+  port?: number;
+  /**
+   * User name (Redis 6 ACL).
+   * @default none ('default' user)
+   * @example 'sessions'
+   */
+  username?: string;
+  /**
+   * Password (`requirepass` or the ACL user's password).
+   * @default none
+   * @example process.env.REDIS_PASSWORD
+   */
+  password?: string;
+  /**
+   * Database number. Cluster mode only has database 0.
+   * @default 0
+   * @example 2
+   */
+  db?: number;
+  /**
+   * TLS: `true` verifies the server against Node's bundled CAs; an object sets CA, client
+   * certificate and verification. `rediss://` URLs turn it on.
+   * @default false (plain TCP)
+   * @example { ca: readFileSync('/etc/redis/ca.pem', 'utf8') }
+   */
+  tls?: boolean | RedisTlsOptions;
+  /**
+   * Cluster mode: `true` uses `host`/`port` as the seed node; an object names seed nodes and
+   * cluster options.
+   * @default false
+   * @example { nodes: [{ host: '10.0.0.5', port: 7000 }, { host: '10.0.0.6', port: 7000 }] }
+   */
+  cluster?: boolean | RedisClusterOptions;
+  /**
+   * Sentinel mode: the master is looked up through these sentinels (and again after a failover).
+   * Cannot be combined with `cluster`; `host` and `port` are ignored.
+   * @default none
+   * @example { sentinels: [{ host: 'sentinel-1', port: 26379 }], name: 'mymaster' }
+   */
+  sentinel?: RedisSentinelOptions;
+  /**
+   * Milliseconds a connection attempt may take before it is abandoned and retried.
+   * @default 5000
+   * @example 2000
+   */
+  connectTimeout?: number;
+  /**
+   * Milliseconds one store operation may wait for Redis before it fails with a `SessionError`
+   * coded `SESSION_STORE_UNAVAILABLE`. The store enforces it for every client, including one you
+   * pass in; for a client it creates it is also ioredis's `commandTimeout`. Keep it below
+   * `SessionModule`'s `storeTimeout`.
+   * @default 2000
+   * @example 500
+   */
+  commandTimeout?: number;
+  /**
+   * Prefix of every key the store writes. Give each application (or environment sharing a
+   * server) its own. Must not be empty and must not contain `{` or `}` (the session ID is the
+   * key's cluster hash tag). Glob characters are fine: they are escaped wherever a pattern is used.
+   * @default 'sess:'
+   * @example 'shop:sess:'
+   */
+  keyPrefix?: string;
+  /**
+   * Further ioredis options for the client the store creates (for each node in cluster mode),
+   * applied last, so they can override the store's choices (at your own risk: see the README's
+   * notes on `maxRetriesPerRequest` and `commandTimeout`). Not `keyPrefix`: use the store's. In
+   * cluster mode the options a `Cluster` manages itself (`host`, `port`, `retryStrategy`,
+   * `enableOfflineQueue`, `readOnly`, …) are ignored here; set them in `cluster.clusterOptions`.
+   * @default {}
+   * @example { connectionName: 'sessions', family: 6 }
+   */
+  redisOptions?: RedisOptions;
+  /**
+   * Called with every `error` event of a client the store created (connection refused, TLS
+   * failures, …). ioredis reconnects by itself; operations meanwhile fail with
+   * `SESSION_STORE_UNAVAILABLE` carrying the cause. The store always listens, so such errors never
+   * crash the process.
+   * @default ignore them
+   * @example (err) => logger.warn(`session Redis: ${err.message}`)
+   */
+  onClientError?: (error: Error) => void;
+  /**
+   * The clock deciding whether a record has expired, in epoch milliseconds. Meant for tests.
+   * @default Date.now
+   * @example () => fakeTime
+   */
+  now?: () => number;
+}
+
+const DEFAULT_PREFIX = 'sess:';
+const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_PORT = 6379;
+const DEFAULT_CONNECT_TIMEOUT = 5000;
+const DEFAULT_COMMAND_TIMEOUT = 2000;
+/** How often a write may find the principal's index moved on under it before giving up. */
+const MAX_INDEX_ATTEMPTS = 3;
+/** Keys deleted per SCAN batch by {@link RedisStore.clear}. */
+const SCAN_COUNT = 500;
+/** Client states in which a connection is being made (`wait`: lazyConnect, not started yet). */
+const CONNECTING_STATUSES = new Set(['wait', 'connecting', 'connect']);
+/** ioredis `Cluster` options that it manages itself for its node connections. */
+const CLUSTER_MANAGED_OPTIONS = ['host', 'port', 'path', 'sentinels', 'retryStrategy', 'enableOfflineQueue', 'readOnly', 'himportFieldsets'];
+/** Options that configure a client the store creates, so they conflict with `client`. */
+const CONNECTION_OPTIONS = [
+  'url',
+  'host',
+  'port',
+  'username',
+  'password',
+  'db',
+  'tls',
+  'cluster',
+  'sentinel',
+  'connectTimeout',
+  'redisOptions',
+  'onClientError',
+] as const;
+
+/** A principal's index already lists a session until `until`. */
+interface IndexedPrincipal {
+  principal: string;
+  until: number;
+}
+
+/**
+ * A {@link SessionStore} on Redis through ioredis: standalone, Sentinel or Cluster, with or
+ * without TLS. Redis expires records by itself, so there is no `gc()`.
+ *
+ * - **Layout.** One hash per session, `<prefix>{<id>}` (the ID is the cluster hash tag), holding
+ *   data keys as `d:<key>` fields and the meta fields `m:c` (createdAt), `m:e` (expiresAt), `m:p`
+ *   (principal) and `m:x` (until when the principal index lists it). Its TTL is set to
+ *   `expiresAt` in the same script that writes it. Each principal has an index
+ *   `<prefix>p:{<sha256 of the principal>}`: a sorted set of session IDs.
+ * - **Round trips.** `get`: 1 (`HGETALL`); `patch` and `touch`: 1 script; `set`: 1 script, 2 with
+ *   a principal (its index first, then the session); `destroy`: 1 (`DEL`). A patch that sets a
+ *   new principal costs 2 (index, then write); removing or replacing one costs 1 more (`ZREM` from
+ *   the old index). About once per idle period, a patch or touch of a session with a principal
+ *   costs 2 more, to extend the principal's index before the session outlives it.
+ * - **Atomicity.** Every write of a session is one Lua script on one key, so parallel patches of
+ *   one session never lose each other's keys, and a patch or touch of a missing or expired record
+ *   writes nothing.
+ * - **Faults.** Redis errors reject with a `SessionError` coded `SESSION_STORE_UNAVAILABLE` whose
+ *   `cause` is the original error, within `commandTimeout`. Commands are only sent on a ready
+ *   connection: while the client is between reconnection attempts operations fail at once, while
+ *   it connects they wait (within `commandTimeout`), and one that gave up waiting never writes
+ *   later. A client the store creates reconnects by itself.
+ *
+ * @example
+ * ```ts
+ * SessionModule.forRoot({ secret, store: new RedisStore({ url: process.env.REDIS_URL, keyPrefix: 'shop:' }) });
+ * ```
+ */
+export class RedisStore implements SessionStore {
+  /** The ioredis client (created by the store unless one was passed in). */
+  readonly client: Redis | Cluster;
+  /** Prefix of every key of this store. */
+  protected readonly prefix: string;
+  /** Milliseconds each operation may take. */
+  protected readonly commandTimeout: number;
+  /** Whether the store created {@link RedisStore.client} and so closes it. */
+  private readonly ownsClient: boolean;
+  private readonly clock: () => number;
+  /** The last `error` event of a client the store created, reported as the cause while it is down. */
+  private lastClientError: Error | undefined;
+  /** Settles when the connection being made is ready or fails; shared by waiting operations. */
+  private readyWaiter: Promise<void> | undefined;
+
+  constructor(options: RedisStoreOptions = {}) {
+    if (typeof options !== 'object' || options === null) {
+      throw invalidOption('options', 'they must be an object', 'Pass e.g. { url: "redis://localhost:6379" }.');
+    }
+    const prefix = options.keyPrefix ?? DEFAULT_PREFIX;
+    const commandTimeout = options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT;
+    checkTimeout('commandTimeout', commandTimeout);
+    if (options.now !== undefined && typeof options.now !== 'function') {
+      throw invalidOption('now', 'it must be a function returning epoch milliseconds', 'Pass e.g. () => Date.now().');
+    }
+    this.clock = options.now ?? Date.now;
+    this.commandTimeout = commandTimeout;
+
+    if (options.client !== undefined) {
+      if (!isRedisClient(options.client)) {
+        throw invalidOption('client', 'it must be an ioredis Redis or Cluster instance', 'Pass e.g. new Redis(6379) from "ioredis".');
+      }
+      const conflict = CONNECTION_OPTIONS.find((name) => options[name] !== undefined);
+      if (conflict) {
+        throw invalidOption(conflict, 'it cannot be combined with `client`', `Configure the client you pass in, or leave \`client\` out.`);
+      }
+      this.prefix = checkPrefix('keyPrefix', prefix);
+      this.client = options.client;
+      this.ownsClient = false;
+      return;
+    }
+
+    const fromUrl = options.url === undefined ? {} : parseUrlOption(options.url);
+    const merged: RedisStoreOptions = { ...fromUrl, ...definedOnly(options) };
+    this.prefix = checkPrefix(options.keyPrefix === undefined && fromUrl.keyPrefix !== undefined ? 'url' : 'keyPrefix', merged.keyPrefix ?? DEFAULT_PREFIX);
+    this.commandTimeout = merged.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT;
+    validateConnection(merged);
+    this.client = this.createClient({ ...merged, commandTimeout: this.commandTimeout });
+    this.ownsClient = true;
+    this.client.on('error', (error: Error) => {
+      this.lastClientError = error;
+      options.onClientError?.(error);
+    });
+  }
+
+  async get(id: string): Promise<SessionRecord | null> {
+    if (!isValidSessionId(id)) return null;
+    const key = this.sessionKey(id);
+    return this.run('read', async () => {
+      const hash = await this.client.hgetall(key);
+      return this.toRecord(hash, this.now());
+    });
+  }
+
+  /** @throws {SessionError} `SESSION_INVALID_ID` (as a rejection) when `id` is malformed. */
+  async set(id: string, record: SessionRecord): Promise<void> {
+    if (!isValidSessionId(id)) throw new SessionError('SESSION_INVALID_ID', SessionMessages.invalidId());
+    const principal = record.principal;
+    const { createdAt, expiresAt } = record;
+    // Built before the first await, so later changes by the caller are not stored.
+    const fields = dataFields(record.data, []);
+    await this.run('write', async () => {
+      const now = this.now();
+      const indexed =
+        typeof principal === 'string' && expiresAt > now ? await this.index(principal, id, expiresAt, now) : undefined;
+      await this.write(id, 'set', {
+        now,
+        expiresAt,
+        createdAt,
+        principal: typeof principal === 'string' ? principal : null,
+        fields,
+        indexed,
+      });
+    });
+  }
+
+  async patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean> {
+    if (!isValidSessionId(id)) return false;
+    const principal = patch.principal;
+    const fields = dataFields(patch.set, patch.unset);
+    return this.run('write', async () => {
+      const now = this.now();
+      const indexed =
+        typeof principal === 'string' && expiresAt > now ? await this.index(principal, id, expiresAt, now) : undefined;
+      return this.write(id, 'merge', { now, expiresAt, principal, fields, indexed });
+    });
+  }
+
+  async touch(id: string, expiresAt: number): Promise<boolean> {
+    if (!isValidSessionId(id)) return false;
+    return this.run('write', () =>
+      this.write(id, 'merge', { now: this.now(), expiresAt, principal: undefined, fields: { deletes: [], sets: [] } }),
+    );
+  }
+
+  async destroy(id: string): Promise<void> {
+    if (!isValidSessionId(id)) return;
+    const key = this.sessionKey(id);
+    // The principal index keeps the ID until its score passes; findByPrincipal skips it meanwhile.
+    await this.run('write', () => this.client.del(key));
+  }
+
+  /**
+   * Live sessions of `principal`: one read of its index, then one `HMGET` per listed session,
+   * sent together (one round trip per node). Sessions that are gone, expired or now belong to
+   * someone else are left out.
+   */
+  async findByPrincipal(principal: string): Promise<PrincipalSession[]> {
+    const key = this.principalKey(principal);
+    return this.run('read', async () => {
+      const now = this.now();
+      const ids = await this.indexedIds(key, now);
+      const metas = await Promise.all(
+        ids.map((id) => this.client.hmget(this.sessionKey(id), FIELD.createdAt, FIELD.expiresAt, FIELD.principal)),
+      );
+      const found: PrincipalSession[] = [];
+      ids.forEach((id, i) => {
+        const [createdAt, expiresAt, owner] = metas[i]!;
+        if (owner !== principal || createdAt == null || expiresAt == null) return;
+        if (!(Number(expiresAt) > now)) return;
+        found.push({ id, createdAt: Number(createdAt), expiresAt: Number(expiresAt) });
+      });
+      return found;
+    });
+  }
+
+  /**
+   * Delete every session of `principal`; resolves how many live ones were deleted. Each session is
+   * deleted only if it still belongs to `principal` when its turn comes (one script per session,
+   * sent together), then removed from the index.
+   */
+  async destroyByPrincipal(principal: string): Promise<number> {
+    const key = this.principalKey(principal);
+    return this.run('write', async () => {
+      const now = this.now();
+      const ids = await this.indexedIds(key, now);
+      const results = await Promise.all(
+        ids.map((id) => DESTROY_OWNED_SCRIPT.run(this.client, [this.sessionKey(id)], [principal, now])),
+      );
+      const deleted = ids.filter((_, i) => results[i] !== 0);
+      if (deleted.length > 0) {
+        await this.client.zrem(key, ...deleted).catch(() => {
+          // The sessions are gone; members left behind are skipped and pruned once their score passes.
+        });
+      }
+      return results.filter((result) => result === 1).length;
+    });
+  }
+
+  /**
+   * Delete every key under this store's prefix (all sessions and principal indexes), with SCAN on
+   * every master in cluster mode, the prefix's glob characters escaped. Keys outside the prefix are
+   * never touched. Resolves how many sessions were deleted. For maintenance and tests: it walks the
+   * whole key space and has no time limit.
+   */
+  async clear(): Promise<number> {
+    return this.run(
+      'write',
+      async () => {
+        const clientPrefix = keyPrefixOf(this.client);
+        const pattern = `${escapeGlob(clientPrefix + this.prefix)}*`;
+        const sessionKeyStart = `${this.prefix}{`;
+        const nodes = isCluster(this.client) ? this.client.nodes('master') : [this.client];
+        let sessions = 0;
+        for (const node of nodes) {
+          let cursor = '0';
+          do {
+            const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT);
+            cursor = next;
+            const keys = found.filter((key) => key.startsWith(clientPrefix)).map((key) => key.slice(clientPrefix.length));
+            const removed = await Promise.all(keys.map((key) => this.client.unlink(key)));
+            keys.forEach((key, i) => {
+              if (removed[i] === 1 && key.startsWith(sessionKeyStart)) sessions++;
+            });
+          } while (cursor !== '0');
+        }
+        return sessions;
+      },
+      false,
+    );
+  }
+
+  /** Quit the client if the store created it; a client passed in is left open. */
+  async close(): Promise<void> {
+    const client = this.client;
+    if (!this.ownsClient || client.status === 'end') return;
+    const ended = new Promise<void>((done) => client.once('end', () => done()));
+    const timers: NodeJS.Timeout[] = [];
+    const timeout = (): Promise<void> => new Promise((done) => timers.push(setTimeout(done, this.commandTimeout)));
+    try {
+      // QUIT lets Redis answer what is in flight first; a client that is down just disconnects.
+      await Promise.race([client.quit(), timeout()]);
+    } catch {
+      // Not connected: disconnecting below is all there is to do.
+    }
+    client.disconnect();
+    await Promise.race([ended, timeout()]);
+    for (const timer of timers) clearTimeout(timer);
+  }
+
+  /** The key of the hash holding session `id`; the ID in braces makes it the cluster hash tag. */
+  protected sessionKey(id: string): string {
+    return `${this.prefix}{${id}}`;
+  }
+
+  /**
+   * The key of `principal`'s index. The principal is hashed, so no character of it can break out
+   * of the prefix, act as a glob or choose the hash tag.
+   */
+  protected principalKey(principal: string): string {
+    return `${this.prefix}p:{${createHash('sha256').update(principal).digest('hex')}}`;
+  }
+
+  /**
+   * Until when a principal's index lists a session expiring at `expiresAt`. Later than
+   * `expiresAt` by the session's remaining lifetime, so touches extend the index only about once
+   * per idle period, while dead IDs are pruned soon after.
+   */
+  protected indexUntil(expiresAt: number, now: number): number {
+    return Math.ceil(expiresAt + Math.max(expiresAt - now, 0));
+  }
+
+  /** The current time in epoch milliseconds; records with `expiresAt <= now()` are expired. */
+  protected now(): number {
+    return this.clock();
+  }
+
+  /**
+   * Create the client for the validated `options` (`cluster`, `sentinel` or standalone). Override
+   * to build it differently; the store attaches its `error` listener and closes it.
+   */
+  protected createClient(options: RedisStoreOptions): Redis | Cluster {
+    const tls = tlsOptions(options.tls);
+    const common: RedisOptions = {
+      connectTimeout: options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
+      commandTimeout: options.commandTimeout,
+      // In-flight commands are resent once after a reconnect (all of the store's writes are
+      // idempotent); queued ones are failed after the first failed reconnection, not 20.
+      maxRetriesPerRequest: 1,
+      ...(options.username === undefined ? {} : { username: options.username }),
+      ...(options.password === undefined ? {} : { password: options.password }),
+      ...(tls ? { tls } : {}),
+    };
+    const host = options.host ?? DEFAULT_HOST;
+    const port = options.port ?? DEFAULT_PORT;
+    if (options.cluster) {
+      const cluster = options.cluster === true ? {} : options.cluster;
+      const nodeOptions: Record<string, unknown> = { ...options.redisOptions };
+      for (const name of CLUSTER_MANAGED_OPTIONS) delete nodeOptions[name];
+      return new Cluster(cluster.nodes ?? [{ host, port }], {
+        ...cluster.clusterOptions,
+        ...(cluster.natMap ? { natMap: cluster.natMap } : {}),
+        redisOptions: { ...common, ...nodeOptions },
+      });
+    }
+    // Reconnect quickly once Redis is back: 100 ms, 200 ms, … at most 2 s apart.
+    const retryStrategy = (times: number): number => Math.min(times * 100, 2000);
+    if (options.sentinel) {
+      const sentinel = options.sentinel;
+      const sentinelTls = tlsOptions(sentinel.tls);
+      return new Redis({
+        ...common,
+        retryStrategy,
+        sentinels: sentinel.sentinels.map(({ host: h, port: p }) => ({ host: h, port: p })),
+        name: sentinel.name,
+        db: options.db ?? 0,
+        ...(sentinel.username === undefined ? {} : { sentinelUsername: sentinel.username }),
+        ...(sentinel.password === undefined ? {} : { sentinelPassword: sentinel.password }),
+        ...(sentinelTls ? { sentinelTLS: sentinelTls } : {}),
+        ...(tls ? { enableTLSForSentinelMode: true } : {}),
+        ...options.redisOptions,
+      });
+    }
+    return new Redis({ ...common, retryStrategy, host, port, db: options.db ?? 0, ...options.redisOptions });
+  }
+
+  /**
+   * Run one store operation: fail at once while the client is down, wait for a connection being
+   * made, turn Redis errors into `SESSION_STORE_UNAVAILABLE`, and give up after `commandTimeout`
+   * (unless `timed` is false).
+   */
+  private async run<T>(operation: 'read' | 'write', work: () => Promise<T>, timed = true): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    let gaveUp = false;
+    try {
+      const attempt = async (): Promise<T> => {
+        await this.connected();
+        // An operation reported as failed must not write once the connection comes up after all.
+        if (gaveUp) throw new Error('the operation gave up before the connection was ready');
+        return work();
+      };
+      if (!timed) return await attempt();
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          gaveUp = true;
+          reject(new Error(`no answer from Redis within ${this.commandTimeout} ms`, { cause: this.lastClientError }));
+        }, this.commandTimeout);
+      });
+      return await Promise.race([attempt(), deadline]);
+    } catch (err) {
+      throw err instanceof SessionError ? err : unavailable(operation, err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Resolves once the client is ready. Commands are only sent on a ready connection, so none
+   * piles up in ioredis's offline queue during an outage (to be replayed, long after its
+   * request failed, when Redis is back). A client between reconnection attempts or closed
+   * rejects at once; one connecting is waited for, by all operations together.
+   */
+  private connected(): Promise<void> {
+    const client = this.client;
+    const status = client.status;
+    if (status === 'ready') return Promise.resolve();
+    if (!CONNECTING_STATUSES.has(status)) {
+      return Promise.reject(new Error(`the Redis connection is ${status}`, { cause: this.lastClientError }));
+    }
+    if (!this.readyWaiter) {
+      const waiter = new Promise<void>((resolve, reject) => {
+        const settle = (error?: Error): void => {
+          client.off('ready', onReady);
+          client.off('close', onClose);
+          client.off('end', onClose);
+          if (this.readyWaiter === waiter) this.readyWaiter = undefined;
+          if (error) reject(error);
+          else resolve();
+        };
+        const onReady = (): void => settle();
+        const onClose = (): void =>
+          settle(new Error('the Redis connection closed before it was ready', { cause: this.lastClientError }));
+        client.on('ready', onReady);
+        client.on('close', onClose);
+        client.on('end', onClose);
+        if (status === 'wait') {
+          client.connect().catch(() => {
+            // Reported through the close event.
+          });
+        }
+      });
+      // Operations that gave up at their deadline no longer listen; the outcome is theirs only.
+      waiter.catch(() => undefined);
+      this.readyWaiter = waiter;
+    }
+    return this.readyWaiter;
+  }
+
+  /**
+   * Run the write script; when the session's principal index must first cover the new expiry,
+   * extend it and run the script again. Resolves `false` when a merge found no live record.
+   */
+  private async write(
+    id: string,
+    mode: 'set' | 'merge',
+    change: {
+      now: number;
+      expiresAt: number;
+      createdAt?: number;
+      /** The new principal, `null` to remove it, `undefined` to keep it. */
+      principal: string | null | undefined;
+      fields: { deletes: string[]; sets: string[] };
+      indexed?: IndexedPrincipal;
+    },
+  ): Promise<boolean> {
+    const { now, expiresAt, principal, fields } = change;
+    const action = principal === undefined ? 'k' : principal === null ? 'd' : 's';
+    let indexed = change.indexed;
+    for (let attempt = 1; ; attempt++) {
+      const reply = (await WRITE_SCRIPT.run(
+        this.client,
+        [this.sessionKey(id)],
+        [
+          mode,
+          now,
+          expiresAt,
+          change.createdAt ?? '',
+          action,
+          principal ?? '',
+          indexed?.principal ?? '',
+          indexed?.until ?? 0,
+          fields.deletes.length,
+          ...fields.deletes,
+          ...fields.sets,
+        ],
+      )) as [number, ...Array<number | string>];
+      if (reply[0] === WRITE_GONE) return false;
+      if (reply[0] === WRITE_DONE) {
+        if (reply[1] === 1) await this.unindex(String(reply[2]), id);
+        return true;
+      }
+      if (reply[0] !== WRITE_NEEDS_INDEX || attempt >= MAX_INDEX_ATTEMPTS) {
+        throw new Error(`unexpected reply of the session write script: ${JSON.stringify(reply)}`);
+      }
+      indexed = await this.index(String(reply[1]), id, expiresAt, now);
+    }
+  }
+
+  /** Make `principal`'s index list session `id` until past `expiresAt`. */
+  private async index(principal: string, id: string, expiresAt: number, now: number): Promise<IndexedPrincipal> {
+    const until = this.indexUntil(expiresAt, now);
+    await INDEX_SCRIPT.run(this.client, [this.principalKey(principal)], [now, id, until]);
+    return { principal, until };
+  }
+
+  /** Remove `id` from the index of a principal it no longer belongs to (best effort). */
+  private async unindex(principal: string, id: string): Promise<void> {
+    await this.client.zrem(this.principalKey(principal), id).catch(() => {
+      // A member left behind is skipped by findByPrincipal and pruned once its score passes.
+    });
+  }
+
+  /** IDs the index at `key` may still list live sessions for. */
+  private async indexedIds(key: string, now: number): Promise<string[]> {
+    const ids = await this.client.zrangebyscore(key, now, '+inf');
+    return ids.filter((id) => isValidSessionId(id));
+  }
+
+  /** The record in `hash` (an `HGETALL` reply), or `null` when there is none or it has expired. */
+  private toRecord(hash: Record<string, string> | string[], now: number): SessionRecord | null {
+    const entries: [string, string][] = Array.isArray(hash)
+      ? Array.from({ length: hash.length / 2 }, (_, i) => [hash[2 * i]!, hash[2 * i + 1]!])
+      : Object.entries(hash);
+    const data: Record<string, string> = {};
+    let createdAt: number | undefined;
+    let expiresAt: number | undefined;
+    let principal: string | undefined;
+    for (const [field, value] of entries) {
+      if (field.startsWith(FIELD.data)) {
+        // defineProperty, not assignment, so a key named `__proto__` is returned like any other key.
+        Object.defineProperty(data, field.slice(FIELD.data.length), { value, enumerable: true, writable: true, configurable: true });
+      } else if (field === FIELD.createdAt) createdAt = Number(value);
+      else if (field === FIELD.expiresAt) expiresAt = Number(value);
+      else if (field === FIELD.principal) principal = value;
+    }
+    if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || expiresAt! <= now) return null;
+    return { data, createdAt: createdAt!, expiresAt: expiresAt!, ...(principal === undefined ? {} : { principal }) };
+  }
+}
+
+/** Hash fields to delete and field/value pairs to set for data keys. */
+function dataFields(set: Record<string, string>, unset: string[]): { deletes: string[]; sets: string[] } {
+  const sets: string[] = [];
+  for (const [key, value] of Object.entries(set)) sets.push(FIELD.data + key, value);
+  return { deletes: unset.map((key) => FIELD.data + key), sets };
+}
+
+function isCluster(client: Redis | Cluster): client is Cluster {
+  return (client as { isCluster?: boolean }).isCluster === true;
+}
+
+function isRedisClient(value: unknown): value is Redis | Cluster {
+  const client = value as Partial<Redis> | null;
+  return (
+    typeof client === 'object' &&
+    client !== null &&
+    typeof client.evalsha === 'function' &&
+    typeof client.hgetall === 'function' &&
+    typeof client.status === 'string'
+  );
+}
+
+/** The ioredis `keyPrefix` of `client`, which it adds to key arguments but not to SCAN patterns. */
+function keyPrefixOf(client: Redis | Cluster): string {
+  return (client.options as { keyPrefix?: string }).keyPrefix ?? '';
+}
+
+/** `text` with the glob characters of Redis patterns escaped, so it matches only itself. */
+function escapeGlob(text: string): string {
+  return text.replace(/[\\*?[\]]/g, '\\$&');
+}
+
+function tlsOptions(tls: boolean | RedisTlsOptions | undefined): RedisTlsOptions | undefined {
+  if (!tls) return undefined;
+  return tls === true ? {} : { ...tls };
+}
+
+function definedOnly(options: RedisStoreOptions): RedisStoreOptions {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as RedisStoreOptions;
+}
+
+function unavailable(operation: 'read' | 'write', cause: unknown): SessionError {
+  return new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
+}
+
+function invalidOption(option: string, rule: string, fix: string): SessionError {
+  return new SessionError('SESSION_OPTIONS_INVALID', SessionMessages.invalidOption(option, rule, fix));
+}

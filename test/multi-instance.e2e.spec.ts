@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestClient } from './support/http-client.js';
+import { startInstance, type Instance } from './support/instances.js';
+
+/**
+ * Two app processes behind "a load balancer" (one cookie jar used against both), sharing one
+ * real store: the way users scale past one machine.
+ */
+const run = randomBytes(4).toString('hex');
+const targets = [
+  {
+    name: 'Redis',
+    url: `redis://127.0.0.1:6379/0?prefix=multi-${run}:`,
+    async cleanup() {
+      const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
+      await redis.connect();
+      const keys = await redis.keys(`multi-${run}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    url: `postgres://postgres@127.0.0.1:5432/test?table=multi_${run}`,
+    async cleanup() {
+      const client = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
+      await client.connect();
+      await client.query(`DROP TABLE IF EXISTS "multi_${run}"`);
+      await client.end();
+    },
+  },
+];
+
+describe.each(targets)('two app instances on one $name', ({ url, cleanup }) => {
+  let a: Instance;
+  let b: Instance;
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startInstance(url), startInstance(url)]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await cleanup();
+  });
+
+  it('a session created through one instance is read and changed through the other', async () => {
+    const jar = new Map<string, string>();
+    const viaA = a.client(jar);
+    const viaB = b.client(jar);
+    await viaA.post('/set', { cart: ['book'], user: 'alice' });
+    const read = (await viaB.get('/all')).json();
+    expect(read).toMatchObject({ cart: ['book'], user: 'alice', servedBy: b.pid });
+    await viaB.post('/set', { cart: ['book', 'pen'] });
+    expect((await viaA.get('/all')).json()).toMatchObject({ cart: ['book', 'pen'], user: 'alice', servedBy: a.pid });
+  });
+
+  it('writes to different keys through both instances at once all survive', async () => {
+    const jar = new Map<string, string>();
+    await a.client(jar).post('/set', { seed: 1 });
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).client(jar).post('/set', { [`k${i}`]: i })),
+    );
+    const all = (await a.client(jar).get('/all')).json();
+    for (let i = 0; i < 20; i++) expect(all[`k${i}`]).toBe(i);
+  });
+
+  it('stopping one instance loses nothing: the other serves every session, and so does a new one', async () => {
+    const jars = Array.from({ length: 5 }, () => new Map<string, string>());
+    for (const [i, jar] of jars.entries()) await (i % 2 ? a : b).client(jar).post('/set', { n: i });
+    await a.stop();
+    expect(a.alive()).toBe(false);
+    for (const [i, jar] of jars.entries()) expect((await b.client(jar).get('/all')).json()).toMatchObject({ n: i });
+    a = await startInstance(url);
+    for (const [i, jar] of jars.entries()) expect((await a.client(jar).get('/all')).json()).toMatchObject({ n: i, servedBy: a.pid });
+  });
+
+  it('a cookie from one instance is refused by nobody and forged by nobody', async () => {
+    const jar = new Map<string, string>();
+    await a.client(jar).post('/set', { ok: true });
+    const forged = new TestClient(b.url, new Map([['sid', `${jar.get('sid')!.split('.')[0]}.${'A'.repeat(43)}`]]));
+    expect((await forged.get('/all')).json()).not.toHaveProperty('ok');
+    expect((await b.client(jar).get('/all')).json()).toMatchObject({ ok: true });
+  });
+});
