@@ -22,7 +22,7 @@ class InstanceController {
     return { ok: true, servedBy: process.pid };
   }
   increment(session, body) {
-    const key = body.key ?? 'count';
+    const key = body?.key ?? 'count';
     session.set(key, (session.get(key) ?? 0) + 1);
     return { [key]: session.get(key) };
   }
@@ -40,13 +40,13 @@ Module({
       store: process.env.STORE_URL,
       cookie: { secure: false },
       storeTimeout: Number(process.env.STORE_TIMEOUT ?? 1000),
-      onError: () => undefined,
+      onError: process.env.LOG_ERRORS ? (error) => console.error('SESSION_ERROR', error.code, error.message, String(error.cause)) : () => undefined,
     }),
   ],
   controllers: [InstanceController],
 })(AppModule);
 
-const app = await NestFactory.create(AppModule, { logger: false });
+const app = await NestFactory.create(AppModule, { logger: process.env.LOG_ERRORS ? ['error'] : false });
 await app.listen(Number(process.env.PORT ?? 0), '127.0.0.1');
 const stop = () => app.close().finally(() => process.exit(0));
 process.on('SIGTERM', stop);
