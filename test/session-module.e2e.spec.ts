@@ -280,3 +280,24 @@ describe('sessions by principal', () => {
     }
   });
 });
+
+describe('the global interceptor switch', () => {
+  it('registers SessionInterceptor as APP_INTERCEPTOR only with interceptor: true, and HTTP works either way', async () => {
+    const { APP_INTERCEPTOR } = await import('@nestjs/core');
+    const { SessionInterceptor } = await import('../src/index.js');
+    const isGlobalInterceptor = (p: unknown) => (p as { provide?: unknown }).provide === APP_INTERCEPTOR;
+    const withIt = SessionModule.forRoot({ secret: SECRET, interceptor: true });
+    const without = SessionModule.forRootAsync({ useFactory: () => ({ secret: SECRET }) });
+    expect(withIt.providers!.filter(isGlobalInterceptor)).toEqual([{ provide: APP_INTERCEPTOR, useExisting: SessionInterceptor }]);
+    expect(without.providers!.filter(isGlobalInterceptor)).toEqual([]);
+    const running = await startApp(testModule(withIt));
+    try {
+      const client = running.client();
+      await client.post('/increment');
+      expect((await client.post('/increment')).json()).toEqual({ count: 2 });
+      expect(running.app.get(SessionInterceptor)).toBeInstanceOf(SessionInterceptor);
+    } finally {
+      await running.close();
+    }
+  });
+});

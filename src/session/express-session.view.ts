@@ -1,4 +1,4 @@
-import type { AnySession, Session } from './session.js';
+import type { AnySession } from './session.js';
 
 /** The part of the manager the view needs. @internal */
 interface ViewHost {
@@ -9,7 +9,7 @@ interface ViewHost {
  * `req.session` as express-session users know it: data keys as properties, plus callback-style
  * `regenerate`, `save`, `destroy`, `reload`, `touch`, `id` and `cookie`. passport and other
  * express-session consumers work unchanged on top of it. Properties read and write the same
- * {@link Session} that `@Session()` injects.
+ * `Session` that `@Session()` injects.
  */
 export interface ExpressCompatibleSession {
   [key: string]: unknown;
@@ -27,75 +27,96 @@ export interface ExpressCompatibleSession {
   resetMaxAge(): this;
 }
 
-const RESERVED = new Set(['id', 'cookie', 'regenerate', 'save', 'destroy', 'reload', 'touch', 'resetMaxAge']);
+type Callback = (err?: unknown) => void;
+
+/** What the proxy wraps: the session and its host, with the express-session methods on the prototype. */
+class ViewTarget {
+  /** Set once the proxy exists, so methods can return it for chaining. */
+  view!: ExpressCompatibleSession;
+
+  constructor(
+    readonly session: AnySession,
+    readonly host: ViewHost,
+  ) {}
+
+  regenerate(cb?: Callback) {
+    settle(this.session.regenerate(), cb);
+    return this.view;
+  }
+
+  save(cb?: Callback) {
+    settle(this.session.save(), cb);
+    return this.view;
+  }
+
+  destroy(cb?: Callback) {
+    settle(this.session.destroy(), cb);
+    return this.view;
+  }
+
+  reload(cb?: Callback) {
+    settle(this.session.reload(), cb);
+    return this.view;
+  }
+
+  touch() {
+    this.session.touch();
+    return this.view;
+  }
+
+  resetMaxAge() {
+    this.session.touch();
+    return this.view;
+  }
+}
+
+const METHODS = new Set(['regenerate', 'save', 'destroy', 'reload', 'touch', 'resetMaxAge']);
+const RESERVED = new Set([...METHODS, 'id', 'cookie']);
+
+function settle(promise: Promise<void>, cb?: Callback): void {
+  promise.then(
+    () => cb?.(),
+    (err: unknown) => cb?.(err),
+  );
+}
+
+// One handler for every view: a view costs two small objects, not a set of closures.
+const handler: ProxyHandler<ViewTarget> = {
+  get(target, prop) {
+    if (typeof prop !== 'string') return undefined;
+    if (prop === 'id') return target.session.id;
+    if (prop === 'cookie') {
+      const { expires, maxAge } = target.host.describe(target.session);
+      return { expires: expires === undefined ? undefined : new Date(expires), maxAge, originalMaxAge: maxAge };
+    }
+    if (METHODS.has(prop)) return (ViewTarget.prototype as unknown as Record<string, (...a: unknown[]) => unknown>)[prop]!.bind(target);
+    return target.session.get(prop);
+  },
+  set(target, prop, value) {
+    if (typeof prop !== 'string' || RESERVED.has(prop)) return false;
+    target.session.set(prop, value);
+    return true;
+  },
+  deleteProperty(target, prop) {
+    if (typeof prop !== 'string' || RESERVED.has(prop)) return false;
+    target.session.delete(prop);
+    return true;
+  },
+  has(target, prop) {
+    return typeof prop === 'string' && (RESERVED.has(prop) || target.session.has(prop));
+  },
+  ownKeys(target) {
+    return target.session.keys();
+  },
+  getOwnPropertyDescriptor(target, prop) {
+    if (typeof prop !== 'string' || RESERVED.has(prop) || !target.session.has(prop)) return undefined;
+    return { value: target.session.get(prop), writable: true, enumerable: true, configurable: true };
+  },
+};
 
 /** @internal */
 export function createExpressSessionView(session: AnySession, host: ViewHost): ExpressCompatibleSession {
-  const data = session as unknown as Session<Record<string, unknown>>;
-  const callback = (promise: Promise<void>, cb?: (err?: unknown) => void): void => {
-    promise.then(
-      () => cb?.(),
-      (err: unknown) => cb?.(err),
-    );
-  };
-  let view: ExpressCompatibleSession;
-  const methods = {
-    regenerate(cb?: (err?: unknown) => void) {
-      callback(session.regenerate(), cb);
-      return view;
-    },
-    save(cb?: (err?: unknown) => void) {
-      callback(session.save(), cb);
-      return view;
-    },
-    destroy(cb?: (err?: unknown) => void) {
-      callback(session.destroy(), cb);
-      return view;
-    },
-    reload(cb?: (err?: unknown) => void) {
-      callback(session.reload(), cb);
-      return view;
-    },
-    touch() {
-      session.touch();
-      return view;
-    },
-    resetMaxAge() {
-      session.touch();
-      return view;
-    },
-  } as Record<string, unknown>;
-  view = new Proxy(methods, {
-    get(target, prop) {
-      if (typeof prop !== 'string') return undefined;
-      if (prop === 'id') return session.id;
-      if (prop === 'cookie') {
-        const { expires, maxAge } = host.describe(session);
-        return { expires: expires === undefined ? undefined : new Date(expires), maxAge, originalMaxAge: maxAge };
-      }
-      if (RESERVED.has(prop)) return target[prop];
-      return data.get(prop);
-    },
-    set(_target, prop, value) {
-      if (typeof prop !== 'string' || RESERVED.has(prop)) return false;
-      data.set(prop, value);
-      return true;
-    },
-    deleteProperty(_target, prop) {
-      if (typeof prop !== 'string' || RESERVED.has(prop)) return false;
-      data.delete(prop);
-      return true;
-    },
-    has(_target, prop) {
-      return typeof prop === 'string' && (RESERVED.has(prop) || data.has(prop));
-    },
-    ownKeys() {
-      return data.keys();
-    },
-    getOwnPropertyDescriptor(_target, prop) {
-      if (typeof prop !== 'string' || RESERVED.has(prop) || !data.has(prop)) return undefined;
-      return { value: data.get(prop), writable: true, enumerable: true, configurable: true };
-    },
-  }) as ExpressCompatibleSession;
-  return view;
+  const target = new ViewTarget(session, host);
+  target.view = new Proxy(target, handler) as unknown as ExpressCompatibleSession;
+  return target.view;
 }

@@ -1,28 +1,32 @@
 import type { ExecutionContext } from '@nestjs/common';
-import type { IncomingMessage } from 'node:http';
+import { IncomingMessage } from 'node:http';
 import { SessionError } from './errors/session.error.js';
 import { SessionMessages } from './errors/session.messages.js';
 import type { AnySession, Session } from './session.js';
 
-/** Sessions by raw Node request: one registry for every app in the process, keyed weakly. */
-const sessions = new WeakMap<object, AnySession>();
+/**
+ * Where a raw request keeps its session. A symbol property rather than a WeakMap: it is read on
+ * every request, and every request gets the same property, so lookups stay monomorphic.
+ */
+const SESSION = Symbol('nest-sessions:session');
 
 /**
  * The raw Node request behind an adapter's request object: Fastify wraps it in `request.raw`,
  * Express uses it directly.
  */
 export function toRawRequest(req: object): IncomingMessage {
+  if (req instanceof IncomingMessage) return req;
   return ((req as { raw?: IncomingMessage }).raw ?? req) as IncomingMessage;
 }
 
 /** Attach `session` to a request. @internal */
 export function bindSession(req: object, session: AnySession): void {
-  sessions.set(toRawRequest(req), session);
+  (toRawRequest(req) as unknown as Record<symbol, AnySession>)[SESSION] = session;
 }
 
 /** The session attached to a request (Express, Fastify or raw Node), if any. */
 export function getSessionFromRequest<T extends object = Session>(req: object): T | undefined {
-  return sessions.get(toRawRequest(req)) as T | undefined;
+  return (toRawRequest(req) as unknown as Record<symbol, T | undefined>)[SESSION];
 }
 
 /**

@@ -9,6 +9,7 @@ import { bindSession, getSessionFromRequest } from './session-context.util.js';
 import { generateSessionId, isValidSessionId } from './session-id.js';
 import type { ResolvedSessionOptions } from './session-options.resolver.js';
 import { SessionSigner } from './session-signer.js';
+import { StoreDeadlines } from './store-deadline.js';
 import { Session, type AnySession, type SessionOperations } from './session.js';
 
 /** Methods that must not change state, and so may go on without a session when the store is down. */
@@ -33,12 +34,18 @@ export interface SessionBinding {
   res?: ServerResponse;
   /** The ID written to the response in this request, if any. */
   issuedId?: string | null;
-  /** Serialises store work of one session (a save() racing the end of the response). */
-  queue: Promise<unknown>;
+  /** Serialises store work of one session (a save() racing the end of the response); made on first use. */
+  queue?: Promise<unknown>;
   /** The response was replaced by an error; no new ID may be issued with it. */
   failed?: boolean;
   /** Client-side stores: the sealed session waiting to be written as the headers go out (`null` clears it). */
   sealed?: string[] | null;
+  /** The response hook's state: the session, its manager and the response's own methods. */
+  session?: AnySession;
+  manager?: SessionManager;
+  writeHead?: ServerResponse['writeHead'];
+  end?: ServerResponse['end'];
+  ending?: boolean;
 }
 
 /**
@@ -63,8 +70,11 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     return this.bindings.get(session)!;
   }
 
+  private readonly deadlines: StoreDeadlines;
+
   constructor(@Inject(SESSION_RESOLVED_OPTIONS) protected readonly options: ResolvedSessionOptions) {
     this.signer = new SessionSigner(options.secrets);
+    this.deadlines = new StoreDeadlines(options.storeTimeout);
   }
 
   /** The codec values are encoded with. */
@@ -78,6 +88,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.deadlines.close();
     if (this.options.ownsStore) await (this.options.store as SessionStore).close?.();
   }
 
@@ -138,7 +149,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       now,
     });
     session._degraded = loaded.degraded;
-    this.bindings.set(session as AnySession, { req, queue: Promise.resolve() });
+    this.bindings.set(session as AnySession, { req });
     bindSession(req, session as AnySession);
     (req as { session?: unknown }).session = createExpressSessionView(session as AnySession, this);
     return session as Session;
@@ -276,7 +287,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * that changed nothing ends without waiting; conservative (objects that were read may have been
    * edited in place), since the exact patch is computed once, by {@link SessionManager.save}.
    */
-  private mayWrite(session: AnySession): boolean {
+  /** @internal */
+  mayWrite(session: AnySession): boolean {
     if (session._isNew) return session.hasData;
     if (session._changed.size > 0 || session._deleted.size > 0 || session._touchRequested || session._flash?.hasChanged) {
       return true;
@@ -391,26 +403,17 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * the store may still complete it later: the response never claims a write that is not certain.
    */
   protected async storeCall<R>(operation: string, call: () => Promise<R>): Promise<R> {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no answer from the store within ${this.options.storeTimeout} ms`)),
-          this.options.storeTimeout,
-        );
-      });
-      return await Promise.race([call(), timeout]);
+      return await this.deadlines.race(call());
     } catch (cause) {
       if (cause instanceof SessionError && cause.code !== 'SESSION_STORE_UNAVAILABLE') throw cause;
       throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
-    } finally {
-      clearTimeout(timer);
     }
   }
 
   private exclusive<R>(session: AnySession, work: () => Promise<R>): Promise<R> {
     const binding = this.bindings.get(session)!;
-    const run = binding.queue.then(work, work);
+    const run = binding.queue ? binding.queue.then(work, work) : work();
     binding.queue = run.catch(() => undefined);
     return run;
   }
@@ -447,32 +450,31 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
 
   private hookResponse(session: AnySession, binding: SessionBinding): void {
     const res = binding.res!;
-    const originalWriteHead = res.writeHead;
-    const originalEnd = res.end;
-    const manager = this;
-    let ending = false;
+    binding.session = session;
+    binding.manager = this;
+    binding.writeHead = res.writeHead;
+    binding.end = res.end;
+    (res as unknown as Record<symbol, SessionBinding>)[HOOK] = binding;
+    // Shared functions with the state on the response: no closures are made per request.
+    res.writeHead = hookedWriteHead as ServerResponse['writeHead'];
+    res.end = hookedEnd as ServerResponse['end'];
+  }
 
-    res.writeHead = function writeHead(this: ServerResponse, ...args: unknown[]) {
-      if (!this.headersSent) {
-        const last = args[args.length - 1];
-        const headers = last && typeof last === 'object' && !Array.isArray(last) ? (last as OutgoingHttpHeaders) : undefined;
-        try {
-          manager.emitIdentity(session, binding, headers);
-        } catch (error) {
-          manager.report(error, binding);
-        }
-      }
-      return (originalWriteHead as (...a: unknown[]) => ServerResponse).apply(this, args);
-    } as ServerResponse['writeHead'];
+  /** @internal Called by the hooked `writeHead`. */
+  onWriteHead(binding: SessionBinding, args: unknown[]): void {
+    const last = args[args.length - 1];
+    const headers = last && typeof last === 'object' && !Array.isArray(last) ? (last as OutgoingHttpHeaders) : undefined;
+    try {
+      this.emitIdentity(binding.session!, binding, headers);
+    } catch (error) {
+      this.report(error, binding);
+    }
+  }
 
-    res.end = function end(this: ServerResponse, ...args: unknown[]) {
-      const finish = (): ServerResponse => (originalEnd as (...a: unknown[]) => ServerResponse).apply(res, args);
-      if (ending) return finish();
-      ending = true;
-      if (!manager.mayWrite(session)) return finish();
-      manager.save(session).then(finish, (error: unknown) => manager.fail(binding, error, originalEnd));
-      return res;
-    } as ServerResponse['end'];
+  /** @internal Called by the hooked `end`: finish the store write, then end the response. */
+  onEnd(binding: SessionBinding, args: unknown[]): void {
+    const finish = (): unknown => (binding.end as (...a: unknown[]) => unknown).apply(binding.res, args);
+    this.save(binding.session!).then(finish, (error: unknown) => this.fail(binding, error, binding.end!));
   }
 
   private fail(binding: SessionBinding, error: unknown, originalEnd: ServerResponse['end']): void {
@@ -505,4 +507,24 @@ function mergeSetCookie(headers: OutgoingHttpHeaders, before: unknown, after: un
   if (key === undefined) return;
   const added = toList(after).slice(toList(before).length);
   headers[key] = [...toList(headers[key]), ...added];
+}
+
+/** Where a hooked response keeps its {@link SessionBinding}. */
+const HOOK = Symbol('nest-sessions:response-hook');
+
+function hookedWriteHead(this: ServerResponse, ...args: unknown[]): ServerResponse {
+  const binding = (this as unknown as Record<symbol, SessionBinding>)[HOOK]!;
+  if (!this.headersSent) binding.manager!.onWriteHead(binding, args);
+  return (binding.writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+}
+
+function hookedEnd(this: ServerResponse, ...args: unknown[]): ServerResponse {
+  const binding = (this as unknown as Record<symbol, SessionBinding>)[HOOK]!;
+  if (binding.ending || !binding.manager!.mayWrite(binding.session!)) {
+    binding.ending = true;
+    return (binding.end as (...a: unknown[]) => ServerResponse).apply(this, args);
+  }
+  binding.ending = true;
+  binding.manager!.onEnd(binding, args);
+  return this;
 }

@@ -23,13 +23,22 @@ import {
 import type { SessionModuleOptions } from './session-options.interface.js';
 import { resolveSessionOptions, type ResolvedSessionOptions } from './session-options.resolver.js';
 
-/** Whether the module's providers are visible to every module without importing it. */
-interface GlobalFlag {
+/** Module-level switches, given beside the options (they decide which providers exist). */
+interface ModuleFlags {
   /**
-   * Make `SessionManager` and `SESSION_STORE` injectable everywhere.
+   * Make `SessionManager`, `SessionInterceptor` and `SESSION_STORE` injectable everywhere.
    * @default false
    */
   isGlobal?: boolean;
+  /**
+   * Register {@link SessionInterceptor} as a global interceptor, so WebSocket gateways and GraphQL
+   * subscriptions get sessions in every handler. HTTP requests never need it (the middleware loads
+   * the session before guards), and any global interceptor makes Nest run an RxJS pipeline for
+   * every request, so it is off by default; `@UseInterceptors(SessionInterceptor)` on a gateway
+   * does the same for that gateway only.
+   * @default false
+   */
+  interceptor?: boolean;
 }
 
 const providers: Provider[] = [
@@ -50,13 +59,15 @@ const providers: Provider[] = [
     inject: [SESSION_RESOLVED_OPTIONS],
   },
   SessionMiddleware,
-  { provide: APP_INTERCEPTOR, useClass: SessionInterceptor },
+  SessionInterceptor,
 ];
+
+const globalInterceptor: Provider = { provide: APP_INTERCEPTOR, useExisting: SessionInterceptor };
 
 /**
  * Server-side sessions for a Nest application. Registers the store, the middleware that loads
- * the session before guards and writes it back before the response ends, and a global
- * interceptor for non-HTTP contexts.
+ * the session before guards and writes it back before the response ends, and `SessionInterceptor`
+ * for non-HTTP contexts (global with `interceptor: true`).
  *
  * @example
  * ```ts
@@ -71,18 +82,23 @@ const providers: Provider[] = [
  * })
  * ```
  */
-@Module({ providers, exports: [SessionManager, SESSION_STORE] })
+@Module({ providers, exports: [SessionManager, SessionInterceptor, SESSION_STORE] })
 export class SessionModule extends ConfigurableSessionModule implements NestModule {
   /** Configure sessions with options known up front. */
-  static override forRoot(options: typeof OPTIONS_TYPE & GlobalFlag): DynamicModule {
-    const { isGlobal, ...rest } = options;
-    return { ...super.forRoot(rest as typeof OPTIONS_TYPE), global: isGlobal ?? false };
+  static override forRoot(options: typeof OPTIONS_TYPE & ModuleFlags): DynamicModule {
+    const { isGlobal, interceptor, ...rest } = options;
+    return SessionModule.withFlags(super.forRoot(rest as typeof OPTIONS_TYPE), { isGlobal, interceptor });
   }
 
   /** Configure sessions from other providers (`useFactory` + `inject`, `useClass` or `useExisting`). */
-  static override forRootAsync(options: typeof ASYNC_OPTIONS_TYPE & GlobalFlag): DynamicModule {
-    const { isGlobal, ...rest } = options;
-    return { ...super.forRootAsync(rest as typeof ASYNC_OPTIONS_TYPE), global: isGlobal ?? false };
+  static override forRootAsync(options: typeof ASYNC_OPTIONS_TYPE & ModuleFlags): DynamicModule {
+    const { isGlobal, interceptor, ...rest } = options;
+    return SessionModule.withFlags(super.forRootAsync(rest as typeof ASYNC_OPTIONS_TYPE), { isGlobal, interceptor });
+  }
+
+  private static withFlags(module: DynamicModule, { isGlobal, interceptor }: ModuleFlags): DynamicModule {
+    const extra = interceptor ? [globalInterceptor] : [];
+    return { ...module, global: isGlobal ?? false, providers: [...(module.providers ?? []), ...extra] };
   }
 
   configure(consumer: MiddlewareConsumer): void {
