@@ -58,7 +58,6 @@ export interface SessionBinding {
 @Injectable()
 export class SessionManager implements SessionOperations, OnApplicationShutdown {
   protected readonly signer: SessionSigner;
-  private readonly bindings = new WeakMap<AnySession, SessionBinding>();
 
   /** The server-side store (every store but a client-side one such as CookieStore). */
   protected get serverStore(): SessionStore {
@@ -67,7 +66,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
 
   /** The per-request state of `session`. @internal */
   protected bindingOf(session: AnySession): SessionBinding {
-    return this.bindings.get(session)!;
+    return session._binding as SessionBinding;
   }
 
   private readonly deadlines: StoreDeadlines;
@@ -101,7 +100,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     const existing = getSessionFromRequest<Session>(req);
     if (existing) return existing;
     const session = await this.load(req);
-    const binding = this.bindings.get(session as AnySession)!;
+    const binding = this.bindingOf(session as AnySession);
     binding.res = res;
     this.hookResponse(session as AnySession, binding);
     return session;
@@ -149,7 +148,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       now,
     });
     session._degraded = loaded.degraded;
-    this.bindings.set(session as AnySession, { req });
+    (session as AnySession)._binding = { req } satisfies SessionBinding;
     bindSession(req, session as AnySession);
     (req as { session?: unknown }).session = createExpressSessionView(session as AnySession, this);
     return session as Session;
@@ -239,7 +238,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
 
   /** Whether the response of the session's request has sent its headers. */
   headersSent(session: AnySession): boolean {
-    return this.bindings.get(session)?.res?.headersSent ?? false;
+    return (session._binding as SessionBinding | undefined)?.res?.headersSent ?? false;
   }
 
   /** Cookie expiry of a session (epoch ms and ms left; `undefined` for browser-session cookies), for `req.session.cookie`. */
@@ -412,7 +411,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   private exclusive<R>(session: AnySession, work: () => Promise<R>): Promise<R> {
-    const binding = this.bindings.get(session)!;
+    const binding = this.bindingOf(session);
     const run = binding.queue ? binding.queue.then(work, work) : work();
     binding.queue = run.catch(() => undefined);
     return run;
@@ -454,7 +453,6 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     binding.manager = this;
     binding.writeHead = res.writeHead;
     binding.end = res.end;
-    (res as unknown as Record<symbol, SessionBinding>)[HOOK] = binding;
     // Shared functions with the state on the response: no closures are made per request.
     res.writeHead = hookedWriteHead as ServerResponse['writeHead'];
     res.end = hookedEnd as ServerResponse['end'];
@@ -509,17 +507,19 @@ function mergeSetCookie(headers: OutgoingHttpHeaders, before: unknown, after: un
   headers[key] = [...toList(headers[key]), ...added];
 }
 
-/** Where a hooked response keeps its {@link SessionBinding}. */
-const HOOK = Symbol('nest-sessions:response-hook');
+/** The binding of a hooked response, found through its request (`res.req`) and the request's session. */
+function hookOf(res: ServerResponse): SessionBinding {
+  return (getSessionFromRequest(res.req) as AnySession)._binding as SessionBinding;
+}
 
 function hookedWriteHead(this: ServerResponse, ...args: unknown[]): ServerResponse {
-  const binding = (this as unknown as Record<symbol, SessionBinding>)[HOOK]!;
+  const binding = hookOf(this);
   if (!this.headersSent) binding.manager!.onWriteHead(binding, args);
   return (binding.writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
 }
 
 function hookedEnd(this: ServerResponse, ...args: unknown[]): ServerResponse {
-  const binding = (this as unknown as Record<symbol, SessionBinding>)[HOOK]!;
+  const binding = hookOf(this);
   if (binding.ending || !binding.manager!.mayWrite(binding.session!)) {
     binding.ending = true;
     return (binding.end as (...a: unknown[]) => ServerResponse).apply(this, args);

@@ -63,6 +63,7 @@ export class Session<T extends object = SessionData> {
   /** @internal */ _flash: FlashBag | undefined;
   /** @internal The principal the store holds. */ _principal: string | undefined;
   /** @internal The store could not be read; the session is empty and must not be written. */ _degraded = false;
+  /** @internal The engine's per-request state (request, response, response hook). */ _binding: unknown;
 
   /** @internal */
   constructor(
