@@ -181,6 +181,13 @@ describe('sessions over HTTP', () => {
     expect(all.seed).toBe(1);
   });
 
+  it('stores keys named like Object.prototype members as ordinary keys', async () => {
+    const client = running.client();
+    await client.request('/set', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"__proto__":"p","constructor":"c","toString":"t"}' });
+    await client.post('/set', { other: 1 });
+    expect((await client.get('/all')).text).toBe('{"__proto__":"p","constructor":"c","toString":"t","other":1}');
+  });
+
   it('deletes keys', async () => {
     const client = running.client();
     await client.post('/set', { a: 1, b: 2 });

@@ -153,7 +153,10 @@ export class Session<T extends object = SessionData> {
   /** All values as a plain object (decodes every key). */
   toJSON(): Partial<T> {
     const result: Record<string, unknown> = {};
-    for (const key of this.keys()) result[key] = this.get(key);
+    for (const key of this.keys()) {
+      // defineProperty, so a key named `__proto__` is an own property, not a prototype change.
+      Object.defineProperty(result, key, { value: this.get(key), enumerable: true, writable: true, configurable: true });
+    }
     return result as Partial<T>;
   }
 
@@ -239,7 +242,8 @@ export class Session<T extends object = SessionData> {
    * @internal
    */
   buildPatch(): SessionPatch {
-    const set: Record<string, string> = {};
+    // No prototype, so a session key named `__proto__` is an ordinary entry.
+    const set = Object.create(null) as Record<string, string>;
     const unset: string[] = [];
     for (const [key, value] of this._values) {
       // Objects read through get() may have been edited in place, so they are compared by encoding too.

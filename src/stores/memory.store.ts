@@ -177,9 +177,11 @@ export class MemoryStore implements SessionStore {
   protected merge(data: Record<string, string>, patch: SessionPatch): Record<string, string> {
     const merged = { ...data };
     for (const key of patch.unset) delete merged[key];
-    for (const [key, value] of Object.entries(patch.set)) {
-      // defineProperty, not assignment, so a key named `__proto__` is stored like any other key.
-      Object.defineProperty(merged, key, { value, enumerable: true, writable: true, configurable: true });
+    for (const key in patch.set) {
+      const value = patch.set[key]!;
+      // defineProperty, not assignment, for `__proto__`, so it is stored like any other key.
+      if (key === '__proto__') Object.defineProperty(merged, key, { value, enumerable: true, writable: true, configurable: true });
+      else merged[key] = value;
     }
     return merged;
   }

@@ -44,6 +44,11 @@ export class JsonCodec implements SessionCodec {
         'nest-sessions: JsonCodec cannot encode undefined: JSON has no undefined. Delete the session key instead of setting it to undefined.',
       );
     }
+    // Strings, finite numbers, booleans and null cannot hide anything JSON would drop: no replacer.
+    const type = typeof value;
+    if (type === 'string' || type === 'boolean' || value === null || (type === 'number' && Number.isFinite(value))) {
+      return JSON.stringify(value);
+    }
     let text: string | undefined;
     try {
       text = JSON.stringify(value, rejectUnrepresentable);
