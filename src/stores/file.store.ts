@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { SessionError } from '../session/errors/session.error.js';
 import { SessionMessages } from '../session/errors/session.messages.js';
 import { isValidSessionId } from '../session/session-id.js';
+import { gcIntervalOption, startGcTimer } from './gc-timer.js';
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from './session-store.interface.js';
 
 /** Options of {@link FileStore}. */
@@ -84,7 +85,6 @@ export class FileStore implements SessionStore {
   /** Tail of the operation chain of each session ID; removed once the chain is idle. */
   private readonly locks = new Map<string, Promise<void>>();
   private rootReady: Promise<void> | undefined;
-  private gcRunning = false;
   /** The gc timer, `undefined` when `gcInterval` is `0` or after {@link FileStore.close}. */
   protected timer: NodeJS.Timeout | undefined;
 
@@ -92,14 +92,7 @@ export class FileStore implements SessionStore {
     if (typeof options?.directory !== 'string' || options.directory.trim() === '') {
       throw invalidOption('directory', 'it must be a non-empty path', "Pass for example { directory: './sessions' }.");
     }
-    const gcInterval = options.gcInterval ?? DEFAULT_GC_INTERVAL;
-    if (!Number.isFinite(gcInterval) || gcInterval < 0) {
-      throw invalidOption(
-        'gcInterval',
-        'it must be a non-negative number of milliseconds',
-        'Pass 0 to disable the timer.',
-      );
-    }
+    const gcInterval = gcIntervalOption(options.gcInterval, DEFAULT_GC_INTERVAL);
     for (const [name, mode] of [['fileMode', options.fileMode], ['dirMode', options.dirMode]] as const) {
       if (mode !== undefined && (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
         throw invalidOption(name, 'it must be a permission number', 'Pass an octal literal such as 0o600.');
@@ -109,10 +102,7 @@ export class FileStore implements SessionStore {
     this.clock = options.now ?? Date.now;
     this.fileMode = options.fileMode ?? 0o600;
     this.dirMode = options.dirMode ?? 0o700;
-    if (gcInterval > 0) {
-      this.timer = setInterval(() => void this.sweep(), gcInterval);
-      this.timer.unref();
-    }
+    this.timer = startGcTimer(() => this.gc(), gcInterval);
   }
 
   async get(id: string): Promise<SessionRecord | null> {
@@ -379,19 +369,6 @@ export class FileStore implements SessionStore {
       if (this.rootReady === ready) this.rootReady = undefined;
       throw unavailable(operation, err);
     });
-  }
-
-  /** Sweep on the timer: never two at once, and failures wait for the next tick. */
-  private async sweep(): Promise<void> {
-    if (this.gcRunning) return;
-    this.gcRunning = true;
-    try {
-      await this.gc();
-    } catch {
-      // Nothing to report to on a timer; the next run retries.
-    } finally {
-      this.gcRunning = false;
-    }
   }
 }
 

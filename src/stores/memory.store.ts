@@ -1,6 +1,7 @@
 import { SessionError } from '../session/errors/session.error.js';
 import { SessionMessages } from '../session/errors/session.messages.js';
 import { isValidSessionId } from '../session/session-id.js';
+import { gcIntervalOption, startGcTimer } from './gc-timer.js';
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from './session-store.interface.js';
 
 /** Options of {@link MemoryStore}. Every field is optional. */
@@ -60,23 +61,10 @@ export class MemoryStore implements SessionStore {
         SessionMessages.invalidOption('maxSessions', 'it must be a positive integer', 'Pass for example 10_000.'),
       );
     }
-    const gcInterval = options.gcInterval ?? DEFAULT_GC_INTERVAL;
-    if (!Number.isFinite(gcInterval) || gcInterval < 0) {
-      throw new SessionError(
-        'SESSION_OPTIONS_INVALID',
-        SessionMessages.invalidOption(
-          'gcInterval',
-          'it must be a non-negative number of milliseconds',
-          'Pass 0 to disable the timer.',
-        ),
-      );
-    }
+    const gcInterval = gcIntervalOption(options.gcInterval, DEFAULT_GC_INTERVAL);
     this.maxSessions = maxSessions;
     this.clock = options.now ?? Date.now;
-    if (gcInterval > 0) {
-      this.timer = setInterval(() => void this.gc(), gcInterval);
-      this.timer.unref();
-    }
+    this.timer = startGcTimer(() => this.gc(), gcInterval);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { gcIntervalOption, startGcTimer } from '../gc-timer.js';
 import {
   MongoClient,
   type Collection,
@@ -148,7 +149,6 @@ export class MongoStore implements SessionStore {
   private connecting: Promise<void> | undefined;
   private closed = false;
   private readonly createIndexesOnUse: boolean;
-  private gcRunning = false;
   /** The gc timer, `undefined` when `gcInterval` is `0` or after {@link MongoStore.close}. */
   protected timer: NodeJS.Timeout | undefined;
 
@@ -183,10 +183,7 @@ export class MongoStore implements SessionStore {
     if (typeof createIndexes !== 'boolean') {
       throw invalidOption('createIndexes', 'it must be true or false', 'Pass false to manage the indexes yourself.');
     }
-    const gcInterval = options.gcInterval ?? 0;
-    if (!Number.isFinite(gcInterval) || gcInterval < 0) {
-      throw invalidOption('gcInterval', 'it must be a non-negative number of milliseconds', 'Pass 0 to disable the timer.');
-    }
+    const gcInterval = gcIntervalOption(options.gcInterval, 0);
 
     if (url !== undefined) {
       if (typeof url !== 'string' || !/^mongodb(\+srv)?:\/\//i.test(url)) {
@@ -214,10 +211,7 @@ export class MongoStore implements SessionStore {
     }
     this.createIndexesOnUse = createIndexes;
     this.clock = options.now ?? Date.now;
-    if (gcInterval > 0) {
-      this.timer = setInterval(() => void this.sweep(), gcInterval);
-      this.timer.unref();
-    }
+    this.timer = startGcTimer(() => this.gc(), gcInterval);
   }
 
   async get(id: string): Promise<SessionRecord | null> {
@@ -382,19 +376,6 @@ export class MongoStore implements SessionStore {
       if (this.connecting === attempt) this.connecting = undefined;
       throw err;
     });
-  }
-
-  /** Sweep on the timer: never two at once, and failures wait for the next tick. */
-  private async sweep(): Promise<void> {
-    if (this.gcRunning) return;
-    this.gcRunning = true;
-    try {
-      await this.gc();
-    } catch {
-      // Nothing to report to on a timer; the next run retries.
-    } finally {
-      this.gcRunning = false;
-    }
   }
 }
 

@@ -1,3 +1,4 @@
+import { gcIntervalOption, startGcTimer } from '../gc-timer.js';
 import type { DataSource, QueryResult } from 'typeorm';
 import { SessionError } from '../../session/errors/session.error.js';
 import { SessionMessages } from '../../session/errors/session.messages.js';
@@ -182,7 +183,6 @@ export class TypeormStore implements SessionStore {
   private readonly queues = new Map<string, QueuedPatch[]>();
   /** The running write loop of each session ID with queued patches; removed once idle. */
   private readonly writers = new Map<string, Promise<void>>();
-  private gcRunning = false;
   private closed = false;
 
   constructor(options: TypeormStoreOptions) {
@@ -193,10 +193,7 @@ export class TypeormStore implements SessionStore {
     const family = sqlFamily(dataSource.options.type);
     if (!family) throw unsupportedDialect(dataSource.options.type);
     const name = parseTableName(options.tableName ?? DEFAULT_TABLE, family);
-    const gcInterval = options.gcInterval ?? DEFAULT_GC_INTERVAL;
-    if (!Number.isFinite(gcInterval) || gcInterval < 0) {
-      throw invalidOption('gcInterval', 'it must be a non-negative number of milliseconds', 'Pass 0 to disable the timer.');
-    }
+    const gcInterval = gcIntervalOption(options.gcInterval, DEFAULT_GC_INTERVAL);
     const gcBatchSize = options.gcBatchSize ?? DEFAULT_GC_BATCH_SIZE;
     if (!Number.isSafeInteger(gcBatchSize) || gcBatchSize < 1 || gcBatchSize > MAX_GC_BATCH_SIZE) {
       throw invalidOption('gcBatchSize', `it must be a whole number from 1 to ${MAX_GC_BATCH_SIZE}`, 'Pass for example 1000.');
@@ -214,10 +211,7 @@ export class TypeormStore implements SessionStore {
     this.maxRetries = maxRetries;
     this.clock = options.now ?? Date.now;
     this.createStatements = createTableStatements(family, name, (identifier) => dataSource.driver.escape(identifier));
-    if (gcInterval > 0) {
-      this.timer = setInterval(() => void this.sweep(), gcInterval);
-      this.timer.unref();
-    }
+    this.timer = startGcTimer(() => this.gc(), gcInterval);
   }
 
   async get(id: string): Promise<SessionRecord | null> {
@@ -580,19 +574,6 @@ export class TypeormStore implements SessionStore {
     const queued = this.queues.get(id) ?? [];
     this.queues.delete(id);
     return queued;
-  }
-
-  /** Sweep on the timer: never two at once, and failures wait for the next tick. */
-  private async sweep(): Promise<void> {
-    if (this.gcRunning || this.closed) return;
-    this.gcRunning = true;
-    try {
-      await this.gc();
-    } catch {
-      // Nothing to report to on a timer; the next run retries.
-    } finally {
-      this.gcRunning = false;
-    }
   }
 }
 
