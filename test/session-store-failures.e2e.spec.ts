@@ -170,3 +170,35 @@ describe("onStoreUnavailable: 'anonymous'", () => {
     }
   });
 });
+
+describe('SessionManager.middleware() mounted with app.use()', () => {
+  it('answers a store outage with the same 503 JSON, never with a stack trace', async () => {
+    const { NestFactory } = await import('@nestjs/core');
+    const { SessionManager, SessionModule } = await import('../src/index.js');
+    const { SECRET, testModule } = await import('./support/test-app.js');
+    const { TestClient } = await import('./support/http-client.js');
+    const store = new FaultyStore(new MemoryStore());
+    const app = await NestFactory.create(testModule(SessionModule.forRoot({ secret: SECRET, store, onError: () => undefined })), {
+      logger: false,
+    });
+    app.use(app.get(SessionManager).middleware());
+    await app.listen(0, '127.0.0.1');
+    try {
+      const client = new TestClient(`http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`);
+      await client.post('/increment');
+      store.failing.add('get');
+      const failed = await client.get('/value');
+      expect(failed.status).toBe(503);
+      expect(failed.json()).toEqual({
+        statusCode: 503,
+        message: 'nest-sessions: the session store failed to read the session; the request was not completed.',
+        error: 'SESSION_STORE_UNAVAILABLE',
+      });
+      expect(failed.text).not.toContain('    at ');
+      store.failing.clear();
+      expect((await client.get('/value')).json()).toEqual({ count: 1 });
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -122,7 +122,11 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    */
   middleware(): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
     return (req, res, next) => {
-      this.attach(req, res).then(() => next(), next);
+      this.attach(req, res).then(
+        () => next(),
+        // Answered here, not through next(error): Express's final handler would show a stack trace in development.
+        (error: unknown) => this.failResponse(res, toSessionError(error), (body) => res.end(body)),
+      );
     };
   }
 
@@ -482,10 +486,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   private report(error: unknown, binding: SessionBinding): SessionError {
-    const sessionError =
-      error instanceof SessionError
-        ? error
-        : new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('save the session'), { cause: error });
+    const sessionError = toSessionError(error);
     this.options.onError(sessionError, { req: binding.req, res: binding.res! });
     return sessionError;
   }
@@ -505,6 +506,13 @@ function mergeSetCookie(headers: OutgoingHttpHeaders, before: unknown, after: un
   if (key === undefined) return;
   const added = toList(after).slice(toList(before).length);
   headers[key] = [...toList(headers[key]), ...added];
+}
+
+/** `error` as a SessionError: anything else a store threw is an outage. */
+function toSessionError(error: unknown): SessionError {
+  return error instanceof SessionError
+    ? error
+    : new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('save the session'), { cause: error });
 }
 
 /** The binding of a hooked response, found through its request (`res.req`) and the request's session. */
