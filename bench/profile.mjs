@@ -1,0 +1,209 @@
+#!/usr/bin/env node
+// Where does a server spend its time under load? Starts each server pinned to CPU 0, warms it up
+// with autocannon (pinned to CPU 1), then profiles only the measured window with the V8 CPU
+// profiler (started and stopped in the server by SIGUSR2, see servers/common.mjs), and prints:
+// the CPU time per request by origin (nest-sessions' dist/, @nestjs, other node_modules, Node
+// internals, GC) side by side for the servers, then per server the top self-time functions and
+// the functions of nest-sessions by self and by inclusive time.
+//
+//   npm run build && node bench/profile.mjs [--scenario read|write] [--servers bare,nest-sessions]
+//     [--duration 5] [--top 15] [--interval 250 (µs)] [--keep (keep the .cpuprofile files)]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const { values: argv } = parseArgs({
+  options: {
+    scenario: { type: 'string', default: 'read' },
+    servers: { type: 'string', default: 'bare,nest-sessions' },
+    duration: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '50' },
+    top: { type: 'string', default: '15' },
+    interval: { type: 'string', default: '250' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const SCENARIOS = { read: { method: 'GET', path: '/read' }, write: { method: 'POST', path: '/write' } };
+const scenario = SCENARIOS[argv.scenario];
+if (!scenario) throw new Error(`--scenario must be read or write`);
+const top = Number(argv.top);
+const BARE_COOKIE = `sid=${'a'.repeat(32)}.${'b'.repeat(43)}`;
+
+const children = new Set();
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+async function startServer(name, profileFile) {
+  const child = track(
+    spawn('taskset', ['-c', '0', process.execPath, path.join(here, 'servers', `${name}.mjs`)], {
+      cwd: root,
+      env: { ...process.env, NODE_ENV: 'production', BENCH_WATCH_STDIN: '1', BENCH_CPU_PROFILE: profileFile, BENCH_CPU_PROFILE_INTERVAL: argv.interval },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
+  );
+  // The server speaks in JSON lines: { ready, port }, then { profiling: true } and { profile }.
+  const lines = [];
+  const waiters = [];
+  let buffer = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk) => {
+    buffer += chunk;
+    for (let nl = buffer.indexOf('\n'); nl !== -1; nl = buffer.indexOf('\n')) {
+      const message = JSON.parse(buffer.slice(0, nl));
+      buffer = buffer.slice(nl + 1);
+      const waiter = waiters.shift();
+      if (waiter) waiter.resolve(message);
+      else lines.push(message);
+    }
+  });
+  child.once('exit', (code) => {
+    for (const waiter of waiters.splice(0)) waiter.reject(new Error(`${name} exited (${code})`));
+  });
+  const next = () => (lines.length ? Promise.resolve(lines.shift()) : new Promise((resolve, reject) => waiters.push({ resolve, reject })));
+  const { port } = await next();
+  return { name, child, next, url: `http://127.0.0.1:${port}` };
+}
+
+function runLoad(options) {
+  return new Promise((resolve, reject) => {
+    const child = track(
+      spawn('taskset', ['-c', '1', process.execPath, path.join(here, 'load.mjs'), JSON.stringify(options)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }),
+    );
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => (out += chunk));
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`load failed (${code})`))));
+  });
+}
+
+/** Self and inclusive time (µs) per function, keyed by name + location. */
+function analyse(profile) {
+  const nodes = new Map(profile.nodes.map((node) => [node.id, { ...node, self: 0 }]));
+  const parent = new Map();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  for (let i = 0; i < profile.samples.length; i++) nodes.get(profile.samples[i]).self += profile.timeDeltas[i] ?? 0;
+  const keyOf = (node) => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    return `${functionName || '(anonymous)'} ${url ? `${shortUrl(url)}:${lineNumber + 1}` : ''}`.trim();
+  };
+  // Inclusive time: every node's self time counts once for each distinct function on its stack.
+  const self = new Map();
+  const inclusive = new Map();
+  const byOrigin = new Map();
+  let total = 0;
+  for (const node of nodes.values()) {
+    if (node.self === 0) continue;
+    total += node.self;
+    const key = keyOf(node);
+    self.set(key, (self.get(key) ?? 0) + node.self);
+    const origin = originOf(node.callFrame);
+    byOrigin.set(origin, (byOrigin.get(origin) ?? 0) + node.self);
+    const seen = new Set();
+    for (let id = node.id; id !== undefined; id = parent.get(id)) {
+      const k = keyOf(nodes.get(id));
+      if (seen.has(k)) continue;
+      seen.add(k);
+      inclusive.set(k, (inclusive.get(k) ?? 0) + node.self);
+    }
+  }
+  return { self, inclusive, byOrigin, total };
+}
+
+function shortUrl(url) {
+  const file = url.startsWith('file://') ? fileURLToPath(url) : url;
+  return file.startsWith(root) ? path.relative(root, file) : file;
+}
+
+function originOf({ url, functionName }) {
+  if (!url) {
+    if (functionName === '(garbage collector)') return 'GC';
+    if (functionName === '(idle)') return 'idle';
+    if (functionName === '(program)') return 'program (native, unattributed)';
+    return 'native / builtins';
+  }
+  if (url.startsWith('node:')) return 'node: internals';
+  const file = shortUrl(url);
+  if (file.startsWith('dist/')) return 'nest-sessions (dist/)';
+  if (file.startsWith('bench/')) return 'bench server code';
+  const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file);
+  if (match?.[1].startsWith('@nestjs/')) return match[1];
+  if (match) return `node_modules: ${match[1]}`;
+  return 'other';
+}
+
+const sorted = (map) => [...map].sort((a, b) => b[1] - a[1]);
+const ms = (us) => (us / 1000).toFixed(0).padStart(6);
+
+async function profileServer(name) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `nest-sessions-prof-${name}-`));
+  const file = path.join(dir, `${name}-${argv.scenario}.cpuprofile`);
+  const server = await startServer(name, file);
+  try {
+    let cookie = BARE_COOKIE;
+    if (name !== 'bare') {
+      const res = await fetch(`${server.url}/seed`);
+      await res.text();
+      cookie = res.headers.getSetCookie()[0].split(';')[0];
+    }
+    const options = { url: `${server.url}${scenario.path}`, method: scenario.method, headers: { cookie }, connections: Number(argv.connections) };
+    await runLoad({ ...options, duration: 2 }); // warm-up (JIT), not profiled
+    server.child.kill('SIGUSR2');
+    await server.next(); // { profiling: true }
+    const run = await runLoad({ ...options, duration: Number(argv.duration) });
+    server.child.kill('SIGUSR2');
+    await server.next(); // { profile }
+    const profile = JSON.parse(readFileSync(file, 'utf8'));
+    return { name, run, analysis: analyse(profile), file, dir };
+  } finally {
+    const exited = new Promise((resolve) => server.child.once('exit', resolve));
+    if (server.child.exitCode === null) server.child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+const results = [];
+for (const name of argv.servers.split(',')) {
+  process.stderr.write(`profiling ${name} (${argv.scenario}: 2 s warm-up, then ${argv.duration} s profiled)\n`);
+  results.push(await profileServer(name));
+}
+
+// CPU µs per request by origin, one column per server: the differences are what each layer costs.
+const origins = new Map();
+for (const { analysis } of results) for (const [origin, us] of analysis.byOrigin) origins.set(origin, (origins.get(origin) ?? 0) + us);
+origins.delete('idle');
+console.log(`\n${argv.scenario}: CPU µs per request by origin (measured window only; profiler overhead included)`);
+console.log(`  ${'origin'.padEnd(34)}${results.map((r) => r.name.padStart(17)).join('')}`);
+// Requests handled while profiling: those sent (the last in-flight ones are answered before the stop signal).
+const perRequest = (r, origin) => (r.analysis.byOrigin.get(origin) ?? 0) / r.run.sent;
+for (const [origin] of sorted(origins)) {
+  if (results.every((r) => perRequest(r, origin) < 0.5)) continue;
+  console.log(`  ${origin.padEnd(34)}${results.map((r) => perRequest(r, origin).toFixed(1).padStart(17)).join('')}`);
+}
+console.log(
+  `  ${'total busy'.padEnd(34)}${results.map((r) => ((r.analysis.total - (r.analysis.byOrigin.get('idle') ?? 0)) / r.run.sent).toFixed(1).padStart(17)).join('')}`,
+);
+
+for (const { name, run, analysis, file, dir } of results) {
+  console.log(`\n=== ${name}, ${argv.scenario}: ${run.rps.toFixed(0)} req/s, p99 ${run.p99.toFixed(2)} ms (profiling on); profile ${argv.keep ? file : '(deleted; --keep to keep)'}`);
+  console.log(`top ${top} functions by self time (ms over the ${argv.duration} s window):`);
+  for (const [key, us] of sorted(analysis.self).filter(([k]) => !k.startsWith('(idle)')).slice(0, top)) console.log(`  ${ms(us)}  ${key}`);
+  const ours = (map) => sorted(map).filter(([key]) => / dist\//.test(key));
+  if (ours(analysis.self).length) {
+    console.log(`nest-sessions functions by self time (ms):`);
+    for (const [key, us] of ours(analysis.self).slice(0, top)) console.log(`  ${ms(us)}  ${key}`);
+    console.log(`nest-sessions functions by inclusive time (ms):`);
+    for (const [key, us] of ours(analysis.inclusive).slice(0, top)) console.log(`  ${ms(us)}  ${key}`);
+  }
+  if (!argv.keep) rmSync(dir, { recursive: true, force: true });
+}
