@@ -550,6 +550,8 @@ export class RedisStore implements SessionStore {
       // In-flight commands are resent once after a reconnect (all of the store's writes are
       // idempotent); queued ones are failed after the first failed reconnection, not 20.
       maxRetriesPerRequest: 1,
+      // Commands issued in the same tick by concurrent requests share one write to the socket.
+      enableAutoPipelining: true,
       ...(options.username === undefined ? {} : { username: options.username }),
       ...(options.password === undefined ? {} : { password: options.password }),
       ...(tls ? { tls } : {}),
@@ -561,6 +563,7 @@ export class RedisStore implements SessionStore {
       const nodeOptions: Record<string, unknown> = { ...options.redisOptions };
       for (const name of CLUSTER_MANAGED_OPTIONS) delete nodeOptions[name];
       return new Cluster(cluster.nodes ?? [{ host, port }], {
+        enableAutoPipelining: true,
         ...cluster.clusterOptions,
         ...(cluster.natMap ? { natMap: cluster.natMap } : {}),
         redisOptions: { ...common, ...nodeOptions },
