@@ -70,10 +70,13 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   private readonly deadlines: StoreDeadlines;
+  /** The store answers without I/O, so its calls need no deadline. */
+  private readonly inProcess: boolean;
 
   constructor(@Inject(SESSION_RESOLVED_OPTIONS) protected readonly options: ResolvedSessionOptions) {
     this.signer = new SessionSigner(options.secrets);
     this.deadlines = new StoreDeadlines(options.storeTimeout);
+    this.inProcess = (options.store as SessionStore).inProcess === true;
   }
 
   /** The codec values are encoded with. */
@@ -407,7 +410,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    */
   protected async storeCall<R>(operation: string, call: () => Promise<R>): Promise<R> {
     try {
-      return await this.deadlines.race(call());
+      return await (this.inProcess ? call() : this.deadlines.race(call()));
     } catch (cause) {
       if (cause instanceof SessionError && cause.code !== 'SESSION_STORE_UNAVAILABLE') throw cause;
       throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });

@@ -46,6 +46,8 @@ const DEFAULT_GC_INTERVAL = 60_000;
  * ```
  */
 export class MemoryStore implements SessionStore {
+  /** Answers from memory: no deadline needed (see {@link SessionStore.inProcess}). */
+  readonly inProcess = true;
   /** Records in least-recently-used-first order: every access deletes and re-inserts its entry. */
   private readonly records = new Map<string, SessionRecord>();
   private readonly maxSessions: number;

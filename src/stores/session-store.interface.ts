@@ -66,6 +66,11 @@ export interface PrincipalSession {
  * ```
  */
 export interface SessionStore {
+  /**
+   * `true` when the store answers from this process's memory, without I/O. Such a store cannot
+   * hang, so the engine skips the `storeTimeout` deadline for its calls. Leave it out otherwise.
+   */
+  readonly inProcess?: boolean;
   /** The record of `id`, or `null` when there is none or it has expired. Malformed IDs give `null`. */
   get(id: string): Promise<SessionRecord | null>;
   /**
