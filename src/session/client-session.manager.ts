@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { ClientSideSessionStore } from '../stores/cookie/cookie.store.js';
-import type { SessionRecord } from '../stores/session-store.interface.js';
+import type { SessionPatch, SessionRecord } from '../stores/session-store.interface.js';
 import { SessionError } from './errors/session.error.js';
 import { SessionMessages } from './errors/session.messages.js';
 import { generateSessionId } from './session-id.js';
@@ -64,18 +64,18 @@ export class ClientSessionManager extends SessionManager {
     this.mergeIntoWriteHead(headers, before, res);
   }
 
-  /** Whether the session changed, or must be re-sealed for a new ID or a due touch. */
-  private needsSealing(session: AnySession): boolean {
+  /** Whether the session changed (given its `patch`), or must be re-sealed for a new ID or a due touch. */
+  private needsSealing(session: AnySession, patch: SessionPatch = session.buildPatch()): boolean {
     if (session._isNew) return session.hasData;
     if (session._touchRequested || session._id !== session._loadedId) return true;
     if (this.nextExpiry(session) - session._expiresAt >= this.options.touchInterval) return true;
-    const patch = session.buildPatch();
     return Object.keys(patch.set).length > 0 || patch.unset.length > 0 || this.principalOf(session) !== session._principal;
   }
 
   /** Seal the session into `binding.sealed` (or mark its cookies for clearing when it became empty). */
   private seal(session: AnySession, binding: SessionBinding): void {
-    if (!this.needsSealing(session)) return;
+    const patch = session.buildPatch();
+    if (!this.needsSealing(session, patch)) return;
     if (!session.hasData) {
       binding.sealed = null;
       session._loadedId = undefined;
@@ -84,7 +84,7 @@ export class ClientSessionManager extends SessionManager {
     }
     const id = (session._id ??= generateSessionId(this.options.idLength));
     const expiresAt = this.nextExpiry(session);
-    const data = session.encodeAll();
+    const data = session.encodeAll(patch);
     const principal = this.principalOf(session);
     binding.sealed = this.clientStore.seal(id, { data, createdAt: session._createdAt, expiresAt, ...this.principalField(principal) });
     session.markSaved(id, data, expiresAt, principal);

@@ -102,7 +102,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   async attach(req: IncomingMessage, res: ServerResponse): Promise<Session> {
     const existing = getSessionFromRequest<Session>(req);
     if (existing) return existing;
-    const session = await this.load(req);
+    // `fresh`: the lookup just above already found none.
+    const session = await this.load(req, { fresh: true });
     const binding = this.bindingOf(session as AnySession);
     binding.res = res;
     this.hookResponse(session as AnySession, binding);

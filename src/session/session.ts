@@ -269,8 +269,7 @@ export class Session<T extends object = SessionData> {
    * Every value encoded, for writing a whole record.
    * @internal
    */
-  encodeAll(): Record<string, string> {
-    const patch = this.buildPatch();
+  encodeAll(patch: SessionPatch = this.buildPatch()): Record<string, string> {
     const data: Record<string, string> = { ...this._raw, ...patch.set };
     for (const key of patch.unset) delete data[key];
     return data;
