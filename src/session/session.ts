@@ -20,6 +20,9 @@ export interface SessionData {
   [key: string]: unknown;
 }
 
+/** The empty key set every session starts with; never added to (sessions replace it on first use). */
+const NONE: Set<string> = new Set();
+
 /** A session of any data shape, for code that does not care about the data. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnySession = Session<any>;
@@ -52,8 +55,8 @@ export class Session<T extends object = SessionData> {
   /** @internal Whether no record exists in the store for `_id` yet. */ _isNew: boolean;
   /** @internal Encoded values as the store holds them. */ _raw: Record<string, string>;
   /** @internal Decoded values read or written in this request. */ _values = new Map<string, unknown>();
-  /** @internal Keys set in this request. */ _changed = new Set<string>();
-  /** @internal Keys deleted in this request. */ _deleted = new Set<string>();
+  /** @internal Keys set in this request (the shared empty set until the first write). */ _changed: Set<string> = NONE;
+  /** @internal Keys deleted in this request (the shared empty set until the first delete). */ _deleted: Set<string> = NONE;
   /** @internal */ _createdAt: number;
   /** @internal Expiry the store holds. */ _expiresAt: number;
   /** @internal The ID the request presented and the store knew. */ _loadedId: string | undefined;
@@ -122,8 +125,9 @@ export class Session<T extends object = SessionData> {
   set<K extends keyof T & string>(key: K, value: T[K]): this {
     if (value === undefined) return this.delete(key);
     this._values.set(key, value);
+    if (this._changed === NONE) this._changed = new Set();
     this._changed.add(key);
-    this._deleted.delete(key);
+    if (this._deleted !== NONE) this._deleted.delete(key);
     return this;
   }
 
@@ -136,7 +140,8 @@ export class Session<T extends object = SessionData> {
   /** Remove one key. */
   delete(key: keyof T & string): this {
     this._values.delete(key);
-    this._changed.delete(key);
+    if (this._changed !== NONE) this._changed.delete(key);
+    if (this._deleted === NONE) this._deleted = new Set();
     this._deleted.add(key);
     return this;
   }
@@ -285,8 +290,8 @@ export class Session<T extends object = SessionData> {
     this._isNew = false;
     this._raw = data;
     this._expiresAt = expiresAt;
-    this._changed.clear();
-    this._deleted.clear();
+    this._changed = NONE;
+    this._deleted = NONE;
     this._touchRequested = false;
     // Decoded objects stay cached but now compare against the new encoding.
     this._flash?.markSaved();
@@ -303,8 +308,8 @@ export class Session<T extends object = SessionData> {
     this._expiresAt = record ? record.expiresAt : 0;
     this._principal = record?.principal;
     this._values.clear();
-    this._changed.clear();
-    this._deleted.clear();
+    this._changed = NONE;
+    this._deleted = NONE;
     this._touchRequested = false;
     this._flash = undefined;
     if (!record) this._id = undefined;
