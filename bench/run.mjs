@@ -13,7 +13,8 @@
 // The Redis servers take part in the first --redis-rounds rounds; for each of their runs the driver
 // snapshots Redis's INFO commandstats before and after and divides by the requests the server
 // received, and a short MONITOR sample shows which commands each request sends. Every `bench:*`
-// key is deleted at the end.
+// key is deleted at the end. For every run the server's own CPU time (utime+stime from
+// /proc/<pid>/stat) is divided by the requests it received: CPU per request, steadier than req/s.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -206,7 +207,8 @@ function startServer(name) {
   const child = track(
     spawn('taskset', ['-c', SERVER_CPU, process.execPath, path.join(here, 'servers', `${name}.mjs`)], {
       cwd: root,
-      env: { ...process.env, NODE_ENV: 'production', BENCH_WATCH_STDIN: '1', ...(isRedisServer(name) ? { BENCH_COUNT_REQUESTS: '1' } : {}) },
+      // Every server counts the requests it receives (the divisor of CPU per request and of Redis commands per request).
+      env: { ...process.env, NODE_ENV: 'production', BENCH_WATCH_STDIN: '1', BENCH_COUNT_REQUESTS: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],
     }),
   );
@@ -232,8 +234,13 @@ function startServer(name) {
       clearTimeout(timer);
       child.off('exit', onExit);
       try {
-        const { port } = JSON.parse(buffer.slice(0, newline));
-        const server = { name, child, url: `http://127.0.0.1:${port}`, stats: statsChannel(name, child, buffer.slice(newline + 1)) };
+        const { port, pid } = JSON.parse(buffer.slice(0, newline));
+        const server = { name, child, pid: child.pid, url: `http://127.0.0.1:${port}`, stats: statsChannel(name, child, buffer.slice(newline + 1)) };
+        // `taskset` execs node, so the pid spawned is the server's own: its CPU time is the server's.
+        const comm = readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim();
+        if (comm !== 'node' || pid !== child.pid) {
+          process.stderr.write(`warning: ${name}: pid ${child.pid} is \`${comm}\`${pid !== child.pid ? ` and the server reports pid ${pid}` : ''}; its cpu/req figures may not be the server's\n`);
+        }
         resolve(server);
       } catch (error) {
         reject(new Error(`${name} server printed an unexpected first line: ${buffer.slice(0, newline)}`, { cause: error }));
@@ -475,6 +482,21 @@ async function redisDelta(server, before) {
 }
 
 /**
+ * The server's request count once it has stopped moving (the requests still in flight when
+ * autocannon stopped are answered), polled like redisDelta does for the Redis servers.
+ */
+async function settledCount(server) {
+  let previous = (await server.stats()).handled;
+  for (let poll = 0; poll < 20; poll++) {
+    await sleep(100);
+    const { handled } = await server.stats();
+    if (handled === previous) break;
+    previous = handled;
+  }
+  return previous;
+}
+
+/**
  * Which commands one request sends, watched with MONITOR: `count` sequential requests, each after
  * an ECHO marker from the driver's connection, so every command between two markers belongs to
  * one request. Commands a Lua script ran arrive with the source `lua`, right after the script's
@@ -602,6 +624,17 @@ function processTicks(pid) {
   }
 }
 
+/** utime+stime (fields 14 and 15 of /proc/<pid>/stat) of `pid` itself, in clock ticks (NaN when it is gone). */
+function cpuTicks(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return NaN;
+  }
+}
+
 /** The local redis-server's pid, when its process is visible in /proc (set by connectRedis). */
 let redisPid;
 
@@ -653,10 +686,12 @@ function summarise(runs) {
       if (mine.length === 0) continue;
       const rpsRatios = [];
       const p99Ratios = [];
+      const cpuRatios = [];
       for (const run of mine) {
         const bare = runs.find((r) => r.scenario === scenario && r.server === 'bare' && r.round === run.round);
         rpsRatios.push(run.rps / bare.rps);
         p99Ratios.push(run.p99 / bare.p99);
+        cpuRatios.push(bare.cpuUs / run.cpuUs); // bare's CPU per request over the server's: reads like the req/s ratio
       }
       summary[scenario][server] = {
         rounds: mine.length,
@@ -667,6 +702,9 @@ function summarise(runs) {
         rpsRatio: median(rpsRatios),
         p99Ratio: median(p99Ratios),
         rpsRatioRange: [Math.min(...rpsRatios), Math.max(...rpsRatios)],
+        cpuUs: median(mine.map((r) => r.cpuUs)),
+        cpuRatio: median(cpuRatios),
+        cpuRatioRange: [Math.min(...cpuRatios), Math.max(...cpuRatios)],
         ...(isRedisServer(server) ? { redisCpu: median(mine.map((r) => r.redisCpu)) } : {}),
       };
     }
@@ -674,19 +712,31 @@ function summarise(runs) {
   return summary;
 }
 
-/** `a` against `b` per scenario: the median of the per-round ratios of req/s and of p99 (paired within a round). */
+/**
+ * `a` against `b` per scenario: the median of the per-round ratios of req/s, of p99 and of CPU per
+ * request (b's over a's, so that, like req/s, above 1 means `a` is ahead), paired within a round.
+ */
 function compare(runs, a, b) {
   const result = {};
   for (const scenario of Object.keys(SCENARIOS)) {
     const rps = [];
     const p99 = [];
+    const cpu = [];
     for (const run of runs.filter((r) => r.scenario === scenario && r.server === a)) {
       const other = runs.find((r) => r.scenario === scenario && r.server === b && r.round === run.round);
       if (!other) continue;
       rps.push(run.rps / other.rps);
       p99.push(run.p99 / other.p99);
+      cpu.push(other.cpuUs / run.cpuUs);
     }
-    result[scenario] = { rpsRatio: median(rps), p99Ratio: median(p99), rpsRatioRange: [Math.min(...rps), Math.max(...rps)], rounds: rps.length };
+    result[scenario] = {
+      rpsRatio: median(rps),
+      p99Ratio: median(p99),
+      rpsRatioRange: [Math.min(...rps), Math.max(...rps)],
+      cpuRatio: median(cpu),
+      cpuRatioRange: [Math.min(...cpu), Math.max(...cpu)],
+      rounds: rps.length,
+    };
   }
   return result;
 }
@@ -753,7 +803,9 @@ function breakdown(c) {
 }
 
 function printTable(summary) {
-  const header = `${pad('scenario', 10)}${pad('server', 23)}${padLeft('req/s', 9)}${padLeft('x bare', 9)}${padLeft('p99 ms', 9)}${padLeft('x bare', 9)}   req/s x bare, min-max of rounds`;
+  const header =
+    `${pad('scenario', 10)}${pad('server', 23)}${padLeft('req/s', 9)}${padLeft('x bare', 9)}${padLeft('p99 ms', 9)}${padLeft('x bare', 9)}` +
+    `${padLeft('cpu µs/req', 12)}${padLeft('x bare', 9)}   x bare min-max of rounds: req/s, cpu`;
   console.log(header);
   console.log('-'.repeat(header.length));
   for (const scenario of Object.keys(SCENARIOS)) {
@@ -762,7 +814,9 @@ function printTable(summary) {
       if (!s) continue;
       const isBare = server === 'bare';
       console.log(
-        `${pad(scenario, 10)}${pad(server, 23)}${padLeft(fmt(s.rps, 0), 9)}${padLeft(isBare ? '' : fmt(s.rpsRatio, 2), 9)}${padLeft(fmt(s.p99, 2), 9)}${padLeft(isBare ? '' : fmt(s.p99Ratio, 2), 9)}   ${isBare ? '' : `${fmt(s.rpsRatioRange[0], 2)}-${fmt(s.rpsRatioRange[1], 2)}`}${isRedisServer(server) ? `  (${s.rounds} round(s); Redis used ${fmt(s.redisCpu * 100, 0)}% of a CPU)` : ''}`,
+        `${pad(scenario, 10)}${pad(server, 23)}${padLeft(fmt(s.rps, 0), 9)}${padLeft(isBare ? '' : fmt(s.rpsRatio, 2), 9)}${padLeft(fmt(s.p99, 2), 9)}${padLeft(isBare ? '' : fmt(s.p99Ratio, 2), 9)}` +
+          `${padLeft(fmt(s.cpuUs, 1), 12)}${padLeft(isBare ? '' : fmt(s.cpuRatio, 2), 9)}   ` +
+          `${isBare ? '' : `${fmt(s.rpsRatioRange[0], 2)}-${fmt(s.rpsRatioRange[1], 2)}, ${fmt(s.cpuRatioRange[0], 2)}-${fmt(s.cpuRatioRange[1], 2)}`}${isRedisServer(server) ? `  (${s.rounds} round(s); Redis used ${fmt(s.redisCpu * 100, 0)}% of a CPU)` : ''}`,
       );
     }
   }
@@ -850,6 +904,8 @@ async function main() {
             if (config.noise > 0) quietBudgetMs -= Math.max(0, (await waitForQuiet(config.noise / 100, Math.min(5000, quietBudgetMs + 500))) - 500);
             else await sleep(250);
             const redisBefore = onRedis ? await redisSnapshot(servers[name]) : undefined;
+            const handledBefore = onRedis ? redisBefore.handled : (await servers[name].stats()).handled;
+            const ticksBefore = cpuTicks(servers[name].pid);
             const before = foreignProbe();
             const result = await runLoad(loadOptions(servers[name], scenario, cookies[name][scenario], { duration: config.duration }));
             const after = foreignProbe();
@@ -861,6 +917,11 @@ async function main() {
               attemptRun.redisCpu = +redisShare(before, after).toFixed(3);
               attemptRun.redis = await redisDelta(servers[name], redisBefore);
             }
+            // The server's own CPU time per request it received, both read once it has answered
+            // its last in-flight requests (redisDelta waits for that too).
+            attemptRun.handled = onRedis ? attemptRun.redis.handled : (await settledCount(servers[name])) - handledBefore;
+            attemptRun.cpuTicks = cpuTicks(servers[name].pid) - ticksBefore;
+            attemptRun.cpuUs = +(((attemptRun.cpuTicks / CLOCK_TICKS) * 1e6) / attemptRun.handled).toFixed(2);
             if (run) {
               // Second attempt: keep the quieter of the two (chosen by foreign load, never by speed).
               let dropped = attemptRun;
@@ -879,7 +940,7 @@ async function main() {
           }
           if (run.redis?.failed) problems.push(`round ${round + 1} ${scenario} ${name}: ${run.redis.failed} Redis command(s) failed`);
           process.stderr.write(
-            `round ${round + 1}/${config.rounds}  ${scenario.padEnd(6)} ${name.padEnd(22)} ${fmt(run.rps, 0).padStart(7)} req/s  p99 ${fmt(run.p99, 2).padStart(7)} ms   others used ${fmt(run.foreign * 100, 0).padStart(3)}% of a CPU` +
+            `round ${round + 1}/${config.rounds}  ${scenario.padEnd(6)} ${name.padEnd(22)} ${fmt(run.rps, 0).padStart(7)} req/s  p99 ${fmt(run.p99, 2).padStart(7)} ms  cpu ${fmt(run.cpuUs, 1).padStart(6)} µs/req   others used ${fmt(run.foreign * 100, 0).padStart(3)}% of a CPU` +
               `${onRedis ? `, Redis ${fmt(run.redisCpu * 100, 0)}%; ${fmt(totalOf(run.redis.commands) / run.redis.handled, 2)} Redis commands and ${fmt(run.redis.reads / run.redis.handled, 2)} socket reads/request over ${run.redis.handled} requests` : ''}\n`,
           );
         }
@@ -920,7 +981,8 @@ async function main() {
     console.log('');
     printTable(summary);
     console.log(
-      `(medians of ${config.rounds} round(s)${redisOn ? `, ${config.redisRounds} for the Redis servers` : ''}; "x bare" = median of the per-round ratios to bare; p99 from exact response times)`,
+      `(medians of ${config.rounds} round(s)${redisOn ? `, ${config.redisRounds} for the Redis servers` : ''}; "x bare" = median of the per-round ratios to bare, for cpu bare's µs/req over the server's (above 1 = cheaper than bare); ` +
+        `p99 from exact response times; cpu = the server process's utime+stime / requests it received${redisOn ? ', Redis\'s own CPU not included' : ''})`,
     );
     console.log(
       `shared-session counter: ${SESSION_SERVERS.map((name) => {
@@ -936,8 +998,9 @@ async function main() {
     const es = { read: summary.read['express-session'], write: summary.write['express-session'] };
     const verdict = (ok) => (ok ? 'met' : 'MISSED');
     console.log(
-      `targets: read >= 0.90x bare: ${fmt(ns.read.rpsRatio, 2)} ${verdict(ns.read.rpsRatio >= 0.9)}; write >= 0.85x bare: ${fmt(ns.write.rpsRatio, 2)} ${verdict(ns.write.rpsRatio >= 0.85)}; ` +
-        `ahead of express-session: read ${fmt(ns.read.rps, 0)} vs ${fmt(es.read.rps, 0)} ${verdict(ns.read.rps > es.read.rps)}, write ${fmt(ns.write.rps, 0)} vs ${fmt(es.write.rps, 0)} ${verdict(ns.write.rps > es.write.rps)}`,
+      `targets (req/s): read >= 0.90x bare: ${fmt(ns.read.rpsRatio, 2)} ${verdict(ns.read.rpsRatio >= 0.9)}; write >= 0.85x bare: ${fmt(ns.write.rpsRatio, 2)} ${verdict(ns.write.rpsRatio >= 0.85)}; ` +
+        `ahead of express-session: read ${fmt(ns.read.rps, 0)} vs ${fmt(es.read.rps, 0)} ${verdict(ns.read.rps > es.read.rps)}, write ${fmt(ns.write.rps, 0)} vs ${fmt(es.write.rps, 0)} ${verdict(ns.write.rps > es.write.rps)}; ` +
+        `(cpu/req): read >= 0.90x bare: ${fmt(ns.read.cpuRatio, 2)} ${verdict(ns.read.cpuRatio >= 0.9)}; write >= 0.85x bare: ${fmt(ns.write.cpuRatio, 2)} ${verdict(ns.write.cpuRatio >= 0.85)}`,
     );
 
     let redisReport;
@@ -948,9 +1011,13 @@ async function main() {
       console.log(
         `nest-sessions-redis / express-session-redis (median of per-round ratios, ${pair.read.rounds} round(s)): ` +
           scenarios
-            .map((sc) => `${sc} req/s ${fmt(pair[sc].rpsRatio, 2)}x (rounds ${fmt(pair[sc].rpsRatioRange[0], 2)}-${fmt(pair[sc].rpsRatioRange[1], 2)}), p99 ${fmt(pair[sc].p99Ratio, 2)}x`)
+            .map(
+              (sc) =>
+                `${sc} req/s ${fmt(pair[sc].rpsRatio, 2)}x (rounds ${fmt(pair[sc].rpsRatioRange[0], 2)}-${fmt(pair[sc].rpsRatioRange[1], 2)}), ` +
+                `cpu/req ${fmt(pair[sc].cpuRatio, 2)}x (rounds ${fmt(pair[sc].cpuRatioRange[0], 2)}-${fmt(pair[sc].cpuRatioRange[1], 2)}), p99 ${fmt(pair[sc].p99Ratio, 2)}x`,
+            )
             .join('; ') +
-          ' (p99: lower is better)',
+          " (cpu/req: express-session-redis's over nest-sessions-redis', so higher is better, like req/s; p99: lower is better)",
       );
       console.log(
         `commands/request (INFO commandstats delta over the measured runs / requests the server received; Redis also counts the commands a Lua script runs): ` +
@@ -973,7 +1040,8 @@ async function main() {
       console.log(
         `Redis targets: nest-sessions-redis read = 1 round trip: ${fmt(nsRedis.read.sent, 2)} ${verdict(round2(nsRedis.read.sent) <= 1)}; ` +
           `write <= 2 round trips: ${fmt(nsRedis.write.sent, 2)} ${verdict(round2(nsRedis.write.sent) <= 2)}; ` +
-          `req/s >= 1.3x express-session-redis: read ${fmt(pair.read.rpsRatio, 2)}x ${verdict(pair.read.rpsRatio >= 1.3)}, write ${fmt(pair.write.rpsRatio, 2)}x ${verdict(pair.write.rpsRatio >= 1.3)}`,
+          `req/s >= 1.3x express-session-redis: read ${fmt(pair.read.rpsRatio, 2)}x ${verdict(pair.read.rpsRatio >= 1.3)}, write ${fmt(pair.write.rpsRatio, 2)}x ${verdict(pair.write.rpsRatio >= 1.3)}; ` +
+          `(cpu/req) >= 1.3x: read ${fmt(pair.read.cpuRatio, 2)}x ${verdict(pair.read.cpuRatio >= 1.3)}, write ${fmt(pair.write.cpuRatio, 2)}x ${verdict(pair.write.cpuRatio >= 1.3)}`,
       );
       for (const name of REDIS_SERVERS) {
         for (const sc of scenarios) {

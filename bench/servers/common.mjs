@@ -26,8 +26,9 @@ export async function serve(AppModule, configure) {
   if (configure) configure(app);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address();
-  // With BENCH_COUNT_REQUESTS=1 (the Redis servers, for the driver's commands-per-request figure)
-  // count every request the server receives, in-flight ones the load generator gave up on included.
+  // With BENCH_COUNT_REQUESTS=1 (set by run.mjs for every server: the divisor of its CPU-per-request and
+  // Redis commands-per-request figures) count every request the server receives, in-flight ones the
+  // load generator gave up on included.
   let handled = 0;
   if (process.env.BENCH_COUNT_REQUESTS === '1') app.getHttpServer().on('request', () => handled++);
   let stopping = false;
