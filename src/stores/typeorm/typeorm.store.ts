@@ -183,7 +183,6 @@ export class TypeormStore implements SessionStore {
   private readonly queues = new Map<string, QueuedPatch[]>();
   /** The running write loop of each session ID with queued patches; removed once idle. */
   private readonly writers = new Map<string, Promise<void>>();
-  private closed = false;
 
   constructor(options: TypeormStoreOptions) {
     const dataSource = options?.dataSource;
@@ -351,7 +350,6 @@ export class TypeormStore implements SessionStore {
   async close(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    this.closed = true;
     await Promise.all(this.writers.values());
     if (!this.destroyDataSourceOnClose) return;
     await initializations.get(this.dataSource)?.catch(() => undefined);
