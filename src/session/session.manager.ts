@@ -421,7 +421,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   private exclusive<R>(session: AnySession, work: () => Promise<R>): Promise<R> {
     const binding = this.bindingOf(session);
     const run = binding.queue ? binding.queue.then(work, work) : work();
-    binding.queue = run.catch(() => undefined);
+    // The caller handles a rejection; the next caller chains on both outcomes.
+    binding.queue = run;
     return run;
   }
 
