@@ -6,7 +6,7 @@ import { SessionError } from './errors/session.error.js';
 import { SessionMessages } from './errors/session.messages.js';
 import { generateSessionId } from './session-id.js';
 import { SessionManager, type LoadedSession, type SessionBinding } from './session.manager.js';
-import type { AnySession } from './session.js';
+import { isEmptyPatch, type AnySession } from './session.js';
 
 /**
  * The engine for client-side stores such as `CookieStore`: the whole session travels in the
@@ -69,7 +69,7 @@ export class ClientSessionManager extends SessionManager {
     if (session._isNew) return session.hasData;
     if (session._touchRequested || session._id !== session._loadedId) return true;
     if (this.nextExpiry(session) - session._expiresAt >= this.options.touchInterval) return true;
-    return Object.keys(patch.set).length > 0 || patch.unset.length > 0 || this.principalOf(session) !== session._principal;
+    return !isEmptyPatch(patch) || this.principalOf(session) !== session._principal;
   }
 
   /** Seal the session into `binding.sealed` (or mark its cookies for clearing when it became empty). */

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { PrincipalSession, SessionRecord, SessionStore } from '../stores/session-store.interface.js';
+import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../stores/session-store.interface.js';
 import { SessionError } from './errors/session.error.js';
 import { SessionMessages } from './errors/session.messages.js';
 import { createExpressSessionView } from './express-session.view.js';
@@ -10,7 +10,7 @@ import { generateSessionId, isValidSessionId } from './session-id.js';
 import type { ResolvedSessionOptions } from './session-options.resolver.js';
 import { SessionSigner } from './session-signer.js';
 import { StoreDeadlines } from './store-deadline.js';
-import { Session, type AnySession, type SessionOperations } from './session.js';
+import { Session, isEmptyPatch, type AnySession, type SessionOperations } from './session.js';
 
 /** Methods that must not change state, and so may go on without a session when the store is down. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -338,16 +338,14 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     const patch = session.buildPatch();
     const principal = this.principalOf(session);
     if (principal !== session._principal) patch.principal = principal ?? null;
-    if (Object.keys(patch.set).length > 0 || patch.unset.length > 0 || patch.principal !== undefined) {
+    if (!isEmptyPatch(patch) || patch.principal !== undefined) {
       const saved = await this.storeCall('save the session', () => store.patch(id, patch, expiresAt));
       if (!saved) {
         session._loadedId = undefined;
         session.reset(Date.now());
         throw new SessionError('SESSION_LOST', SessionMessages.lost());
       }
-      const data = { ...session._raw, ...patch.set };
-      for (const key of patch.unset) delete data[key];
-      session.markSaved(id, data, expiresAt, principal);
+      session.markSaved(id, applyPatch(session._raw, patch), expiresAt, principal);
     } else if (session._touchRequested || expiresAt - session._expiresAt >= this.options.touchInterval) {
       const touched = await this.storeCall('extend the session', () => store.touch(id, expiresAt));
       session._touchRequested = false;
@@ -511,6 +509,20 @@ function mergeSetCookie(headers: OutgoingHttpHeaders, before: unknown, after: un
   if (key === undefined) return;
   const added = toList(after).slice(toList(before).length);
   headers[key] = [...toList(headers[key]), ...added];
+}
+
+/**
+ * `raw` with `patch` applied, in place: `raw` is the session's own copy of what the store holds
+ * (stores hand out copies), so no new object is needed.
+ */
+function applyPatch(raw: Record<string, string>, patch: SessionPatch): Record<string, string> {
+  for (const key of patch.unset) delete raw[key];
+  for (const key in patch.set) {
+    // defineProperty for `__proto__`, so it stays an own key instead of changing the prototype.
+    if (key === '__proto__') Object.defineProperty(raw, key, { value: patch.set[key], enumerable: true, writable: true, configurable: true });
+    else raw[key] = patch.set[key]!;
+  }
+  return raw;
 }
 
 /** `error` as a SessionError: anything else a store threw is an outage. */

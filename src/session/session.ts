@@ -20,6 +20,13 @@ export interface SessionData {
   [key: string]: unknown;
 }
 
+/** Whether `patch` sets and unsets nothing (its principal aside). */
+export function isEmptyPatch(patch: SessionPatch): boolean {
+  if (patch.unset.length > 0) return false;
+  for (const _ in patch.set) return false;
+  return true;
+}
+
 /** The empty key set every session starts with; never added to (sessions replace it on first use). */
 const NONE: Set<string> = new Set();
 
@@ -237,8 +244,7 @@ export class Session<T extends object = SessionData> {
 
   /** Whether this request changed anything that will be written (in-place edits of objects included). */
   get hasChanged(): boolean {
-    const patch = this.buildPatch();
-    return Object.keys(patch.set).length > 0 || patch.unset.length > 0;
+    return !isEmptyPatch(this.buildPatch());
   }
 
   /**

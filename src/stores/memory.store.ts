@@ -91,7 +91,8 @@ export class MemoryStore implements SessionStore {
   async patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean> {
     const record = this.live(id);
     if (!record) return false;
-    this.store(id, {
+    // live() already made it the most recently used, so setting the existing key keeps that order.
+    this.records.set(id, {
       data: this.merge(record.data, patch),
       createdAt: record.createdAt,
       expiresAt,
