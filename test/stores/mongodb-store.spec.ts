@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { freePort } from '../support/ports.js';
 import { MongoClient, type Collection, type Db, type Document } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SessionError } from '../../src/session/errors/session.error.js';
@@ -33,17 +33,6 @@ async function rejectionOf(promise: Promise<unknown>): Promise<SessionError> {
   return error as SessionError;
 }
 
-/** A loopback port nothing listens on. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('escapeKey / unescapeKey', () => {
   it.each([
@@ -150,7 +139,7 @@ describe('MongoStore without a server', () => {
   // Every operation tries to connect again: left to the driver, the first failed connection would
   // close the client for good, and later operations would fail with MongoTopologyClosedError.
   it('fails with SESSION_STORE_UNAVAILABLE, carrying the driver error, when MongoDB cannot be reached, and keeps trying', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const store = create({ url: `mongodb://127.0.0.1:${port}/app`, clientOptions: { serverSelectionTimeoutMS: 300 } });
     const id = generateSessionId();
     const operations = [

@@ -1,7 +1,7 @@
+import { freePort } from '../support/ports.js';
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -160,14 +160,6 @@ async function storeFromUrl(url: string, options: { gcInterval?: number } = {}):
   return store as TypeormStore;
 }
 
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
-}
 
 afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
@@ -558,7 +550,7 @@ describe('TypeormStore options', () => {
 
 describe('TypeormStore against a database that is down', () => {
   it.each(['postgres', 'mysql'])('%s: every operation rejects with SESSION_STORE_UNAVAILABLE, and close() resolves', async (scheme) => {
-    const store = await storeFromUrl(`${scheme}://root@127.0.0.1:${await closedPort()}/test`, { gcInterval: 0 });
+    const store = await storeFromUrl(`${scheme}://root@127.0.0.1:${await freePort()}/test`, { gcInterval: 0 });
     const id = generateSessionId();
     const operations: [string, () => Promise<unknown>][] = [
       ['get', () => store.get(id)],

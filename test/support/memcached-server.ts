@@ -1,5 +1,6 @@
+import { freePort } from './ports.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 
 /**
  * A real `memcached` process on a free loopback port, for tests. It never uses a system
@@ -83,17 +84,6 @@ export class MemcachedTestServer {
   }
 }
 
-/** A loopback port nothing listens on right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Whether a TCP connection to the loopback `port` succeeds. */
 function canConnect(port: number): Promise<boolean> {

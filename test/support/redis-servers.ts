@@ -1,6 +1,6 @@
+import { freePort } from './ports.js';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -59,17 +59,6 @@ export interface StartRedisOptions {
   args?: string[];
 }
 
-/** A port nothing listens on right now (bound on 127.0.0.1 with port 0, then released). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Start a standalone `redis-server`. */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
@@ -297,3 +286,5 @@ async function launch(port: number, dir: string, args: string[], ready = /Ready 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+export { freePort };
