@@ -250,7 +250,7 @@ describe('MemcachedStore', () => {
       const rec = record({ a: '1' });
       await store.set(id, rec);
 
-      own.pause();
+      await own.pause();
       try {
         const started = Date.now();
         const error = await rejectionOf(store.get(id));

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { freePort } from './ports.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
@@ -73,9 +74,22 @@ export class MemcachedTestServer {
     await exited;
   }
 
-  /** Freeze memcached (SIGSTOP): connections stay open but nothing is answered, like a hung server. */
-  pause(): void {
-    this.child?.kill('SIGSTOP');
+  /**
+   * Freeze memcached (SIGSTOP): connections stay open but nothing is answered, like a hung server.
+   * Resolves once the kernel reports the process stopped, since the signal is delivered
+   * asynchronously and a request sent before that could still be answered.
+   */
+  async pause(): Promise<void> {
+    const pid = this.child?.pid;
+    if (pid === undefined) return;
+    this.child!.kill('SIGSTOP');
+    for (let i = 0; i < 200; i++) {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+      // The state is the field after the parenthesised command name: T means stopped.
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T') return;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    throw new Error(`memcached (pid ${pid}) did not stop within 1 s of SIGSTOP`);
   }
 
   /** Let a paused memcached run again (SIGCONT). */
