@@ -1,7 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore, SessionSigner, generateSessionId } from '../src/index.js';
 import { CountingStore } from './support/counting-store.js';
-import { SECRET, startSessionApp, type RunningApp } from './support/test-app.js';
+import { SECRET, startApp, startSessionApp, testModule, type RunningApp } from './support/test-app.js';
+import { SessionModule } from '../src/index.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -250,6 +252,60 @@ describe('sessions over HTTP', () => {
     expect(response.json().keys.sort()).toEqual(['count', 'passport']);
     expect(client.jar.get('sid')).not.toBe(before);
     expect((await client.get('/express-compat')).json()).toEqual({ passport: { user: 'bob' }, hasCookie: true });
+  });
+});
+
+describe('responses whose methods other middleware replaced', () => {
+  let running: RunningApp;
+  const wrapped: string[] = [];
+
+  beforeAll(async () => {
+    running = await startApp(testModule(SessionModule.forRoot({ secret: SECRET, cookie: { secure: false } })), (app) => {
+      // Like compression or on-headers: own writeHead/end on the response, set before the session loads.
+      app.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
+        if (req.url === '/answered-early') {
+          res.setHeader('content-type', 'text/plain');
+          res.end('early');
+          return;
+        }
+        if (req.url?.startsWith('/wrapped/')) {
+          req.url = req.url.slice('/wrapped'.length);
+          const { writeHead, end } = res;
+          res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+            wrapped.push('writeHead');
+            return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+          } as ServerResponse['writeHead'];
+          res.end = function (this: ServerResponse, ...args: unknown[]) {
+            wrapped.push('end');
+            return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+          } as ServerResponse['end'];
+        }
+        next();
+      });
+    });
+  });
+  afterAll(() => running.close());
+
+  it('sets the cookie and saves when the response has its own writeHead/end', async () => {
+    const client = running.client();
+    expect((await client.post('/wrapped/increment')).json()).toEqual({ count: 1 });
+    expect(client.jar.get('sid')).toBeDefined();
+    expect((await client.post('/wrapped/increment')).json()).toEqual({ count: 2 });
+    expect(wrapped).toContain('writeHead');
+    expect(wrapped).toContain('end');
+    // The same app's unwrapped responses (hooked through the app's response prototype) see the same session.
+    expect((await client.get('/read')).json()).toMatchObject({ count: 2 });
+    expect((await client.post('/increment')).json()).toEqual({ count: 3 });
+    expect((await client.post('/wrapped/increment')).json()).toEqual({ count: 4 });
+  });
+
+  it('leaves alone a response answered before the session loaded', async () => {
+    const client = running.client();
+    await client.post('/increment');
+    const early = await client.get('/answered-early');
+    expect(early.status).toBe(200);
+    expect(early.text).toBe('early');
+    expect(early.setCookies).toEqual([]);
   });
 });
 

@@ -458,6 +458,16 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     const res = binding.res!;
     binding.session = session;
     binding.manager = this;
+    const proto = Object.getPrototypeOf(res) as ResponsePrototype | null;
+    // Express gives each app its own response prototype (`app.response`, which owns `app`). Hooking
+    // it once per app instead of every response saves two own properties per request; a response
+    // whose methods something already replaced (compression, say) is hooked on its own.
+    if (proto !== null && Object.hasOwn(proto, 'app') && !Object.hasOwn(res, 'end') && !Object.hasOwn(res, 'writeHead')) {
+      const hooked = Object.hasOwn(proto, PROTOTYPE_HOOK) ? proto[PROTOTYPE_HOOK]! : hookPrototype(proto);
+      binding.writeHead = hooked.writeHead;
+      binding.end = hooked.end;
+      return;
+    }
     binding.writeHead = res.writeHead;
     binding.end = res.end;
     // Shared functions with the state on the response: no closures are made per request.
@@ -535,6 +545,46 @@ function toSessionError(error: unknown): SessionError {
 /** The binding of a hooked response, found through its request (`res.req`) and the request's session. */
 function hookOf(res: ServerResponse): SessionBinding {
   return (getSessionFromRequest(res.req) as AnySession)._binding as SessionBinding;
+}
+
+/** Marks an Express response prototype whose `writeHead`/`end` are hooked, holding the originals. */
+const PROTOTYPE_HOOK = Symbol('nest-sessions:response-hook');
+
+interface ResponsePrototype {
+  writeHead: ServerResponse['writeHead'];
+  end: ServerResponse['end'];
+  [PROTOTYPE_HOOK]?: { writeHead: ServerResponse['writeHead']; end: ServerResponse['end'] };
+}
+
+/**
+ * Hook an app's response prototype once. Responses of that app without a session of their own
+ * (an app.use() middleware answered before the session loaded, a mounted sub-app) go straight to
+ * the originals.
+ */
+function hookPrototype(proto: ResponsePrototype): NonNullable<ResponsePrototype[typeof PROTOTYPE_HOOK]> {
+  const originals = { writeHead: proto.writeHead, end: proto.end };
+  const bound = (res: ServerResponse): SessionBinding | undefined => {
+    const session = res.req === undefined ? undefined : (getSessionFromRequest(res.req) as AnySession | undefined);
+    const binding = session?._binding as SessionBinding | undefined;
+    return binding?.res === res && binding.writeHead === originals.writeHead ? binding : undefined;
+  };
+  Object.defineProperty(proto, PROTOTYPE_HOOK, { value: originals });
+  proto.writeHead = function writeHead(this: ServerResponse, ...args: unknown[]) {
+    const binding = bound(this);
+    if (binding && !this.headersSent) binding.manager!.onWriteHead(binding, args);
+    return (originals.writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as ServerResponse['writeHead'];
+  proto.end = function end(this: ServerResponse, ...args: unknown[]) {
+    const binding = bound(this);
+    if (!binding || binding.ending || !binding.manager!.mayWrite(binding.session!)) {
+      if (binding) binding.ending = true;
+      return (originals.end as (...a: unknown[]) => ServerResponse).apply(this, args);
+    }
+    binding.ending = true;
+    binding.manager!.onEnd(binding, args);
+    return this;
+  } as ServerResponse['end'];
+  return originals;
 }
 
 function hookedWriteHead(this: ServerResponse, ...args: unknown[]): ServerResponse {

@@ -234,9 +234,10 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
-/** Start a real Nest app on a random loopback port. */
-export async function startApp(module: unknown): Promise<RunningApp> {
+/** Start a real Nest app on a random loopback port; `configure` runs before it listens (`app.use()`, say). */
+export async function startApp(module: unknown, configure?: (app: INestApplication) => void): Promise<RunningApp> {
   const app = await NestFactory.create(module as never, { logger: false });
+  configure?.(app);
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   const url = `http://127.0.0.1:${address.port}`;
