@@ -1,7 +1,9 @@
-import { Logger, Module } from '@nestjs/common';
+import { Inject, Injectable, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { SessionModule, type SessionModuleOptions } from 'nest-sessions';
+import { AuthModule, type AuthModuleOptions } from 'nest-sessions/auth';
 import { AppController } from './app.controller.js';
+import type { DevOidcProvider } from './dev-oidc-provider.js';
 
 const logger = new Logger('SampleApp');
 
@@ -26,15 +28,50 @@ export function sessionOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Ses
   return {
     store: sessionStoreUrl(env),
     secret,
-    // 'auto' marks the cookie Secure only on HTTPS requests, so plain http://localhost works too.
+    // 'auto' marks the cookie Secure only on HTTPS requests, so plain http://127.0.0.1 works too.
     cookie: { secure: 'auto' },
     trustProxy: env.TRUST_PROXY === '1',
   };
 }
 
-/** The sample application: sessions configured from the environment, and the pages. */
-@Module({
-  imports: [SessionModule.forRootAsync({ useFactory: () => sessionOptionsFromEnv() })],
-  controllers: [AppController],
-})
-export class AppModule {}
+/** What {@link AppModule.forRoot} needs. */
+export interface AppModuleOptions {
+  /** Login options: a real provider's (see `realProviderOptions`) or the development provider's. */
+  auth: AuthModuleOptions;
+  /** Read for the session options (see {@link sessionOptionsFromEnv}). @default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** The development provider the app was pointed at, closed when the app shuts down. */
+  devProvider?: DevOidcProvider;
+}
+
+const DEV_OIDC_PROVIDER = Symbol('DEV_OIDC_PROVIDER');
+
+/** Closes the development provider after the app has stopped serving (app.close(), or a signal with shutdown hooks on). */
+@Injectable()
+class DevOidcProviderShutdown implements OnApplicationShutdown {
+  constructor(@Inject(DEV_OIDC_PROVIDER) private readonly provider: DevOidcProvider) {}
+
+  onApplicationShutdown(): Promise<void> {
+    return this.provider.close();
+  }
+}
+
+/** The sample application: sessions configured from the environment, OpenID Connect login, and the pages. */
+@Module({})
+export class AppModule {
+  static forRoot(options: AppModuleOptions): DynamicModule {
+    const env = options.env ?? process.env;
+    return {
+      module: AppModule,
+      imports: [
+        SessionModule.forRootAsync({ useFactory: () => sessionOptionsFromEnv(env) }),
+        // The module's routes: GET /auth/login, GET /auth/callback, POST /auth/backchannel-logout, ...
+        AuthModule.forRoot(options.auth),
+      ],
+      controllers: [AppController],
+      providers: options.devProvider
+        ? [{ provide: DEV_OIDC_PROVIDER, useValue: options.devProvider }, DevOidcProviderShutdown]
+        : [],
+    };
+  }
+}

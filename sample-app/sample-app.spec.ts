@@ -1,23 +1,27 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient, type TestResponse } from '../test/support/http-client.js';
-import { startApp, type RunningApp } from '../test/support/test-app.js';
-import { AppModule, sessionOptionsFromEnv, sessionStoreUrl } from './app.module.js';
-import { escapeHtml, html } from './views.js';
+import { OidcTestBrowser } from '../test/support/oidc-browser.js';
+import { freePort } from '../test/support/ports.js';
+import { displayName, LOGIN_PATH } from './app.controller.js';
+import { sessionOptionsFromEnv, sessionStoreUrl } from './app.module.js';
+import { appUrl, devProviderPort, realProviderOptions } from './auth-config.js';
+import { startSampleApp, type SampleApp } from './server.js';
+import { escapeHtml, html, renderAccount } from './views.js';
 
 const SECRET = 'sample-app-test-secret-0123456789abcdef';
 
 /** The visit counter the home page shows. */
-function visits(response: TestResponse): number {
+function visits(response: { text: string }): number {
   const match = /id="visits">(\d+)</.exec(response.text);
   if (!match) throw new Error(`no visit counter in:\n${response.text}`);
   return Number(match[1]);
 }
 
 /** The flash paragraphs the page shows, as [type, text] pairs. */
-function flashes(response: TestResponse): Array<[string, string]> {
+function flashes(response: { text: string }): Array<[string, string]> {
   return [...response.text.matchAll(/<p class="flash flash-(\w+)" role="status">([^<]*)<\/p>/g)].map(
     (match) => [match[1]!, match[2]!] as [string, string],
   );
@@ -28,28 +32,41 @@ function postMessage(client: TestClient, message: string): Promise<TestResponse>
   return client.request('/message', { method: 'POST', body: new URLSearchParams({ message }) });
 }
 
+/** The environment `npm start` would see: no OIDC_ISSUER (so the development provider), free ports. */
+async function sampleEnv(extra: NodeJS.ProcessEnv = {}): Promise<NodeJS.ProcessEnv> {
+  return { PORT: String(await freePort()), OIDC_DEV_PORT: String(await freePort()), SESSION_SECRET: SECRET, ...extra };
+}
+
+/** A new visitor (cookie jar) of the app. */
+function visitor(app: SampleApp): TestClient {
+  return new TestClient(app.url);
+}
+
+/** Who the page says is logged in, or undefined for a visitor. */
+function signedInAs(text: string): string | undefined {
+  return /<span id="user">Signed in as ([^<]*)<\/span>/.exec(text)?.[1];
+}
+
 describe.each([
   { name: 'memory store', store: () => Promise.resolve('memory:') },
   { name: 'file store', store: async () => `file:${await mkdtemp(join(tmpdir(), 'sample-app-sessions-'))}` },
 ])('sample app over HTTP ($name)', ({ store }) => {
-  let running: RunningApp;
+  let running: SampleApp;
   let storeUrl: string;
 
   beforeAll(async () => {
     storeUrl = await store();
-    vi.stubEnv('SESSION_STORE', storeUrl);
-    vi.stubEnv('SESSION_SECRET', SECRET);
-    running = await startApp(AppModule);
+    // As `npm start` runs it without OIDC_ISSUER: with the development provider, on free ports.
+    running = await startSampleApp({ env: await sampleEnv({ SESSION_STORE: storeUrl }), host: '127.0.0.1', logger: false });
   });
 
   afterAll(async () => {
     await running?.close();
-    vi.unstubAllEnvs();
     if (storeUrl?.startsWith('file:')) await rm(storeUrl.slice('file:'.length), { recursive: true, force: true });
   });
 
   it('serves HTML and counts visits per session', async () => {
-    const alice = running.client();
+    const alice = visitor(running);
     const first = await alice.get('/');
     expect(first.status).toBe(200);
     expect(first.headers.get('content-type')).toMatch(/^text\/html/);
@@ -59,11 +76,11 @@ describe.each([
     expect(visits(await alice.get('/'))).toBe(3);
 
     // Another browser has its own session.
-    expect(visits(await running.client().get('/'))).toBe(1);
+    expect(visits(await visitor(running).get('/'))).toBe(1);
   });
 
   it('shows the success flash after the redirect exactly once', async () => {
-    const client = running.client();
+    const client = visitor(running);
     await client.get('/');
     const posted = await postMessage(client, 'Hello there');
     expect(posted.status).toBe(303);
@@ -79,7 +96,7 @@ describe.each([
   });
 
   it('rejects an empty message with an error flash and keeps nothing', async () => {
-    const client = running.client();
+    const client = visitor(running);
     const posted = await postMessage(client, '   ');
     expect(posted.status).toBe(303);
 
@@ -90,7 +107,7 @@ describe.each([
   });
 
   it('rejects a form field that is not text', async () => {
-    const client = running.client();
+    const client = visitor(running);
     // Extended urlencoded parsing turns `message[nested]=x` into an object.
     await client.request('/message', {
       method: 'POST',
@@ -101,7 +118,7 @@ describe.each([
   });
 
   it('escapes what the visitor typed', async () => {
-    const client = running.client();
+    const client = visitor(running);
     await postMessage(client, '<script>alert("x")</script> & \'more\'');
     const shown = await client.get('/');
     expect(shown.text).not.toContain('<script>');
@@ -111,7 +128,7 @@ describe.each([
   });
 
   it('logs out: the session ends, the flash arrives in a new session and the counter restarts', async () => {
-    const client = running.client();
+    const client = visitor(running);
     await client.get('/');
     await postMessage(client, 'before logout');
     expect(visits(await client.get('/'))).toBe(2);
@@ -131,9 +148,89 @@ describe.each([
     expect(flashes(await client.get('/'))).toEqual([]);
 
     // The old session is gone from the store, not just forgotten by this browser.
-    const replay = new TestClient(running.url);
+    const replay = visitor(running);
     replay.jar.set('sid', oldCookie!);
     expect(visits(await replay.get('/'))).toBe(1);
+  });
+
+  it('offers "Log in" to a visitor', async () => {
+    const home = await visitor(running).get('/');
+    expect(home.status).toBe(200);
+    expect(home.text).toContain(`<a id="login" href="${LOGIN_PATH}">Log in</a>`);
+    expect(LOGIN_PATH).toBe('/auth/login?returnTo=/welcome');
+    expect(signedInAs(home.text)).toBeUndefined();
+    expect(home.text).not.toContain('>Log out</button>');
+  });
+
+  it('sends a visitor of /account to the login, which goes on to the development provider', async () => {
+    const client = visitor(running);
+    const account = await client.get('/account', { headers: { accept: 'text/html' } });
+    expect(account.status).toBe(303);
+    expect(account.headers.get('location')).toBe('/auth/login?returnTo=%2Faccount');
+
+    const login = await client.get(account.headers.get('location')!);
+    expect(login.status).toBe(302);
+    const authorize = new URL(login.headers.get('location')!);
+    expect(`${authorize.origin}`).toBe(running.devProvider!.issuer);
+    expect(authorize.searchParams.get('redirect_uri')).toBe(`${running.url}/auth/callback`);
+    expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
+  });
+
+  it('logs in through the development provider, welcomes the user once, shows the claims and logs out', async () => {
+    const browser = new OidcTestBrowser();
+    const login = await browser.login(`${running.url}${LOGIN_PATH}`, { login: 'alice' });
+    expect(login.sawLoginForm).toBe(true);
+    expect(login.visited).toContain(`${running.url}/welcome`);
+    expect(login.response.status).toBe(200);
+    expect(login.response.url).toBe(`${running.url}/`);
+    expect(signedInAs(login.response.text)).toBe('Alice (alice@example.test)');
+    expect(flashes(login.response)).toEqual([['success', 'Welcome, Alice!']]);
+    expect(login.response.text).toContain('<form method="post" action="/logout"><button type="submit">Log out</button></form>');
+    expect(login.response.text).not.toContain('>Log in</a>');
+
+    // The welcome was a flash: shown once.
+    const again = await browser.get(`${running.url}/`);
+    expect(signedInAs(again.text)).toBe('Alice (alice@example.test)');
+    expect(flashes(again)).toEqual([]);
+
+    // The guarded page shows the claims, and never a token.
+    const account = await browser.get(`${running.url}/account`);
+    expect(account.status).toBe(200);
+    expect(account.text).toContain('<dt>sub</dt><dd>alice</dd>');
+    expect(account.text).toContain('<dt>email</dt><dd>alice@example.test</dd>');
+    expect(account.text).toContain('<dt>name</dt><dd>Alice</dd>');
+    expect(account.text).not.toMatch(/eyJ[\w-]+\.eyJ/);
+    expect(account.text).not.toMatch(/token/i);
+
+    // Log out: the app ends the session and sends the browser to the provider, which asks, then
+    // redirects back to the home page.
+    const loggedOut = await browser.postForm(`${running.url}/logout`, {});
+    expect(loggedOut.status).toBe(303);
+    expect(loggedOut.location).toMatch(new RegExp(`^${running.devProvider!.issuer}/`));
+    const back = await browser.confirmLogoutAtProvider(loggedOut.location!);
+    expect(back.response.status).toBe(200);
+    expect(back.response.url).toBe(`${running.url}/`);
+    expect(flashes(back.response)).toEqual([['info', 'You are logged out.']]);
+    expect(signedInAs(back.response.text)).toBeUndefined();
+    expect(back.response.text).toContain('>Log in</a>');
+    expect(flashes(await browser.get(`${running.url}/`))).toEqual([]);
+    expect((await browser.get(`${running.url}/account`, { headers: { accept: 'text/html' } })).status).toBe(303);
+
+    // The provider's session ended too: the next login asks for the name again.
+    const next = await browser.login(`${running.url}${LOGIN_PATH}`, { login: 'bob' });
+    expect(next.sawLoginForm).toBe(true);
+    expect(signedInAs(next.response.text)).toBe('Bob (bob@example.test)');
+  });
+
+  it("escapes the user's claims on every page", async () => {
+    const browser = new OidcTestBrowser();
+    const login = await browser.login(`${running.url}${LOGIN_PATH}`, { login: '<i>x</i>' });
+    expect(login.response.text).not.toContain('<i>');
+    expect(signedInAs(login.response.text)).toBe('&lt;i&gt;x&lt;/i&gt; (-i-x-i-@example.test)');
+    expect(flashes(login.response)).toEqual([['success', 'Welcome, &lt;i&gt;x&lt;/i&gt;!']]);
+    const account = await browser.get(`${running.url}/account`);
+    expect(account.text).toContain('<dt>sub</dt><dd>&lt;i&gt;x&lt;/i&gt;</dd>');
+    expect(account.text).not.toContain('<i>');
   });
 });
 
@@ -155,6 +252,64 @@ describe('sessionOptionsFromEnv', () => {
   });
 });
 
+describe('sample app configuration', () => {
+  it('defaults to 127.0.0.1 for the app URL and PORT + 1 for the development provider', () => {
+    expect(appUrl({})).toBe('http://127.0.0.1:3000');
+    expect(appUrl({ PORT: '4000' })).toBe('http://127.0.0.1:4000');
+    expect(appUrl({ APP_URL: 'https://app.example.com/' })).toBe('https://app.example.com');
+    expect(devProviderPort({})).toBe(3001);
+    expect(devProviderPort({ PORT: '4000' })).toBe(4001);
+    expect(devProviderPort({ PORT: '4000', OIDC_DEV_PORT: '5000' })).toBe(5000);
+    expect(() => appUrl({ PORT: 'eighty' })).toThrow(/PORT must be a port number/);
+    expect(() => appUrl({ APP_URL: 'app.example.com' })).toThrow(/APP_URL must be an absolute http\(s\) URL/);
+  });
+
+  it('uses no real provider without OIDC_ISSUER', () => {
+    expect(realProviderOptions({})).toBeUndefined();
+  });
+
+  it('configures a real provider from OIDC_* and APP_URL, without allowing insecure issuers', () => {
+    const env = {
+      OIDC_ISSUER: 'https://id.example.com',
+      OIDC_CLIENT_ID: 'sample',
+      OIDC_CLIENT_SECRET: 'shh',
+      OIDC_SCOPE: 'openid email',
+      APP_URL: 'https://app.example.com',
+    };
+    expect(realProviderOptions(env)).toEqual({
+      providers: {
+        main: {
+          issuer: 'https://id.example.com',
+          clientId: 'sample',
+          clientSecret: 'shh',
+          scope: 'openid email',
+          redirectUri: 'https://app.example.com/auth/callback',
+          postLogoutRedirectUri: 'https://app.example.com/',
+        },
+      },
+    });
+    const { OIDC_CLIENT_SECRET: _secret, OIDC_SCOPE: _scope, ...publicClient } = env;
+    expect(realProviderOptions(publicClient)?.providers.main).not.toHaveProperty('clientSecret');
+    expect(() => realProviderOptions({ ...env, OIDC_CLIENT_ID: '' })).toThrow(/OIDC_CLIENT_ID is required/);
+    expect(() => realProviderOptions({ ...env, APP_URL: undefined })).toThrow(/APP_URL must be an https URL when OIDC_ISSUER is set/);
+  });
+
+  it('greets users by name, else by username, email or subject', () => {
+    expect(displayName({ sub: 's', name: 'Ann', email: 'a@x' })).toBe('Ann');
+    expect(displayName({ sub: 's', preferred_username: 'ann', email: 'a@x' })).toBe('ann');
+    expect(displayName({ sub: 's', name: ' ', email: 'a@x' })).toBe('a@x');
+    expect(displayName({ sub: 's' })).toBe('s');
+  });
+
+  it('stops the development provider when the app closes', async () => {
+    const app = await startSampleApp({ env: await sampleEnv(), host: '127.0.0.1', logger: false });
+    const discovery = `${app.devProvider!.issuer}/.well-known/openid-configuration`;
+    expect((await fetch(discovery)).status).toBe(200);
+    await app.close();
+    await expect(fetch(discovery)).rejects.toThrow();
+  });
+});
+
 describe('views', () => {
   it('escapes every interpolated value but keeps nested fragments as markup', () => {
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
@@ -162,5 +317,12 @@ describe('views', () => {
     expect(html`<p title="${'"q"'}">${inner}${['<', html`<br>`]}${undefined}${false}${0}</p>`.value).toBe(
       '<p title="&quot;q&quot;"><b>&lt;i&gt;</b>&lt;<br>0</p>',
     );
+  });
+
+  it('shows claims as text, and anything that is not a string as JSON', () => {
+    const page = renderAccount({ user: { name: 'A' }, claims: { sub: 'a', groups: ['x', '<y>'], email_verified: true } });
+    expect(page).toContain('<dt>groups</dt><dd>[&quot;x&quot;,&quot;&lt;y&gt;&quot;]</dd>');
+    expect(page).toContain('<dt>email_verified</dt><dd>true</dd>');
+    expect(page).toContain('<span id="user">Signed in as A</span>');
   });
 });

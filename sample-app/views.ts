@@ -54,6 +54,12 @@ export interface FlashMessages {
   info?: string[];
 }
 
+/** The logged-in user as the pages show them. */
+export interface SignedInUser {
+  name: string;
+  email?: string;
+}
+
 /** What the home page shows. */
 export interface HomePage {
   visits: number;
@@ -61,6 +67,17 @@ export interface HomePage {
   messages: readonly string[];
   /** Longest message the server accepts. */
   maxLength: number;
+  /** The logged-in user, or undefined for a visitor. */
+  user?: SignedInUser;
+  /** Where the "Log in" link goes. */
+  loginPath: string;
+}
+
+/** What the account page shows. */
+export interface AccountPage {
+  user: SignedInUser;
+  /** The user's claims (never tokens). */
+  claims: Readonly<Record<string, unknown>>;
 }
 
 function layout(title: string, body: SafeHtml): string {
@@ -74,6 +91,9 @@ function layout(title: string, body: SafeHtml): string {
   body { font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
   .flash { padding: .5rem 1rem; border-radius: .25rem; margin: .5rem 0; }
   .flash-success { background: #e6f4ea; } .flash-error { background: #fce8e6; } .flash-info { background: #e8f0fe; }
+  nav { display: flex; gap: 1rem; align-items: center; border-bottom: 1px solid #ddd; padding-bottom: .5rem; }
+  nav form { margin: 0 0 0 auto; }
+  dt { font-weight: bold; } dd { margin: 0 0 .5rem 1rem; overflow-wrap: anywhere; }
 </style>
 </head>
 <body>
@@ -91,11 +111,26 @@ function flashList(flash: FlashMessages | undefined): SafeHtml {
   )}`;
 }
 
-/** The home page: visit counter, flash messages, the message form and the logout button. */
+/** The top of every page: links, and who is logged in with the matching button. */
+function nav(user: SignedInUser | undefined, loginPath = '/auth/login'): SafeHtml {
+  return html`<nav>
+  <a href="/">Home</a>
+  <a href="/account">Account</a>
+  ${
+    user
+      ? html`<span id="user">Signed in as ${user.name}${user.email !== undefined && html` (${user.email})`}</span>
+  <form method="post" action="/logout"><button type="submit">Log out</button></form>`
+      : html`<a id="login" href="${loginPath}">Log in</a>`
+  }
+</nav>`;
+}
+
+/** The home page: who is logged in, visit counter, flash messages, the message form. */
 export function renderHome(page: HomePage): string {
   return layout(
     'nest-sessions sample',
-    html`<h1>nest-sessions sample</h1>
+    html`${nav(page.user, page.loginPath)}
+<h1>nest-sessions sample</h1>
 ${flashList(page.flash)}
 <p>You have visited this page <strong id="visits">${page.visits}</strong> ${page.visits === 1 ? 'time' : 'times'} in this session.</p>
 <form method="post" action="/message">
@@ -105,8 +140,27 @@ ${flashList(page.flash)}
 </form>
 ${page.messages.length > 0 && html`<h2>Your messages</h2>
 <ul>${page.messages.map((message) => html`<li>${message}</li>`)}</ul>`}
-<form method="post" action="/logout">
-  <button type="submit">Log out (end the session)</button>
-</form>`,
+${!page.user && html`<form method="post" action="/logout">
+  <button type="submit">End this session</button>
+</form>`}`,
+  );
+}
+
+/** A claim's value as text: strings as they are, anything else (numbers, arrays, objects) as JSON. */
+function claimText(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** The account page: the user's claims as the provider sent them (ID token and UserInfo). */
+export function renderAccount(page: AccountPage): string {
+  const claims = Object.entries(page.claims).sort(([a], [b]) => a.localeCompare(b));
+  return layout(
+    'Your account - nest-sessions sample',
+    html`${nav(page.user)}
+<h1>Your account</h1>
+<p>The claims your provider sent about you:</p>
+<dl id="claims">${claims.map(([name, value]) => html`
+  <dt>${name}</dt><dd>${claimText(value)}</dd>`)}
+</dl>`,
   );
 }

@@ -16,10 +16,19 @@ export { SessionManager, type LoadedSession } from './session/session.manager.js
 export { ClientSessionManager } from './session/client-session.manager.js';
 export { SessionMiddleware } from './session/session.middleware.js';
 export { SessionModule } from './session/session.module.js';
+export { SessionLocks, type SessionLock } from './session/session-locks.service.js';
+export { SessionIndex } from './session/session-index.service.js';
 export { FLASH_KEY, type SessionData } from './session/session.js';
 export type { Session as SessionHandle } from './session/session.js';
 export * from './stores/cookie/cookie.store.js';
 export * from './stores/file.store.js';
 export * from './stores/memory.store.js';
 export type * from './stores/session-store.interface.js';
+export {
+  checkLockArguments,
+  isValidLockOwner,
+  isValidLockTtl,
+  MAX_LOCK_OWNER_LENGTH,
+  MAX_LOCK_TTL,
+} from './stores/lock-arguments.js';
 export { createStoreFromUrl, type StoreUrlOptions } from './stores/store-url.js';

@@ -244,6 +244,28 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     return id === undefined ? null : this.storeCall('read the session', () => this.serverStore.get(id));
   }
 
+  /**
+   * The value of `key` as the store holds it now, which another request or process may have
+   * changed since this request loaded the session; the session's own unsaved changes are left
+   * alone. `undefined` for a new session, a missing key or a store that keeps sessions client-side.
+   * @throws SessionError `SESSION_STORE_UNAVAILABLE`
+   */
+  async peek<V = unknown>(session: AnySession, key: string): Promise<V | undefined> {
+    const record = await this.rereadRecord(session);
+    const raw = record?.data[key];
+    if (raw === undefined) return undefined;
+    try {
+      return this.options.codec.decode(raw) as V;
+    } catch (cause) {
+      throw new SessionError('SESSION_CODEC_ERROR', SessionMessages.codec('decode', key), { cause });
+    }
+  }
+
+  /** When `session` ends at the latest (epoch ms): its creation plus `absoluteTimeout`. */
+  absoluteDeadline(session: AnySession): number {
+    return session._createdAt + this.options.absoluteTimeout;
+  }
+
   /** Whether the response of the session's request has sent its headers. */
   headersSent(session: AnySession): boolean {
     return (session._binding as SessionBinding | undefined)?.res?.headersSent ?? false;

@@ -12,6 +12,8 @@ import { ClientSessionManager } from './client-session.manager.js';
 import { SESSION_STORE } from './session.constants.js';
 import { SessionInterceptor } from './session.interceptor.js';
 import { SESSION_RESOLVED_OPTIONS } from './session.internal-constants.js';
+import { SessionIndex } from './session-index.service.js';
+import { SessionLocks } from './session-locks.service.js';
 import { SessionManager } from './session.manager.js';
 import { SessionMiddleware } from './session.middleware.js';
 import {
@@ -26,7 +28,8 @@ import { resolveSessionOptions, type ResolvedSessionOptions } from './session-op
 /** Module-level switches, given beside the options (they decide which providers exist). */
 interface ModuleFlags {
   /**
-   * Make `SessionManager`, `SessionInterceptor` and `SESSION_STORE` injectable everywhere.
+   * Make `SessionManager`, `SessionInterceptor`, `SessionLocks`, `SessionIndex` and `SESSION_STORE`
+   * injectable everywhere.
    * @default false
    */
   isGlobal?: boolean;
@@ -60,6 +63,8 @@ const providers: Provider[] = [
   },
   SessionMiddleware,
   SessionInterceptor,
+  SessionLocks,
+  SessionIndex,
 ];
 
 const globalInterceptor: Provider = { provide: APP_INTERCEPTOR, useExisting: SessionInterceptor };
@@ -67,7 +72,8 @@ const globalInterceptor: Provider = { provide: APP_INTERCEPTOR, useExisting: Ses
 /**
  * Server-side sessions for a Nest application. Registers the store, the middleware that loads
  * the session before guards and writes it back before the response ends, and `SessionInterceptor`
- * for non-HTTP contexts (global with `interceptor: true`).
+ * for non-HTTP contexts (global with `interceptor: true`). Also provides and exports `SessionLocks`
+ * (named locks in the store) and `SessionIndex` (lookups from any string to sessions).
  *
  * @example
  * ```ts
@@ -82,7 +88,7 @@ const globalInterceptor: Provider = { provide: APP_INTERCEPTOR, useExisting: Ses
  * })
  * ```
  */
-@Module({ providers, exports: [SessionManager, SessionInterceptor, SESSION_STORE] })
+@Module({ providers, exports: [SessionManager, SessionInterceptor, SessionLocks, SessionIndex, SESSION_STORE] })
 export class SessionModule extends ConfigurableSessionModule implements NestModule {
   /** Configure sessions with options known up front. */
   static override forRoot(options: typeof OPTIONS_TYPE & ModuleFlags): DynamicModule {

@@ -91,6 +91,11 @@ export class Session<T extends object = SessionData> {
     this._transport = init.transport ?? 0;
   }
 
+  /** The engine this session belongs to (extensions such as the auth module find their state through it). @internal */
+  get _operations(): SessionOperations {
+    return this.ops;
+  }
+
   /**
    * The session ID, or `undefined` for a visitor who has nothing stored yet (IDs are issued
    * lazily, on the first write). Never log it: it is a bearer credential.

@@ -5,6 +5,7 @@ import { SessionError } from '../session/errors/session.error.js';
 import { SessionMessages } from '../session/errors/session.messages.js';
 import { isValidSessionId } from '../session/session-id.js';
 import { gcIntervalOption, startGcTimer } from './gc-timer.js';
+import { checkLockArguments, isValidLockOwner } from './lock-arguments.js';
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from './session-store.interface.js';
 
 /** Options of {@link FileStore}. */
@@ -52,6 +53,17 @@ const STALE_TMP_AGE = 60 * 60_000;
 const GC_CONCURRENCY = 8;
 const SESSION_FILE = /^(.+)\.json$/;
 const TMP_FILE = /^\.[A-Za-z0-9_-]+\.[0-9a-f]+\.tmp$/;
+/**
+ * Subdirectory of the locks. Session files are `<id>.json` directly in the root and IDs never
+ * contain a dot, so no session file can ever be or be inside it.
+ */
+const LOCK_DIR = '.locks';
+const LOCK_FILE = /^(.+)\.lock$/;
+const GUARD_FILE = /^(.+)\.guard$/;
+/** A guard file older than this (real time) was left by a process that died holding it, and is broken. */
+const STALE_GUARD_AGE = 10_000;
+/** Longest wait for another process to drop the guard of a lock before the operation fails. */
+const GUARD_WAIT = 2_000;
 
 /**
  * A {@link SessionStore} keeping one JSON file per session in a directory, for single-process
@@ -67,6 +79,9 @@ const TMP_FILE = /^\.[A-Za-z0-9_-]+\.[0-9a-f]+\.tmp$/;
  *   parallel patches of different keys all survive. Several processes sharing one directory are
  *   NOT safe for concurrent patches of the same session: the last writer wins and the other
  *   process's keys are lost. Use a shared store such as Redis for clusters.
+ * - **Locks.** {@link FileStore.tryLock} and {@link FileStore.unlock} keep one file per lock in
+ *   the `.locks` subdirectory, and unlike session writes they are safe across processes sharing
+ *   the directory (see {@link FileStore.tryLock}).
  * - **Faults.** Missing, expired and corrupt files read as `null` (expired and corrupt ones are
  *   deleted). Any other file-system error rejects with a `SessionError` coded
  *   `SESSION_STORE_UNAVAILABLE` whose `cause` is the original error.
@@ -85,6 +100,7 @@ export class FileStore implements SessionStore {
   /** Tail of the operation chain of each session ID; removed once the chain is idle. */
   private readonly locks = new Map<string, Promise<void>>();
   private rootReady: Promise<void> | undefined;
+  private lockDirReady: Promise<void> | undefined;
   /** The gc timer, `undefined` when `gcInterval` is `0` or after {@link FileStore.close}. */
   protected timer: NodeJS.Timeout | undefined;
 
@@ -174,7 +190,8 @@ export class FileStore implements SessionStore {
    * Delete expired and corrupt session files, and temporary files older than one hour (left by a
    * write that crashed; their age is measured with the real clock against their modification time).
    * Files whose name is not `<valid id>.json` or a temporary file of this store are left alone.
-   * Resolves how many expired sessions were deleted.
+   * Expired lock files (see {@link FileStore.tryLock}) and guards left by dead processes are
+   * deleted too. Resolves how many expired sessions were deleted; locks are not counted.
    *
    * @throws {SessionError} `SESSION_STORE_UNAVAILABLE` (as a rejection) when the directory cannot be
    * listed. Errors on single files are skipped; the next run retries them.
@@ -219,6 +236,7 @@ export class FileStore implements SessionStore {
         // Already gone, or not deletable now; the next run retries.
       }
     }
+    await this.sweepLocks(staleBefore);
     return deleted;
   }
 
@@ -249,6 +267,51 @@ export class FileStore implements SessionStore {
     return sessions.length;
   }
 
+  /**
+   * Take lock `key` for `owner` unless another owner holds it unexpired (see
+   * {@link SessionStore.tryLock}), safely across processes sharing the directory.
+   *
+   * Each lock is a file `.locks/<key>.lock` holding its owner and expiry (by the store's clock),
+   * in a subdirectory where no session file can be. Every change to a lock file happens while its
+   * guard `.locks/<key>.guard` exists: a file created with the `wx` flag, which fails when the
+   * file exists, so exactly one process at a time (and one operation at a time within a process)
+   * reads, decides and writes a given lock. The lock file itself is replaced atomically (written
+   * to a temporary file, renamed over it), so taking over an expired lock never races with
+   * another taker. A guard left behind by a process that died holding it is broken after 10 s;
+   * an operation waits at most 2 s for a guard before it fails with `SESSION_STORE_UNAVAILABLE`.
+   *
+   * @throws {SessionError} `SESSION_INVALID_ID` (as a rejection) for a malformed key, owner or
+   * ttl; `SESSION_STORE_UNAVAILABLE` on file-system errors.
+   */
+  async tryLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    checkLockArguments(key, owner, ttlMs);
+    const paths = this.lockPaths(key)!;
+    return this.exclusive(`lock:${key}`, () =>
+      this.guarded(paths, async () => {
+        const held = await this.readLock(paths.file);
+        const now = this.now();
+        if (held && held.owner !== owner && held.expiresAt > now) return false;
+        await this.writeLock(key, paths.file, { owner, expiresAt: now + ttlMs });
+        return true;
+      }),
+    );
+  }
+
+  /** Release lock `key` if `owner` holds it (see {@link SessionStore.unlock}), under the lock's guard. */
+  async unlock(key: string, owner: string): Promise<void> {
+    if (!isValidLockOwner(owner)) return;
+    const paths = this.lockPaths(key);
+    if (!paths) return;
+    await this.exclusive(`lock:${key}`, () =>
+      this.guarded(paths, async () => {
+        if ((await this.readLock(paths.file))?.owner !== owner) return;
+        await unlink(paths.file).catch((err: unknown) => {
+          if (code(err) !== 'ENOENT') throw unavailable('write', err);
+        });
+      }),
+    );
+  }
+
   /** Stop the gc timer and wait for operations already started to finish. */
   async close(): Promise<void> {
     clearInterval(this.timer);
@@ -269,6 +332,148 @@ export class FileStore implements SessionStore {
     if (!isValidSessionId(id)) return null;
     const file = resolve(this.root, `${id}.json`);
     return dirname(file) === this.root ? file : null;
+  }
+
+  /**
+   * The lock file of `key` and its guard, in the lock subdirectory, or `null` when `key` is
+   * malformed or would resolve anywhere but directly inside that subdirectory.
+   */
+  protected lockPaths(key: string): { file: string; guard: string } | null {
+    if (!isValidSessionId(key)) return null;
+    const dir = join(this.root, LOCK_DIR);
+    const file = resolve(dir, `${key}.lock`);
+    const guard = resolve(dir, `${key}.guard`);
+    return dirname(file) === dir && dirname(guard) === dir ? { file, guard } : null;
+  }
+
+  /**
+   * Run `operation` while holding the guard file of a lock: created with `wx`, so only one
+   * process holds it; waited for (a few ms at a time, at most {@link GUARD_WAIT}) while another
+   * process holds it, and broken once older than {@link STALE_GUARD_AGE}. Removed afterwards.
+   */
+  private async guarded<T>(paths: { guard: string }, operation: () => Promise<T>): Promise<T> {
+    await this.ensureLockDir();
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      if (attempt > 0 && Date.now() - started > GUARD_WAIT) {
+        throw unavailable('write', new Error(`another process kept the lock guard ${paths.guard} for more than ${GUARD_WAIT} ms`));
+      }
+      try {
+        await (await open(paths.guard, 'wx', this.fileMode)).close();
+        break;
+      } catch (err) {
+        if (code(err) === 'ENOENT') {
+          // The directory was deleted while the store ran: create it again.
+          this.rootReady = this.lockDirReady = undefined;
+          await this.ensureLockDir();
+          continue;
+        }
+        if (code(err) !== 'EEXIST') throw unavailable('write', err);
+      }
+      if (await this.breakStaleGuard(paths.guard)) continue;
+      await new Promise((done) => setTimeout(done, 1 + Math.random() * 4));
+    }
+    try {
+      return await operation();
+    } finally {
+      await unlink(paths.guard).catch(() => {
+        // Already gone; a guard that cannot be removed is broken once stale.
+      });
+    }
+  }
+
+  /**
+   * Remove `guard` if it is older than {@link STALE_GUARD_AGE}; resolves whether it did. Renamed
+   * away before deletion, so of several processes breaking it at once only one succeeds.
+   */
+  private async breakStaleGuard(guard: string): Promise<boolean> {
+    try {
+      if ((await stat(guard)).mtimeMs >= Date.now() - STALE_GUARD_AGE) return false;
+      const tomb = `${guard}.${randomBytes(6).toString('hex')}.stale`;
+      await rename(guard, tomb);
+      await unlink(tomb).catch(() => undefined);
+      return true;
+    } catch (err) {
+      // Removed by its holder meanwhile: the next attempt may create it.
+      if (code(err) === 'ENOENT') return true;
+      throw unavailable('write', err);
+    }
+  }
+
+  /** The lock in `file`, or `null` when there is none; a file that does not parse counts as none. */
+  private async readLock(file: string): Promise<LockFile | null> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if (code(err) === 'ENOENT') return null;
+      throw unavailable('read', err);
+    }
+    return parseLock(text);
+  }
+
+  /** Replace `file` with `lock` atomically (temporary file, then rename). */
+  private async writeLock(key: string, file: string, lock: LockFile): Promise<void> {
+    const tmp = join(this.root, LOCK_DIR, `.${key}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      await this.writeNew(tmp, JSON.stringify(lock));
+      await rename(tmp, file);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw unavailable('write', err);
+    }
+  }
+
+  /**
+   * Delete expired lock files (each under its guard, so a lock being taken over is never
+   * deleted), guards left by dead processes, and temporary files of crashed lock writes modified
+   * before `staleBefore`. Best effort: errors are left for the next run.
+   */
+  private async sweepLocks(staleBefore: number): Promise<void> {
+    const dir = join(this.root, LOCK_DIR);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      try {
+        const key = LOCK_FILE.exec(name)?.[1];
+        const guardOf = GUARD_FILE.exec(name)?.[1];
+        if (key !== undefined) {
+          const paths = this.lockPaths(key);
+          if (!paths) continue;
+          await this.exclusive(`lock:${key}`, () =>
+            this.guarded(paths, async () => {
+              const held = await this.readLock(paths.file);
+              if (!held || held.expiresAt <= this.now()) await unlink(paths.file);
+            }),
+          );
+        } else if (guardOf !== undefined && this.lockPaths(guardOf)) {
+          await this.breakStaleGuard(join(dir, name));
+        } else if (TMP_FILE.test(name) && (await stat(join(dir, name))).mtimeMs < staleBefore) {
+          await unlink(join(dir, name));
+        }
+      } catch {
+        // Skipped; the next run retries.
+      }
+    }
+  }
+
+  /** Create the lock subdirectory (and the root) on first use; a failure is retried by the next operation. */
+  private async ensureLockDir(): Promise<void> {
+    await this.ensureRoot('write');
+    this.lockDirReady ??= (async () => {
+      const dir = join(this.root, LOCK_DIR);
+      const created = await mkdir(dir, { recursive: true, mode: this.dirMode });
+      if (created !== undefined) await chmod(dir, this.dirMode);
+    })();
+    const ready = this.lockDirReady;
+    return ready.catch((err: unknown) => {
+      if (this.lockDirReady === ready) this.lockDirReady = undefined;
+      throw unavailable('write', err);
+    });
   }
 
   /**
@@ -369,6 +574,22 @@ export class FileStore implements SessionStore {
       if (this.rootReady === ready) this.rootReady = undefined;
       throw unavailable(operation, err);
     });
+  }
+}
+
+/** What a lock file holds: its owner and until when it is held (epoch ms, by the store's clock). */
+interface LockFile {
+  owner: string;
+  expiresAt: number;
+}
+
+/** The lock in `text`, or `null` when it is not a well-formed lock. */
+function parseLock(text: string): LockFile | null {
+  try {
+    const { owner, expiresAt } = JSON.parse(text) as Partial<LockFile>;
+    return typeof owner === 'string' && Number.isFinite(expiresAt) ? { owner, expiresAt: expiresAt! } : null;
+  } catch {
+    return null;
   }
 }
 

@@ -2,6 +2,7 @@ import { SessionError } from '../session/errors/session.error.js';
 import { SessionMessages } from '../session/errors/session.messages.js';
 import { isValidSessionId } from '../session/session-id.js';
 import { gcIntervalOption, startGcTimer } from './gc-timer.js';
+import { checkLockArguments, isValidLockOwner } from './lock-arguments.js';
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from './session-store.interface.js';
 
 /** Options of {@link MemoryStore}. Every field is optional. */
@@ -50,6 +51,8 @@ export class MemoryStore implements SessionStore {
   readonly inProcess = true;
   /** Records in least-recently-used-first order: every access deletes and re-inserts its entry. */
   private readonly records = new Map<string, SessionRecord>();
+  /** Locks (see {@link MemoryStore.tryLock}), apart from records so they never show as sessions. */
+  private readonly locks = new Map<string, HeldLock>();
   private readonly maxSessions: number;
   private readonly clock: () => number;
   /** The gc timer, `undefined` when `gcInterval` is `0` or after {@link MemoryStore.close}. */
@@ -131,7 +134,38 @@ export class MemoryStore implements SessionStore {
     return sessions.length;
   }
 
-  /** Delete every expired record; resolves how many were deleted. Runs every `gcInterval`. */
+  /**
+   * Take lock `key` for `owner` unless another owner holds it unexpired (see
+   * {@link SessionStore.tryLock}). Locks are kept beside the records, in this process only, so
+   * they exclude callers of this store instance, not other processes. They do not count towards
+   * `maxSessions`; expired ones are dropped by {@link MemoryStore.gc}, and swept whenever there are
+   * more locks than `maxSessions`.
+   *
+   * @throws {SessionError} `SESSION_INVALID_ID` (as a rejection) for a malformed key, owner or ttl.
+   */
+  async tryLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    checkLockArguments(key, owner, ttlMs);
+    const now = this.now();
+    const held = this.locks.get(key);
+    if (held && held.owner !== owner && held.expiresAt > now) return false;
+    this.locks.set(key, { owner, expiresAt: now + ttlMs });
+    // Without a gc timer nothing else drops expired locks; sweep before the map outgrows the records' bound.
+    if (!held && this.locks.size > this.maxSessions) {
+      for (const [other, lock] of this.locks) if (lock.expiresAt <= now) this.locks.delete(other);
+    }
+    return true;
+  }
+
+  /** Release lock `key` if `owner` holds it (see {@link SessionStore.unlock}). */
+  async unlock(key: string, owner: string): Promise<void> {
+    if (!isValidSessionId(key) || !isValidLockOwner(owner)) return;
+    if (this.locks.get(key)?.owner === owner) this.locks.delete(key);
+  }
+
+  /**
+   * Delete every expired record; resolves how many were deleted. Expired locks are dropped too,
+   * without being counted. Runs every `gcInterval`.
+   */
   async gc(): Promise<number> {
     const now = this.now();
     let deleted = 0;
@@ -141,14 +175,16 @@ export class MemoryStore implements SessionStore {
         deleted++;
       }
     }
+    for (const [key, lock] of this.locks) if (lock.expiresAt <= now) this.locks.delete(key);
     return deleted;
   }
 
-  /** Stop the gc timer and drop every record. */
+  /** Stop the gc timer and drop every record and lock. */
   async close(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
     this.records.clear();
+    this.locks.clear();
   }
 
   /** The current time in epoch milliseconds; records with `expiresAt <= now()` are expired. */
@@ -197,6 +233,12 @@ export class MemoryStore implements SessionStore {
       this.records.delete(oldest);
     }
   }
+}
+
+/** Who holds a lock of {@link MemoryStore}, and until when (epoch ms). */
+interface HeldLock {
+  owner: string;
+  expiresAt: number;
 }
 
 /** `{ principal }` when there is one, else nothing, so records never carry `principal: undefined`. */

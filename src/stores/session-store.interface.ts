@@ -62,6 +62,7 @@ export interface PrincipalSession {
  *   async patch(id, patch, expiresAt) { ... } // merge; false when the record is gone
  *   async touch(id, expiresAt) { ... }        // move the expiry only; false when gone
  *   async destroy(id) { ... }
+ *   // optional: gc, findByPrincipal, destroyByPrincipal, tryLock and unlock, close
  * }
  * ```
  */
@@ -105,6 +106,42 @@ export interface SessionStore {
   findByPrincipal?(principal: string): Promise<PrincipalSession[]>;
   /** Delete every session of `principal`; resolves how many were deleted. Optional, like `findByPrincipal`. */
   destroyByPrincipal?(principal: string): Promise<number>;
+  /**
+   * Take the lock `key` for `owner`, atomically, unless another owner holds it and it has not
+   * expired: resolves `true` when `owner` holds it now, `false` when someone else does. The lock
+   * expires by itself `ttlMs` milliseconds later (an expired lock is free), so a process that dies
+   * holding one blocks nobody for longer than that. Taking a lock `owner` already holds succeeds
+   * and moves its expiry to `ttlMs` from now. Optional, with {@link SessionStore.unlock}: a store
+   * shared by several processes that has both lets them exclude each other (`SessionLocks`).
+   *
+   * `key` has the shape of a session ID (nest-sessions derives a 43-character base64url key from
+   * the lock's name by HMAC), so stores check it with `isValidSessionId` like an ID; `owner` is a
+   * random string of 1 to 64 printable ASCII characters without spaces. Locks live apart from session records: a lock never
+   * shows in `get`, `gc` or `findByPrincipal`, and a lock and a session record with the same key
+   * string do not affect each other. Rejects with a `SessionError` coded `SESSION_INVALID_ID` when
+   * `key`, `owner` or `ttlMs` (a positive number of milliseconds, at most 400 days) is malformed
+   * (see `isValidLockOwner` and `isValidLockTtl`).
+   *
+   * @example
+   * ```ts
+   * if (await store.tryLock(key, owner, 30_000)) {
+   *   try { await refreshTokens(); } finally { await store.unlock(key, owner); }
+   * }
+   * ```
+   */
+  tryLock?(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Release the lock `key` if, and only if, `owner` holds it (compare and delete, atomically), so
+   * an owner whose lock expired and was taken over never releases the new owner's lock. Releasing
+   * a lock that is free, expired or held by someone else does nothing; so does a malformed `key`
+   * or `owner`.
+   *
+   * @example
+   * ```ts
+   * await store.unlock(key, owner);
+   * ```
+   */
+  unlock?(key: string, owner: string): Promise<void>;
   /**
    * Release timers, handles and connections the store opened itself. `SessionModule` calls it on
    * application shutdown for stores it built from a URL; a store instance you pass in is yours to close.

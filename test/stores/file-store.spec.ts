@@ -18,6 +18,7 @@ describeStoreConformance(
     return store;
   },
   {
+    supportsLocks: true,
     teardown: async (store) => {
       await store.close?.();
       await rm(conformanceDirs.get(store)!, { recursive: true, force: true });
@@ -274,6 +275,62 @@ describe('FileStore', () => {
     expect((await first.get(id))?.data).toEqual({ b: '2' });
     await first.destroy(id);
     expect(await second.get(id)).toBeNull();
+  });
+
+  it('keeps locks in a .locks subdirectory, exclusive across instances sharing the directory', async () => {
+    const [first, second] = [create(), create()];
+    const key = generateSessionId(43);
+    await first.set(key, record());
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? first : second).tryLock(key, `owner-${i}`, 60_000)),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const winner = `owner-${results.indexOf(true)}`;
+
+    expect((await readdir(root)).sort()).toEqual(['.locks', `${key}.json`]);
+    expect(await readdir(join(root, '.locks'))).toEqual([`${key}.lock`]);
+    expect(await mode(join(root, '.locks'))).toBe(0o700);
+    expect(JSON.parse(await readFile(join(root, '.locks', `${key}.lock`), 'utf8'))).toMatchObject({ owner: winner });
+
+    await second.unlock(key, 'owner-x');
+    expect(await second.tryLock(key, 'owner-x', 60_000)).toBe(false);
+    await second.unlock(key, winner);
+    expect(await readdir(join(root, '.locks'))).toEqual([]);
+    expect(await first.tryLock(key, 'owner-x', 60_000)).toBe(true);
+    expect(await first.get(key)).toEqual(record(expect.any(Number) as number));
+  });
+
+  it('takes an expired lock over once, from either instance, and gc deletes expired lock files', async () => {
+    let now = 1_000_000;
+    const [first, second] = [create({ now: () => now }), create({ now: () => now })];
+    const [expiring, lasting] = [generateSessionId(43), generateSessionId(43)];
+    expect(await first.tryLock(expiring, 'a', 100)).toBe(true);
+    expect(await first.tryLock(lasting, 'a', 60_000)).toBe(true);
+    now += 100;
+    const takers = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? first : second).tryLock(expiring, `b${i}`, 100)));
+    expect(takers.filter(Boolean)).toHaveLength(1);
+
+    now += 100;
+    expect(await second.gc()).toBe(0);
+    expect(await readdir(join(root, '.locks'))).toEqual([`${lasting}.lock`]);
+    expect(await second.tryLock(lasting, 'c', 60_000)).toBe(false);
+  });
+
+  it('waits for a guard held by another process, and breaks one left by a process that died', async () => {
+    const store = create();
+    const key = generateSessionId(43);
+    await store.tryLock(generateSessionId(43), 'warm-up', 1000);
+    const guard = join(root, '.locks', `${key}.guard`);
+
+    await writeFile(guard, '');
+    const busy = await rejection(store.tryLock(key, 'a', 60_000));
+    expect((busy as SessionError).code).toBe('SESSION_STORE_UNAVAILABLE');
+    expect(((busy as SessionError).cause as Error).message).toContain('kept the lock guard');
+
+    const longAgo = new Date(Date.now() - 60_000);
+    await utimes(guard, longAgo, longAgo);
+    expect(await store.tryLock(key, 'a', 60_000)).toBe(true);
+    expect(await exists(guard)).toBe(false);
   });
 
   it('creates the directory again when it is deleted while the store runs', async () => {

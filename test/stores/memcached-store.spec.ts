@@ -25,6 +25,7 @@ afterAll(() => server.stop());
 describeStoreConformance('MemcachedStore', () => new MemcachedStore({ servers: server.address, maxItemSize: 4 * MiB }), {
   supportsGc: false,
   supportsPrincipal: false,
+  supportsLocks: true,
   ttlGranularityMs: 1000,
 });
 

@@ -5,7 +5,7 @@ import { MemoryStore, type MemoryStoreOptions } from '../../src/stores/memory.st
 import type { SessionRecord } from '../../src/stores/session-store.interface.js';
 import { describeStoreConformance } from './store-conformance.js';
 
-describeStoreConformance('MemoryStore', () => new MemoryStore());
+describeStoreConformance('MemoryStore', () => new MemoryStore(), { supportsLocks: true });
 
 /** Exposes the gc timer and counts gc runs. */
 class InspectableMemoryStore extends MemoryStore {

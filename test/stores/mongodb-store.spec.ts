@@ -327,6 +327,7 @@ if (MONGO_URL) {
     // Without the TTL index: MongoDB's TTL monitor (once a minute) could delete an expired record
     // just before the gc test counts what gc() deletes. The index tests below use the indexes.
     describeStoreConformance('MongoStore', () => fresh({ createIndexes: false }), {
+      supportsLocks: true,
       teardown: (store) => dropAndClose(store as InspectableMongoStore),
     });
 

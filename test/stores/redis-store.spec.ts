@@ -159,7 +159,32 @@ describe('RedisStore on the local Redis (6379)', () => {
     }
   });
 
-  describeStoreConformance('RedisStore (standalone)', () => create({ keyPrefix: `${RUN}conformance:` }), { supportsGc: false });
+  describeStoreConformance('RedisStore (standalone)', () => create({ keyPrefix: `${RUN}conformance:` }), {
+    supportsGc: false,
+    supportsLocks: true,
+  });
+
+  it('keeps a lock as the string <prefix>l:{<key>} holding its owner, expiring with the lock', async () => {
+    const lockPrefix = `${RUN}locks:`;
+    const store = create({ keyPrefix: lockPrefix });
+    const key = generateSessionId(43);
+    expect(await store.tryLock(key, 'owner-a', 60_000)).toBe(true);
+    const lockKey = `${lockPrefix}l:{${key}}`;
+    expect(await scanKeys(admin, `${lockPrefix}*`)).toEqual([lockKey]);
+    expect(await admin.get(lockKey)).toBe('owner-a');
+    const ttl = await admin.pttl(lockKey);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+
+    // Re-taking extends; unlock by another owner leaves it; unlock by the owner deletes it.
+    expect(await store.tryLock(key, 'owner-a', 120_000)).toBe(true);
+    expect(await admin.pttl(lockKey)).toBeGreaterThan(60_000);
+    await store.unlock(key, 'owner-b');
+    expect(await admin.get(lockKey)).toBe('owner-a');
+    await store.unlock(key, 'owner-a');
+    expect(await admin.exists(lockKey)).toBe(0);
+    expect(await store.clear()).toBe(0);
+  });
 
   it('keeps one hash per session at <prefix>{<id>} and a principal index at <prefix>p:{sha256}', async () => {
     const store = create();
@@ -515,7 +540,7 @@ describe('RedisStore on a 3-master cluster', () => {
   describeStoreConformance(
     'RedisStore (cluster)',
     () => new RedisStore({ cluster: { nodes: cluster!.nodes }, keyPrefix: `${RUN}conformance:` }),
-    { supportsGc: false },
+    { supportsGc: false, supportsLocks: true },
   );
 
   it('keeps each session on the slot of its ID, and sessions spread over the masters', async () => {
@@ -603,6 +628,7 @@ describe('RedisStore over TLS', () => {
 
   describeStoreConformance('RedisStore (TLS)', () => new RedisStore({ port: server!.port, tls: pem, keyPrefix: prefix }), {
     supportsGc: false,
+    supportsLocks: true,
   });
 
   it('refuses a server certificate from an unknown CA by default, failing without crashing', async () => {

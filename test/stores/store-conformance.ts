@@ -35,6 +35,14 @@ export interface StoreConformanceOptions {
    * @example { supportsPrincipal: false } // memcached
    */
   supportsPrincipal?: boolean;
+  /**
+   * Whether the store has locks (`tryLock`, `unlock`). A store that says so must pass the lock
+   * tests: exclusion, re-taking, expiry, owner-only release, one winner among concurrent takers,
+   * and locks kept apart from session records.
+   * @default true
+   * @example { supportsLocks: false } // a custom store without locks
+   */
+  supportsLocks?: boolean;
 }
 
 /**
@@ -412,6 +420,148 @@ export function describeStoreConformance(
         expect((await store.findByPrincipal!(principal)).map((s) => s.id)).toEqual([id]);
         expect(await store.destroyByPrincipal!(principal)).toBe(1);
         expect(await store.get(bystander)).not.toBeNull();
+      });
+    }
+
+    if (options.supportsLocks ?? true) {
+      /** A lock key: the 43-character base64url shape the engine derives by HMAC. */
+      const lockKey = (): string => generateSessionId(43);
+      const owner = (label: string): string => `${label}-${generateSessionId(22)}`;
+      const lockMethods = (): { tryLock: NonNullable<SessionStore['tryLock']>; unlock: NonNullable<SessionStore['unlock']> } => {
+        expect(typeof store.tryLock, 'the store has no tryLock(); pass { supportsLocks: false }').toBe('function');
+        expect(typeof store.unlock, 'the store has no unlock(); pass { supportsLocks: false }').toBe('function');
+        return { tryLock: store.tryLock!.bind(store), unlock: store.unlock!.bind(store) };
+      };
+
+      it('locks: takes a free lock, refuses it to a second owner while held, and frees it on unlock', async () => {
+        const { tryLock, unlock } = lockMethods();
+        const key = lockKey();
+        const [a, b] = [owner('a'), owner('b')];
+        expect(await tryLock(key, a, longTtl)).toBe(true);
+        expect(await tryLock(key, b, longTtl)).toBe(false);
+        expect(await tryLock(lockKey(), b, longTtl)).toBe(true);
+        await unlock(key, a);
+        expect(await tryLock(key, b, longTtl)).toBe(true);
+        expect(await tryLock(key, a, longTtl)).toBe(false);
+        await unlock(key, b);
+        await expect(unlock(key, b)).resolves.toBeUndefined();
+      });
+
+      it('locks: re-taking a lock one holds succeeds and extends it', async () => {
+        const { tryLock } = lockMethods();
+        const key = lockKey();
+        const [a, b] = [owner('a'), owner('b')];
+        const firstExpiry = Date.now() + shortTtl;
+        expect(await tryLock(key, a, shortTtl)).toBe(true);
+        expect(await tryLock(key, a, longTtl)).toBe(true);
+        await waitPast(firstExpiry + granularity);
+        expect(await tryLock(key, b, longTtl)).toBe(false);
+        expect(await tryLock(key, a, longTtl)).toBe(true);
+      });
+
+      it('locks: a lock expires by itself after its ttl, and a new owner takes it', async () => {
+        const { tryLock, unlock } = lockMethods();
+        const key = lockKey();
+        const [a, b] = [owner('a'), owner('b')];
+        const expiry = Date.now() + shortTtl;
+        expect(await tryLock(key, a, shortTtl)).toBe(true);
+        await waitPast(expiry + granularity);
+        expect(await tryLock(key, b, longTtl)).toBe(true);
+        // The former owner's unlock must not release the new owner's lock.
+        await unlock(key, a);
+        expect(await tryLock(key, a, longTtl)).toBe(false);
+      });
+
+      it('locks: unlock by anyone but the owner does nothing', async () => {
+        const { tryLock, unlock } = lockMethods();
+        const key = lockKey();
+        const [a, b] = [owner('a'), owner('b')];
+        expect(await tryLock(key, a, longTtl)).toBe(true);
+        await unlock(key, b);
+        await unlock(lockKey(), a);
+        expect(await tryLock(key, b, longTtl)).toBe(false);
+        expect(await tryLock(key, a, longTtl)).toBe(true);
+      });
+
+      it('locks: of 20 concurrent takers of a free lock, and of an expired one, exactly one wins', async () => {
+        const { tryLock } = lockMethods();
+        const key = lockKey();
+        const owners = Array.from({ length: 20 }, (_, i) => owner(`o${i}`));
+        const first = await Promise.all(owners.map((o) => tryLock(key, o, shortTtl)));
+        expect(first.filter(Boolean)).toHaveLength(1);
+        const winner = owners[first.indexOf(true)]!;
+        expect(await tryLock(key, owner('late'), longTtl)).toBe(false);
+
+        await waitPast(Date.now() + shortTtl + granularity);
+        const takers = owners.filter((o) => o !== winner);
+        const second = await Promise.all(takers.map((o) => tryLock(key, o, longTtl)));
+        expect(second.filter(Boolean)).toHaveLength(1);
+        expect(await tryLock(key, winner, longTtl)).toBe(false);
+      });
+
+      it('locks: are invisible to get, patch, touch, gc and findByPrincipal, and do not clash with a session of the same key', async () => {
+        const { tryLock, unlock } = lockMethods();
+        const shared = lockKey();
+        const lockOnly = lockKey();
+        const expiring = lockKey();
+        const session = { ...record({ a: '1' }), principal: 'lock-bystander' };
+        await store.set(shared, session);
+        const a = owner('a');
+        expect(await tryLock(shared, a, longTtl)).toBe(true);
+        expect(await tryLock(lockOnly, a, longTtl)).toBe(true);
+        expect(await tryLock(expiring, a, shortTtl)).toBe(true);
+
+        expect(await store.get(shared)).toEqual(session);
+        expect(await store.get(lockOnly)).toBeNull();
+        expect(await store.patch(lockOnly, { set: { x: '1' }, unset: [] }, Date.now() + longTtl)).toBe(false);
+        expect(await store.touch(lockOnly, Date.now() + longTtl)).toBe(false);
+        expect(await store.get(lockOnly)).toBeNull();
+        if ((options.supportsPrincipal ?? true) && store.findByPrincipal) {
+          expect((await store.findByPrincipal('lock-bystander')).map((s) => s.id)).toEqual([shared]);
+        }
+
+        // The session's record and the lock of the same key live and die apart.
+        await store.destroy(shared);
+        expect(await tryLock(shared, owner('b'), longTtl)).toBe(false);
+        await store.set(shared, session);
+        await unlock(shared, a);
+        expect(await store.get(shared)).toEqual(session);
+        expect(await tryLock(shared, owner('b'), longTtl)).toBe(true);
+
+        if ((options.supportsGc ?? true) && store.gc) {
+          await waitPast(Date.now() + shortTtl + granularity);
+          expect(await store.gc()).toBe(0);
+          expect(await tryLock(lockOnly, owner('b'), longTtl)).toBe(false);
+          expect(await store.get(shared)).toEqual(session);
+        }
+      });
+
+      it('locks: a malformed key, owner or ttl is refused before reaching the backend', async () => {
+        const { tryLock, unlock } = lockMethods();
+        const key = lockKey();
+        const bad: [string, string, number][] = [
+          ['short', owner('a'), longTtl],
+          [`../${key}`, owner('a'), longTtl],
+          [`${key.slice(0, 40)}*:x`, owner('a'), longTtl],
+          [key, '', longTtl],
+          [key, 'x'.repeat(65), longTtl],
+          [key, 'has space', longTtl],
+          [key, owner('a'), 0],
+          [key, owner('a'), -5],
+          [key, owner('a'), Number.NaN],
+          [key, owner('a'), Number.POSITIVE_INFINITY],
+        ];
+        for (const [k, o, ttl] of bad) {
+          const label = JSON.stringify([k, o, ttl]);
+          const error: unknown = await tryLock(k, o, ttl).then(
+            () => undefined,
+            (err: unknown) => err,
+          );
+          expect(error, label).toBeInstanceOf(SessionError);
+          expect((error as SessionError).code, label).toBe('SESSION_INVALID_ID');
+          await expect(unlock(k, o), label).resolves.toBeUndefined();
+        }
+        expect(await tryLock(key, owner('a'), longTtl)).toBe(true);
       });
     }
 

@@ -212,12 +212,33 @@ for (const backend of BACKENDS) {
       {
         supportsGc: true,
         supportsPrincipal: true,
+        supportsLocks: true,
         teardown: async (store) => {
           await ds.query(`DELETE FROM ${q(conformanceTable)}`);
           await store.close?.();
         },
       },
     );
+
+    it('keeps a lock as a row lock:<key> of the session table, which gc deletes once expired without counting it', async () => {
+      const table = newTable('locks');
+      let now = Date.now();
+      const store = open({ tableName: table, createTable: true, now: () => now });
+      const key = generateSessionId(43);
+      expect(await store.tryLock(key, 'owner-a', 1000)).toBe(true);
+      const rows = (await ds.query(`SELECT id, data, principal FROM ${q(table)}`)) as { id: string; data: string; principal: string | null }[];
+      expect(rows).toEqual([{ id: `lock:${key}`, data: 'owner-a', principal: null }]);
+      expect(await store.tryLock(key, 'owner-b', 1000)).toBe(false);
+
+      now += 1000;
+      expect(await store.gc()).toBe(0);
+      expect(await ds.query(`SELECT id FROM ${q(table)}`)).toEqual([]);
+      expect(await store.tryLock(key, 'owner-b', 1000)).toBe(true);
+      await store.unlock(key, 'owner-a');
+      expect(await store.tryLock(key, 'owner-a', 1000)).toBe(false);
+      await store.unlock(key, 'owner-b');
+      expect(await ds.query(`SELECT id FROM ${q(table)}`)).toEqual([]);
+    });
 
     it('creates the table and both indexes once, idempotently, even when stores start together', async () => {
       const table = newTable('create');

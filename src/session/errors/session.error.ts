@@ -12,6 +12,19 @@
  * - `SESSION_NOT_SUPPORTED`: the store cannot do what was asked (list sessions by principal, say).
  * - `SESSION_LOST`: the stored record disappeared (expired or destroyed elsewhere) while the request ran,
  *   so its changes were not saved; the request is answered with 409.
+ *
+ * The OpenID Connect module (`nest-sessions/auth`) adds, thrown as `AuthError`:
+ * - `AUTH_OPTIONS_INVALID`: an option given to `AuthModule` is missing or wrong (thrown at bootstrap).
+ * - `AUTH_DISCOVERY_FAILED`: a provider's discovery document could not be fetched at start-up, retries included.
+ * - `AUTH_UNKNOWN_PROVIDER`: a login or logout named a provider that is not configured (400).
+ * - `AUTH_CALLBACK_INVALID`: a login callback failed its checks: unknown, expired or replayed `state`,
+ *   a code the provider refused, or an ID token with the wrong issuer, audience, nonce or expiry (400).
+ * - `AUTH_LOGIN_FAILED`: the provider answered the login with an error such as `access_denied` (401).
+ * - `AUTH_LOGIN_REQUIRED`: the request needs a login it does not have, or the login ended (a refresh the
+ *   provider refused) (401).
+ * - `AUTH_FORBIDDEN`: the user is logged in but lacks the claims a route requires (403).
+ * - `AUTH_PROVIDER_UNAVAILABLE`: the provider could not be reached or answered unexpectedly (502).
+ * - `AUTH_LOGOUT_TOKEN_INVALID`: a back-channel logout token failed validation (400).
  */
 export type SessionErrorCode =
   | 'SESSION_OPTIONS_INVALID'
@@ -23,9 +36,28 @@ export type SessionErrorCode =
   | 'SESSION_CODEC_ERROR'
   | 'SESSION_PAYLOAD_TOO_LARGE'
   | 'SESSION_NOT_SUPPORTED'
-  | 'SESSION_LOST';
+  | 'SESSION_LOST'
+  | 'AUTH_OPTIONS_INVALID'
+  | 'AUTH_DISCOVERY_FAILED'
+  | 'AUTH_UNKNOWN_PROVIDER'
+  | 'AUTH_CALLBACK_INVALID'
+  | 'AUTH_LOGIN_FAILED'
+  | 'AUTH_LOGIN_REQUIRED'
+  | 'AUTH_FORBIDDEN'
+  | 'AUTH_PROVIDER_UNAVAILABLE'
+  | 'AUTH_LOGOUT_TOKEN_INVALID';
 
-const STATUS: Partial<Record<SessionErrorCode, number>> = { SESSION_STORE_UNAVAILABLE: 503, SESSION_LOST: 409 };
+const STATUS: Partial<Record<SessionErrorCode, number>> = {
+  SESSION_STORE_UNAVAILABLE: 503,
+  SESSION_LOST: 409,
+  AUTH_UNKNOWN_PROVIDER: 400,
+  AUTH_CALLBACK_INVALID: 400,
+  AUTH_LOGIN_FAILED: 401,
+  AUTH_LOGIN_REQUIRED: 401,
+  AUTH_FORBIDDEN: 403,
+  AUTH_PROVIDER_UNAVAILABLE: 502,
+  AUTH_LOGOUT_TOKEN_INVALID: 400,
+};
 
 /**
  * The one error class of nest-sessions. Every error the package throws or reports to the
@@ -43,7 +75,7 @@ export class SessionError extends Error {
   readonly code: SessionErrorCode;
   /**
    * HTTP status this error answers with: 503 for `SESSION_STORE_UNAVAILABLE`, 409 for
-   * `SESSION_LOST`, 500 otherwise.
+   * `SESSION_LOST`, the status listed with each `AUTH_*` code, 500 otherwise.
    * Together with {@link SessionError.status} and {@link SessionError.expose} it gives the error the
    * `http-errors` shape that Nest's default exception filter, Express and Fastify all honour.
    */
@@ -51,8 +83,9 @@ export class SessionError extends Error {
   /** Same as {@link SessionError.statusCode}. */
   readonly status: number;
   /**
-   * Whether the message may be shown to the client: only for store outages and lost sessions, whose
-   * messages say nothing about the session or the store's address. Everything else answers with
+   * Whether the message may be shown to the client: only for errors answered with a status other
+   * than 500 (store outages, lost sessions, auth failures), whose messages never carry an ID, a
+   * token, a secret or a store's address. Everything else answers with
    * the generic status text.
    */
   readonly expose: boolean;

@@ -7,6 +7,8 @@ export const SessionMessages = {
   headersSent: (what: string): string =>
     `nest-sessions: cannot ${what} after the response headers were sent; change the session before streaming or redirecting.`,
   invalidId: (): string => 'nest-sessions: the store was given a malformed session ID.',
+  invalidLock: (): string =>
+    'nest-sessions: the store was given a malformed lock key, owner or ttl (a 43-character base64url key, an owner of 1 to 64 printable ASCII characters, a ttl of 1 ms to 400 days).',
   noSession: (): string =>
     'nest-sessions: no session on this request. Is SessionModule imported, and does the route run through its middleware?',
   unsupportedContext: (type: string): string =>
@@ -17,6 +19,12 @@ export const SessionMessages = {
     `nest-sessions: the sealed session is ${size} bytes, over the cookie store's maxSize of ${max}; keep less in the session or use a server-side store.`,
   notSupported: (store: string, method: string): string =>
     `nest-sessions: the ${store} store does not support ${method}(); see the README's store table for the stores that do.`,
+  clientSideStore: (service: string): string =>
+    `nest-sessions: ${service} needs a server-side store, but the \`store\` option is a client-side store (CookieStore) that keeps each session in its browser, with nothing shared to lock or index. Give SessionModule a server-side store, e.g. store: 'redis://…', a TypeormStore or a MemcachedStore.`,
+  locksNotSupported: (store: string): string =>
+    `nest-sessions: the ${store} store has no tryLock() and unlock(), so SessionLocks cannot lock with it. Use a store that has them (memory, file, Redis, TypeORM, memcached, MongoDB) or add both to yours; check SessionLocks.supported before locking.`,
+  invalidArgument: (method: string, argument: string, rule: string, fix: string): string =>
+    `nest-sessions: invalid argument \`${argument}\` of ${method}(): ${rule}. ${fix}`,
   lost: (): string =>
     'nest-sessions: the session record expired or was destroyed elsewhere while this request ran; its changes were not saved.',
 } as const;

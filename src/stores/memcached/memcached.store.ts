@@ -2,6 +2,7 @@ import type Memcached from 'memcached';
 import { SessionError } from '../../session/errors/session.error.js';
 import { SessionMessages } from '../../session/errors/session.messages.js';
 import { isValidSessionId, MAX_ID_LENGTH } from '../../session/session-id.js';
+import { checkLockArguments, isValidLockOwner } from '../lock-arguments.js';
 import type { SessionPatch, SessionRecord, SessionStore } from '../session-store.interface.js';
 import { FailFastMemcached } from './fail-fast-memcached.js';
 
@@ -108,6 +109,12 @@ export interface MemcachedStoreOptions {
 /** What `gets` answers for a found key: the value under its key, and the CAS token. */
 type GetsResult = Record<string, unknown> & { cas: string };
 
+/** What a lock item holds: its owner (`o`) and expiry (`e`, epoch ms by the store's clock). */
+interface LockItem {
+  o: string;
+  e: number;
+}
+
 /** The callback every `memcached` command takes; `this` is the query that was answered. */
 type CommandCallback<T> = (this: unknown, error: unknown, result: T) => void;
 
@@ -117,6 +124,12 @@ const DEFAULT_MAX_ITEM_SIZE = 1024 * 1024;
 const DEFAULT_CAS_RETRIES = 100;
 /** Memcached keys are at most 250 bytes; session IDs take up to {@link MAX_ID_LENGTH} of them. */
 const MAX_PREFIX_LENGTH = 250 - MAX_ID_LENGTH;
+/**
+ * Between the prefix and the key of a lock item. Session IDs are base64url, which has no `:`, so
+ * no session item's key can equal a lock item's (whose keys stay below the 250 bytes: 43-character
+ * lock keys after at most 122 characters of prefix).
+ */
+const LOCK_INFIX = 'lock:';
 /** Printable ASCII without space: safe in memcached's text protocol and one byte per character. */
 const PREFIX_PATTERN = /^[\x21-\x7e]*$/;
 /** Bytes an item takes besides its key and value (memcached 1.6 uses 59 with CAS; kept generous). */
@@ -157,6 +170,9 @@ const SERVER_PATTERN = /^[A-Za-z0-9._-]+(?::(\d{1,5}))?$/;
  * - **`touch` rewrites the record.** Memcached's own `touch` command only moves the item's
  *   expiration, but the record inside carries `expiresAt` too and must move with it, so `touch`
  *   is a `gets` and `cas` like `patch`.
+ * - **Locks** ({@link MemcachedStore.tryLock}) are items `<keyPrefix>lock:<key>`, written with
+ *   `add` and `cas`. Like sessions, memcached may evict them early when it runs out of memory,
+ *   which frees the lock.
  * - **What a cache cannot do.** Memcached cannot list keys, so this store has no
  *   `findByPrincipal`/`destroyByPrincipal` ("log out everywhere" is not available; the principal
  *   is still stored and read back). It has no `gc` either: memcached expires items itself. And
@@ -297,6 +313,70 @@ export class MemcachedStore implements SessionStore {
     const key = this.key(id);
     if (!key) return;
     await this.command<boolean>('write', (done) => this.client.del(key, done));
+  }
+
+  /**
+   * Take lock `key` for `owner` unless another owner holds it unexpired (see
+   * {@link SessionStore.tryLock}). The lock is an item `<keyPrefix>lock:<key>` holding its owner
+   * and expiry as JSON, created with `add` (which fails when the item exists, so of concurrent
+   * takers exactly one wins). When it exists, it is read with `gets` and, if it has expired or
+   * is the caller's own, replaced with `cas`, which fails when another write came in between.
+   * The item's memcached expiration is the lock's expiry rounded up to whole seconds (plus one,
+   * as for sessions), so it can outlive the lock by up to two seconds; the expiry inside it is
+   * what counts, to the millisecond.
+   *
+   * @throws {SessionError} `SESSION_INVALID_ID` (as a rejection) for a malformed key, owner or
+   * ttl; `SESSION_STORE_UNAVAILABLE` when memcached fails or other writes keep winning.
+   */
+  async tryLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    checkLockArguments(key, owner, ttlMs);
+    const itemKey = this.keyPrefix + LOCK_INFIX + key;
+    for (let attempt = 0; attempt <= this.casRetries; attempt++) {
+      if (attempt > 0) await this.backoff(attempt);
+      const expiresAt = this.now() + ttlMs;
+      const value = JSON.stringify({ o: owner, e: expiresAt } satisfies LockItem);
+      const expiration = this.expiration(expiresAt);
+      const added = await this.command<boolean>('write', (done) =>
+        this.client.add(itemKey, value, expiration, function (this: unknown, error: unknown, result: boolean) {
+          // `add` of an existing item answers NOT_STORED, which the client reports as an error.
+          if ((error as { notStored?: boolean } | undefined)?.notStored === true) done.call(this, undefined, false);
+          else done.call(this, error, result);
+        }),
+      );
+      if (added) return true;
+      const found = await this.command<GetsResult | undefined>('read', (done) => this.client.gets(itemKey, done as CommandCallback<GetsResult>));
+      // Gone since the add (released or expired): add again.
+      if (!found) continue;
+      const held = parseLock(found[itemKey]);
+      if (held && held.o !== owner && held.e > this.now()) return false;
+      const swapped = await this.command<boolean>('write', (done) => this.client.cas(itemKey, value, found.cas, expiration, done));
+      if (swapped) return true;
+    }
+    throw unavailable(
+      'write',
+      new Error(`other writes to the lock item "${itemKey}" kept winning; gave up after ${this.casRetries + 1} attempts`),
+    );
+  }
+
+  /**
+   * Release lock `key` if `owner` holds it (see {@link SessionStore.unlock}): `gets`, then, if the
+   * owner matches, a `cas` that expires the item at once, so a lock taken over in between is
+   * never released.
+   */
+  async unlock(key: string, owner: string): Promise<void> {
+    if (!isValidSessionId(key) || !isValidLockOwner(owner)) return;
+    const itemKey = this.keyPrefix + LOCK_INFIX + key;
+    for (let attempt = 0; attempt <= this.casRetries; attempt++) {
+      if (attempt > 0) await this.backoff(attempt);
+      const found = await this.command<GetsResult | undefined>('read', (done) => this.client.gets(itemKey, done as CommandCallback<GetsResult>));
+      if (!found || parseLock(found[itemKey])?.o !== owner) return;
+      const released = JSON.stringify({ o: '', e: 0 } satisfies LockItem);
+      if (await this.command<boolean>('write', (done) => this.client.cas(itemKey, released, found.cas, EXPIRED, done))) return;
+    }
+    throw unavailable(
+      'write',
+      new Error(`other writes to the lock item "${itemKey}" kept winning; gave up after ${this.casRetries + 1} attempts`),
+    );
   }
 
   /** End the client's connections if the store created the client; a client passed in is left alone. */
@@ -445,6 +525,17 @@ export class MemcachedStore implements SessionStore {
         ),
       );
     }
+  }
+}
+
+/** The lock in a stored value, or `null` when it is not one. */
+function parseLock(value: unknown): LockItem | null {
+  if (typeof value !== 'string') return null;
+  try {
+    const { o, e } = JSON.parse(value) as Partial<LockItem>;
+    return typeof o === 'string' && Number.isFinite(e) ? { o, e: e! } : null;
+  } catch {
+    return null;
   }
 }
 

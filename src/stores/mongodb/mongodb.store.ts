@@ -11,6 +11,7 @@ import {
 import { SessionError } from '../../session/errors/session.error.js';
 import { SessionMessages } from '../../session/errors/session.messages.js';
 import { isValidSessionId } from '../../session/session-id.js';
+import { checkLockArguments, isValidLockOwner } from '../lock-arguments.js';
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../session-store.interface.js';
 import { escapeKey, unescapeKey } from './mongo-key-escape.js';
 
@@ -34,6 +35,23 @@ export interface MongoSessionDocument {
   expiresAt: Date;
   /** Who the session belongs to, when the application names one; indexed (sparse). */
   principal?: string;
+}
+
+/**
+ * One lock as {@link MongoStore} keeps it, in the sessions collection beside the sessions.
+ *
+ * @example
+ * ```js
+ * { _id: 'lock:Xk3…', owner: 'q9Zp…', expiresAt: ISODate('2026-11-21T10:00:30Z') }
+ * ```
+ */
+export interface MongoLockDocument {
+  /** `lock:` and the lock's key; session IDs never contain `:`, so no session has this `_id`. */
+  _id: string;
+  /** Who holds the lock. Session documents have no `owner` field. */
+  owner: string;
+  /** When the lock expires; the TTL index on `expiresAt` deletes expired locks too. */
+  expiresAt: Date;
 }
 
 /**
@@ -115,6 +133,10 @@ export interface MongoStoreOptions {
 }
 
 const DEFAULT_COLLECTION = 'sessions';
+/** Start of the `_id` of lock documents; see {@link MongoLockDocument}. */
+const LOCK_ID_PREFIX = 'lock:';
+/** The server's error code for a duplicate key (an `_id` that exists). */
+const DUPLICATE_KEY = 11000;
 const DEFAULT_SERVER_SELECTION_TIMEOUT = 2000;
 const COLLECTION_NAME = /^(?!system\.)[^$\0]+$/;
 const DATABASE_NAME = /^[^/\\. "$*<>:|?\0]{1,63}$/;
@@ -132,6 +154,8 @@ const DATABASE_NAME = /^[^/\\. "$*<>:|?\0]{1,63}$/;
  *   the rest within about a minute. `gc` deletes them at once.
  * - **Session keys** may contain `.` or `$`, be empty or be `__proto__`: they are escaped into
  *   field names with `escapeKey` and restored with `unescapeKey`.
+ * - **Locks** ({@link MongoStore.tryLock}) are documents `{ _id: 'lock:<key>', owner, expiresAt }`
+ *   in the same collection (see {@link MongoLockDocument}).
  * - **Faults.** Every driver error rejects with a `SessionError` coded `SESSION_STORE_UNAVAILABLE`
  *   whose `cause` is the driver's error.
  *
@@ -258,10 +282,59 @@ export class MongoStore implements SessionStore {
     await this.run('write', () => this.collection.deleteOne({ _id: id }));
   }
 
-  /** Delete every expired session now (the TTL index does it within a minute anyway); resolves how many. */
+  /**
+   * Delete every expired session now (the TTL index does it within a minute anyway); resolves how
+   * many. Expired locks are deleted too, without being counted.
+   */
   async gc(): Promise<number> {
-    const result = await this.run('write', () => this.collection.deleteMany({ expiresAt: { $lte: this.nowDate() } }));
+    const now = this.nowDate();
+    const result = await this.run('write', () =>
+      this.collection.deleteMany({ expiresAt: { $lte: now }, owner: { $exists: false } }),
+    );
+    await this.run('write', () => this.locks.deleteMany({ expiresAt: { $lte: now }, owner: { $exists: true } }));
     return result.deletedCount;
+  }
+
+  /**
+   * Take lock `key` for `owner` unless another owner holds it unexpired (see
+   * {@link SessionStore.tryLock}). The lock is a document `{ _id: 'lock:<key>', owner, expiresAt }`
+   * in the sessions collection (see {@link MongoLockDocument}): `insertOne`, which the unique
+   * `_id` makes fail when the lock exists, so of concurrent takers exactly one wins; then, when it
+   * existed, `findOneAndUpdate` filtered on `_id` and on the lock having expired or being the
+   * caller's own, which MongoDB applies atomically to the one document.
+   *
+   * @throws {SessionError} `SESSION_INVALID_ID` (as a rejection) for a malformed key, owner or
+   * ttl; `SESSION_STORE_UNAVAILABLE` when MongoDB fails.
+   */
+  async tryLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    checkLockArguments(key, owner, ttlMs);
+    const _id = LOCK_ID_PREFIX + key;
+    return this.run('write', async () => {
+      // Twice: a lock released between the insert and the update is free and gets inserted.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const now = this.now();
+        const expiresAt = new Date(now + ttlMs);
+        try {
+          await this.locks.insertOne({ _id, owner, expiresAt });
+          return true;
+        } catch (err) {
+          if ((err as { code?: unknown } | null)?.code !== DUPLICATE_KEY) throw err;
+        }
+        const taken = await this.locks.findOneAndUpdate(
+          { _id, $or: [{ expiresAt: { $lte: new Date(now) } }, { owner }] },
+          { $set: { owner, expiresAt } },
+        );
+        if (taken) return true;
+        if (await this.locks.findOne({ _id }, { projection: { _id: 1 } })) return false;
+      }
+      return false;
+    });
+  }
+
+  /** Release lock `key` if `owner` holds it (see {@link SessionStore.unlock}): `deleteOne({ _id, owner })`. */
+  async unlock(key: string, owner: string): Promise<void> {
+    if (!isValidSessionId(key) || !isValidLockOwner(owner)) return;
+    await this.run('write', () => this.locks.deleteOne({ _id: LOCK_ID_PREFIX + key, owner }));
   }
 
   /** The live sessions of `principal`, through the `principal` index. */
@@ -333,6 +406,11 @@ export class MongoStore implements SessionStore {
       { key: { expiresAt: 1 }, expireAfterSeconds: 0 },
       { key: { principal: 1 }, sparse: true },
     ];
+  }
+
+  /** The sessions collection, seen as holding locks (see {@link MongoLockDocument}). */
+  private get locks(): Collection<MongoLockDocument> {
+    return this.collection as unknown as Collection<MongoLockDocument>;
   }
 
   private nowDate(): Date {

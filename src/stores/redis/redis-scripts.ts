@@ -115,3 +115,27 @@ local expiresAt = tonumber(meta[2])
 if expiresAt and expiresAt > tonumber(ARGV[2]) then return 1 end
 return 2
 `);
+
+/**
+ * Takes a lock that is free or already held by the same owner (then extending it), atomically:
+ * what {@link RedisStore.tryLock} runs when `SET … NX` found the key taken, since it may be the
+ * caller's own lock, or one released in between.
+ *
+ * KEYS[1] the lock; ARGV[1] owner; ARGV[2] ttl (ms). Replies 1 when the owner holds it now, else 0.
+ */
+export const RELOCK_SCRIPT = new LuaScript(`
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`);
+
+/**
+ * Deletes a lock only if ARGV[1] holds it (compare and delete).
+ *
+ * KEYS[1] the lock; ARGV[1] owner. Replies 1 when deleted, else 0.
+ */
+export const UNLOCK_SCRIPT = new LuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`);

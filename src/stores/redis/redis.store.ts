@@ -3,12 +3,15 @@ import { Cluster, Redis, type ClusterOptions, type NatMap, type RedisOptions } f
 import { SessionError } from '../../session/errors/session.error.js';
 import { SessionMessages } from '../../session/errors/session.messages.js';
 import { isValidSessionId } from '../../session/session-id.js';
+import { checkLockArguments, isValidLockOwner } from '../lock-arguments.js';
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../session-store.interface.js';
 import { checkPrefix, checkTimeout, parseUrlOption, validateConnection } from './redis-options.validation.js';
 import {
   DESTROY_OWNED_SCRIPT,
   FIELD,
   INDEX_SCRIPT,
+  RELOCK_SCRIPT,
+  UNLOCK_SCRIPT,
   WRITE_DONE,
   WRITE_GONE,
   WRITE_NEEDS_INDEX,
@@ -281,7 +284,8 @@ interface IndexedPrincipal {
  *   data keys as `d:<key>` fields and the meta fields `m:c` (createdAt), `m:e` (expiresAt), `m:p`
  *   (principal) and `m:x` (until when the principal index lists it). Its TTL is set to
  *   `expiresAt` in the same script that writes it. Each principal has an index
- *   `<prefix>p:{<sha256 of the principal>}`: a sorted set of session IDs.
+ *   `<prefix>p:{<sha256 of the principal>}`: a sorted set of session IDs. Each lock is a string
+ *   `<prefix>l:{<key>}` holding its owner, with a TTL.
  * - **Round trips.** `get`: 1 (`HGETALL`); `patch` and `touch`: 1 script; `set`: 1 script, 2 with
  *   a principal (its index first, then the session); `destroy`: 1 (`DEL`). A patch that sets a
  *   new principal costs 2 (index, then write); removing or replacing one costs 1 more (`ZREM` from
@@ -461,9 +465,35 @@ export class RedisStore implements SessionStore {
   }
 
   /**
-   * Delete every key under this store's prefix (all sessions and principal indexes), with SCAN on
-   * every master in cluster mode, the prefix's glob characters escaped. Keys outside the prefix are
-   * never touched. Resolves how many sessions were deleted. For maintenance and tests: it walks the
+   * Take lock `key` for `owner` unless another owner holds it (see {@link SessionStore.tryLock}):
+   * `SET <prefix>l:{<key>} <owner> NX PX <ttl>`, and when the key exists, a script that takes it
+   * only if it is the caller's own lock (extending it) or was released in between. Redis expires
+   * the key after `ttlMs` by its own clock. One key per lock, its key the cluster hash tag.
+   *
+   * @throws {SessionError} `SESSION_INVALID_ID` (as a rejection) for a malformed key, owner or
+   * ttl; `SESSION_STORE_UNAVAILABLE` when Redis fails or does not answer within `commandTimeout`.
+   */
+  async tryLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    checkLockArguments(key, owner, ttlMs);
+    const lockKey = this.lockKey(key);
+    const ttl = Math.ceil(ttlMs);
+    return this.run('write', async () => {
+      if ((await this.client.set(lockKey, owner, 'PX', ttl, 'NX')) === 'OK') return true;
+      return (await RELOCK_SCRIPT.run(this.client, [lockKey], [owner, ttl])) === 1;
+    });
+  }
+
+  /** Release lock `key` if `owner` holds it (see {@link SessionStore.unlock}): one compare-and-delete script. */
+  async unlock(key: string, owner: string): Promise<void> {
+    if (!isValidSessionId(key) || !isValidLockOwner(owner)) return;
+    const lockKey = this.lockKey(key);
+    await this.run('write', () => UNLOCK_SCRIPT.run(this.client, [lockKey], [owner]));
+  }
+
+  /**
+   * Delete every key under this store's prefix (all sessions, principal indexes and locks), with
+   * SCAN on every master in cluster mode, the prefix's glob characters escaped. Keys outside the
+   * prefix are never touched. Resolves how many sessions were deleted. For maintenance and tests: it walks the
    * whole key space and has no time limit.
    */
   async clear(): Promise<number> {
@@ -514,6 +544,14 @@ export class RedisStore implements SessionStore {
   /** The key of the hash holding session `id`; the ID in braces makes it the cluster hash tag. */
   protected sessionKey(id: string): string {
     return `${this.prefix}{${id}}`;
+  }
+
+  /**
+   * The key of lock `key`: `<prefix>l:{<key>}`, which no session key (`<prefix>{<id>}`) or principal
+   * index (`<prefix>p:{…}`) can equal; the lock key in braces is the cluster hash tag.
+   */
+  protected lockKey(key: string): string {
+    return `${this.prefix}l:{${key}}`;
   }
 
   /**

@@ -3,6 +3,7 @@ import type { DataSource, QueryResult } from 'typeorm';
 import { SessionError } from '../../session/errors/session.error.js';
 import { SessionMessages } from '../../session/errors/session.messages.js';
 import { isValidSessionId } from '../../session/session-id.js';
+import { checkLockArguments, isValidLockOwner } from '../lock-arguments.js';
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../session-store.interface.js';
 import {
   createTableStatements,
@@ -130,6 +131,14 @@ const MAX_RETRY_DELAY = 50;
 const VERSION_RANGE = 2 ** 30;
 
 /**
+ * Start of the `id` of lock rows. Session IDs are base64url, which has no `:`, so no session ID
+ * can ever equal a lock row's ID, and `isValidSessionId` refuses every lock row's ID.
+ */
+const LOCK_ID_PREFIX = 'lock:';
+/** `LIKE` pattern of lock row IDs (bound as a parameter; `:` is no wildcard). */
+const LOCK_ID_PATTERN = `${LOCK_ID_PREFIX}%`;
+
+/**
  * Initialization of each DataSource the store started, shared by every store using that
  * DataSource, so concurrent first calls run `initialize()` once.
  */
@@ -149,6 +158,8 @@ const initializations = new WeakMap<DataSource, Promise<void>>();
  *   arrive while one is being written are merged, in order, into the next write.
  * - **Expiry.** Rows with `expires_at <= now` are never served; {@link TypeormStore.gc} deletes them
  *   in batches of `gcBatchSize`, every `gcInterval`.
+ * - **Locks** ({@link TypeormStore.tryLock}) are rows of the same table with the ID `lock:<key>`,
+ *   which no session ID can have; no schema change is needed.
  * - **Faults.** Every database error rejects with a `SessionError` coded `SESSION_STORE_UNAVAILABLE`
  *   whose `cause` is the driver's error.
  *
@@ -307,6 +318,51 @@ export class TypeormStore implements SessionStore {
       .map((row) => ({ id: row.id!, createdAt: Number(row.created_at), expiresAt: Number(row.expires_at) }));
   }
 
+  /**
+   * Take lock `key` for `owner` unless another owner holds it unexpired (see
+   * {@link SessionStore.tryLock}), with no schema change: the lock is a row of the session table
+   * whose `id` is `lock:<key>` (a session ID never contains `:`), `data` the owner, `expires_at`
+   * its expiry by the store's clock, and `principal` NULL. One `INSERT` that does nothing when
+   * the row exists (`ON CONFLICT DO NOTHING`, `INSERT IGNORE` on MySQL), then, when it existed,
+   * `UPDATE … WHERE id = ? AND (expires_at <= ? OR data = ?)`: the affected-row count says whether
+   * the lock was free, expired or the caller's own. Both statements are atomic in every supported
+   * database, so of many concurrent takers exactly one wins.
+   *
+   * @throws {SessionError} `SESSION_INVALID_ID` (as a rejection) for a malformed key, owner or
+   * ttl; `SESSION_STORE_UNAVAILABLE` when the database fails.
+   */
+  async tryLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    checkLockArguments(key, owner, ttlMs);
+    const id = LOCK_ID_PREFIX + key;
+    // Twice: a lock released between the INSERT and the UPDATE is free and gets inserted.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const now = this.now();
+      const expiresAt = epochMs(now + ttlMs);
+      const insert =
+        this.family === 'mysql'
+          ? `INSERT IGNORE INTO ${this.table} (id, data, created_at, expires_at, principal, version) VALUES (?, ?, ?, ?, NULL, 0)`
+          : `INSERT INTO ${this.table} (id, data, created_at, expires_at, principal, version) VALUES (?, ?, ?, ?, NULL, 0) ON CONFLICT (id) DO NOTHING`;
+      const inserted = await this.execute('write', insert, [id, owner, epochMs(now), expiresAt]);
+      if (inserted.affected > 0) return true;
+      // version moves on so MySQL counts the row as changed even when nothing else differs.
+      const { affected } = await this.execute(
+        'write',
+        `UPDATE ${this.table} SET data = ?, expires_at = ?, version = version + 1 WHERE id = ? AND (expires_at <= ? OR data = ?)`,
+        [owner, expiresAt, id, now, owner],
+      );
+      if (affected > 0) return true;
+      const { rows } = await this.execute('read', `SELECT id FROM ${this.table} WHERE id = ?`, [id]);
+      if (rows.length > 0) return false;
+    }
+    return false;
+  }
+
+  /** Release lock `key` if `owner` holds it (see {@link SessionStore.unlock}): `DELETE … WHERE id = ? AND data = ?`. */
+  async unlock(key: string, owner: string): Promise<void> {
+    if (!isValidSessionId(key) || !isValidLockOwner(owner)) return;
+    await this.execute('write', `DELETE FROM ${this.table} WHERE id = ? AND data = ?`, [LOCK_ID_PREFIX + key, owner]);
+  }
+
   /** Delete every live session of `principal`; resolves how many were deleted. */
   async destroyByPrincipal(principal: string): Promise<number> {
     const ids = (await this.findByPrincipal(principal)).map((session) => session.id);
@@ -327,7 +383,8 @@ export class TypeormStore implements SessionStore {
    * Delete every expired row, at most `gcBatchSize` per statement (see
    * {@link TypeormStore.deleteExpiredBatch}), until a batch deletes fewer than `gcBatchSize` (rows
    * another process deleted meanwhile can end a run early; the next run picks up the rest).
-   * Resolves how many rows were deleted. Runs every `gcInterval`.
+   * Expired lock rows (see {@link TypeormStore.tryLock}) are deleted afterwards, apart. Resolves
+   * how many session rows were deleted; lock rows are not counted. Runs every `gcInterval`.
    *
    * @throws {SessionError} `SESSION_STORE_UNAVAILABLE` (as a rejection) when the database fails;
    * rows deleted by earlier batches stay deleted.
@@ -339,8 +396,10 @@ export class TypeormStore implements SessionStore {
     for (;;) {
       const count = await this.deleteExpiredBatch(now, this.gcBatchSize);
       deleted += count;
-      if (count < this.gcBatchSize) return deleted;
+      if (count < this.gcBatchSize) break;
     }
+    await this.deleteExpiredLocks(now);
+    return deleted;
   }
 
   /**
@@ -362,15 +421,15 @@ export class TypeormStore implements SessionStore {
   }
 
   /**
-   * Delete up to `limit` rows that expired at or before `now`; resolves how many were deleted.
-   * Selects the IDs first and deletes by ID, because MySQL allows no `LIMIT` in an `IN` subquery.
+   * Delete up to `limit` session rows (not lock rows) that expired at or before `now`; resolves
+   * how many were deleted. Selects the IDs first and deletes by ID, because MySQL allows no `LIMIT` in an `IN` subquery.
    * Override to observe or throttle batches.
    */
   protected async deleteExpiredBatch(now: number, limit: number): Promise<number> {
     const { rows } = await this.execute(
       'read',
-      `SELECT id FROM ${this.table} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?`,
-      [now, limit],
+      `SELECT id FROM ${this.table} WHERE expires_at <= ? AND id NOT LIKE ? ORDER BY expires_at LIMIT ?`,
+      [now, LOCK_ID_PATTERN, limit],
     );
     const ids = rows.map((row) => row.id).filter((id): id is string => typeof id === 'string');
     if (ids.length === 0) return 0;
@@ -379,6 +438,19 @@ export class TypeormStore implements SessionStore {
       'write',
       `DELETE FROM ${this.table} WHERE id IN (${ids.map(() => '?').join(', ')}) AND expires_at <= ?`,
       [...ids, now],
+    );
+    return affected;
+  }
+
+  /**
+   * Delete the lock rows that expired at or before `now`, in one statement: there are few, one
+   * per lock name in recent use. Resolves how many were deleted.
+   */
+  protected async deleteExpiredLocks(now: number): Promise<number> {
+    const { affected } = await this.execute(
+      'write',
+      `DELETE FROM ${this.table} WHERE id LIKE ? AND expires_at <= ?`,
+      [LOCK_ID_PATTERN, now],
     );
     return affected;
   }

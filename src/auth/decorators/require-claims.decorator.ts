@@ -1,0 +1,25 @@
+import { applyDecorators, SetMetadata, UseGuards } from '@nestjs/common';
+import { REQUIRED_CLAIMS_KEY } from '../auth.constants.js';
+import type { AuthClaims } from '../auth-session.js';
+import { ClaimsGuard } from '../guards/claims.guard.js';
+
+/**
+ * What a route requires of the user's claims: each listed claim must equal the value, or, for an
+ * array value, match one of them; a claim that is itself an array (such as `groups`) matches when it
+ * contains one of them. Or a predicate over the claims.
+ */
+export type ClaimsRequirement = Record<string, unknown> | ((claims: AuthClaims) => boolean);
+
+/**
+ * Require a login whose claims meet `requirement` (403 otherwise; not logged in: the login
+ * redirect or 401, as `AuthenticatedGuard`). Applies `ClaimsGuard` by itself.
+ *
+ * @example
+ * ```ts
+ * @RequireClaims({ groups: 'admin' }) @Get('admin') admin() { ... }
+ * @RequireClaims({ email_verified: true, groups: ['staff', 'admin'] }) @Get('staff') staff() { ... }
+ * @RequireClaims((claims) => String(claims.email).endsWith('@example.com')) @Get('internal') internal() { ... }
+ * ```
+ */
+export const RequireClaims = (requirement: ClaimsRequirement): MethodDecorator & ClassDecorator =>
+  applyDecorators(SetMetadata(REQUIRED_CLAIMS_KEY, requirement), UseGuards(ClaimsGuard));

@@ -1,0 +1,40 @@
+import type { SessionStore } from '../stores/session-store.interface.js';
+import { SessionError } from './errors/session.error.js';
+import { SessionMessages } from './errors/session.messages.js';
+import { StoreDeadlines } from './store-deadline.js';
+
+/**
+ * Runs calls to one server-side store within `storeTimeout`, as the session engine does, for the
+ * services beside it (`SessionLocks`, `SessionIndex`). Stores that answer from this process's
+ * memory (`inProcess`) cannot hang and get no deadline.
+ *
+ * @internal
+ */
+export class StoreCalls {
+  private readonly deadlines: StoreDeadlines | undefined;
+
+  constructor(store: SessionStore, timeout: number) {
+    this.deadlines = store.inProcess === true ? undefined : new StoreDeadlines(timeout);
+  }
+
+  /**
+   * The outcome of `call`, or a `SessionError` coded `SESSION_STORE_UNAVAILABLE` (saying it failed
+   * to `operation`, with the original error as `cause`) when it fails or does not answer in time.
+   * Other `SessionError`s, such as `SESSION_INVALID_ID`, pass through unchanged.
+   *
+   * @example await calls.run('read a session index', () => store.get(id))
+   */
+  async run<R>(operation: string, call: () => Promise<R>): Promise<R> {
+    try {
+      return await (this.deadlines ? this.deadlines.race(call()) : call());
+    } catch (cause) {
+      if (cause instanceof SessionError && cause.code !== 'SESSION_STORE_UNAVAILABLE') throw cause;
+      throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
+    }
+  }
+
+  /** Stop the deadline sweeper (calls still pending settle on their own). */
+  close(): void {
+    this.deadlines?.close();
+  }
+}
