@@ -10,7 +10,7 @@ import {
   type SessionStore,
 } from '../src/index.js';
 import { FaultyLockingStore, FaultyStore } from './support/faulty-store.js';
-import { SHARED_STORE_BACKENDS, type OpenBackend } from './support/shared-store-backends.js';
+import { MORE_SERVER_STORE_BACKENDS, SHARED_STORE_BACKENDS, type OpenBackend } from './support/shared-store-backends.js';
 import { SECRET, startApp, testModule, type RunningApp } from './support/test-app.js';
 
 const HOUR = 60 * 60_000;
@@ -38,7 +38,8 @@ async function rejectionOf(promise: Promise<unknown>): Promise<SessionError> {
   return error as SessionError;
 }
 
-for (const backend of SHARED_STORE_BACKENDS) {
+// Every server-side store: back-channel logout finds the sessions of a provider login through this index.
+for (const backend of [...SHARED_STORE_BACKENDS, ...MORE_SERVER_STORE_BACKENDS]) {
   describe(`SessionIndex on ${backend.name} (real app over HTTP)`, () => {
     let opened: OpenBackend;
     let running: RunningApp;

@@ -253,6 +253,13 @@ describe('sessions over HTTP', () => {
     expect(client.jar.get('sid')).not.toBe(before);
     expect((await client.get('/express-compat')).json()).toEqual({ passport: { user: 'bob' }, hasCookie: true });
   });
+
+  it('req.session is one view per request, and an assignment to it is honoured for that request only', async () => {
+    const client = running.client();
+    await client.post('/increment');
+    expect((await client.get('/assign-req-session')).json()).toEqual({ sameViewTwice: true, afterAssign: null, sessionStillThere: 1 });
+    expect((await client.get('/express-compat')).json()).toMatchObject({ hasCookie: true });
+  });
 });
 
 describe('responses whose methods other middleware replaced', () => {

@@ -253,6 +253,9 @@ export class AuthManager implements OnModuleInit {
     const url = oidc.buildAuthorizationUrl(client.config, {
       ...client.provider.authorizationParams,
       ...(request.authorizationParams ?? {}),
+      // openid-client adds these only when absent: never from the parameters above.
+      client_id: client.provider.clientId,
+      response_type: 'code',
       redirect_uri: client.provider.redirectUri,
       scope: client.provider.scope,
       code_challenge: codeChallenge,

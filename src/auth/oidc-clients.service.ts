@@ -1,4 +1,5 @@
-import { webcrypto } from 'node:crypto';
+import type { webcrypto } from 'node:crypto';
+import { types } from 'node:util';
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { createRemoteJWKSet, importJWK, type JWK, type JWTVerifyGetKey } from 'jose';
 import * as oidc from 'openid-client';
@@ -55,9 +56,11 @@ export class OidcClients implements OnModuleInit {
     const { discoveryAttempts, discoveryDelay } = this.options;
     let delay = discoveryDelay;
     let lastError: unknown;
+    // A bad key is a configuration error: say so at once instead of retrying discovery.
+    const auth = await this.clientAuth(provider);
     for (let attempt = 1; attempt <= discoveryAttempts; attempt++) {
       try {
-        const config = await this.discover(provider);
+        const config = await this.discover(provider, auth);
         const jwksUri = config.serverMetadata().jwks_uri;
         const keys: JWTVerifyGetKey = jwksUri
           ? createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: this.options.httpTimeout })
@@ -78,20 +81,34 @@ export class OidcClients implements OnModuleInit {
     });
   }
 
-  /** Fetch the discovery document of `provider` and build its openid-client configuration. */
-  protected async discover(provider: ResolvedAuthProvider): Promise<oidc.Configuration> {
-    const metadata: Partial<oidc.ClientMetadata> = {};
-    let auth: oidc.ClientAuth;
+  /**
+   * How the client authenticates at the token endpoint: `private_key_jwt`, `client_secret_basic`,
+   * or none (a public client with PKCE).
+   * @throws AuthError `AUTH_OPTIONS_INVALID` when the private key cannot be imported
+   */
+  protected async clientAuth(provider: ResolvedAuthProvider): Promise<oidc.ClientAuth> {
     if (provider.privateKeyJwt) {
       const { key, alg } = provider.privateKeyJwt;
       const kid = provider.privateKeyJwt.kid ?? (key as webcrypto.JsonWebKey & { kid?: string }).kid;
-      const cryptoKey = isCryptoKey(key) ? key : ((await importJWK(key as JWK, alg ?? (key as JWK).alg ?? 'RS256')) as webcrypto.CryptoKey);
-      auth = oidc.PrivateKeyJwt(kid === undefined ? cryptoKey : { key: cryptoKey, kid });
-    } else if (provider.clientSecret !== undefined) {
-      auth = oidc.ClientSecretBasic(provider.clientSecret);
-    } else {
-      auth = oidc.None();
+      let cryptoKey: webcrypto.CryptoKey;
+      try {
+        cryptoKey = isCryptoKey(key) ? key : ((await importJWK(key as JWK, alg ?? (key as JWK).alg ?? defaultAlg(key as JWK))) as webcrypto.CryptoKey);
+      } catch (cause) {
+        throw new AuthError(
+          'AUTH_OPTIONS_INVALID',
+          AuthMessages.invalidOption(`providers.${provider.name}.privateKeyJwt.key`, `the key cannot be imported (${describe(cause)})`, 'Give a private JWK (with `alg` for EC/OKP keys if unusual) or a private CryptoKey.'),
+          { cause },
+        );
+      }
+      return oidc.PrivateKeyJwt(kid === undefined ? cryptoKey : { key: cryptoKey, kid });
     }
+    if (provider.clientSecret !== undefined) return oidc.ClientSecretBasic(provider.clientSecret);
+    return oidc.None();
+  }
+
+  /** Fetch the discovery document of `provider` and build its openid-client configuration. */
+  protected async discover(provider: ResolvedAuthProvider, auth: oidc.ClientAuth): Promise<oidc.Configuration> {
+    const metadata: Partial<oidc.ClientMetadata> = {};
     const insecure = new URL(provider.issuer).protocol === 'http:';
     const config = await oidc.discovery(new URL(provider.issuer), provider.clientId, metadata, auth, {
       timeout: Math.ceil(this.options.httpTimeout / 1000),
@@ -101,8 +118,16 @@ export class OidcClients implements OnModuleInit {
   }
 }
 
+// `webcrypto.CryptoKey` is undefined on Node 20 (so `instanceof` it throws); util.types knows every CryptoKey.
 function isCryptoKey(key: unknown): key is webcrypto.CryptoKey {
-  return key instanceof webcrypto.CryptoKey;
+  return types.isCryptoKey(key);
+}
+
+/** The algorithm a private JWK without `alg` (as `exportJWK` makes them) signs with: the usual one of its key type. */
+function defaultAlg(jwk: JWK): string {
+  if (jwk.kty === 'EC') return ({ 'P-384': 'ES384', 'P-521': 'ES512' } as Record<string, string>)[jwk.crv ?? ''] ?? 'ES256';
+  if (jwk.kty === 'OKP') return 'Ed25519';
+  return 'RS256';
 }
 
 /** A short reason for logs and errors: never a token (openid-client errors carry none in their messages). */

@@ -12,6 +12,8 @@ import { SessionSigner } from './session-signer.js';
 import { StoreDeadlines } from './store-deadline.js';
 import { Session, isEmptyPatch, type AnySession, type SessionOperations } from './session.js';
 
+const FRESH = { fresh: true } as const;
+
 /** Methods that must not change state, and so may go on without a session when the store is down. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -103,7 +105,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     const existing = getSessionFromRequest<Session>(req);
     if (existing) return existing;
     // `fresh`: the lookup just above already found none.
-    const session = await this.load(req, { fresh: true });
+    const session = await this.load(req, FRESH);
     const binding = this.bindingOf(session as AnySession);
     binding.res = res;
     this.hookResponse(session as AnySession, binding);
@@ -140,8 +142,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * to write changes. The session is attached to `req` for the decorators; `fresh` reads the store
    * again even when `req` already has one (a WebSocket handshake request serves many messages).
    */
-  async load(req: IncomingMessage, options: { fresh?: boolean } = {}): Promise<Session> {
-    const existing = options.fresh ? undefined : getSessionFromRequest<Session>(req);
+  async load(req: IncomingMessage, options?: { fresh?: boolean }): Promise<Session> {
+    const existing = options?.fresh ? undefined : getSessionFromRequest<Session>(req);
     if (existing) return existing;
     const now = Date.now();
     const loaded = await this.readSession(req, now);
@@ -156,10 +158,24 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       now,
     });
     session._degraded = loaded.degraded;
-    (session as AnySession)._binding = { req } satisfies SessionBinding;
+    (session as AnySession)._binding = newBinding(req);
     bindSession(req, session as AnySession);
-    (req as { session?: unknown }).session = createExpressSessionView(session as AnySession, this);
+    this.exposeView(req, session as AnySession);
     return session as Session;
+  }
+
+  /**
+   * Expose the session as express-session's `req.session`. On Express the view is made only when
+   * something reads `req.session` (passport, a CSRF library): an accessor on the app's request
+   * prototype finds it through the request's session, so requests that never touch it pay nothing.
+   */
+  private exposeView(req: IncomingMessage, session: AnySession): void {
+    const proto = Object.getPrototypeOf(req) as object | null;
+    if (proto !== null && Object.hasOwn(proto, 'app') && !Object.hasOwn(req, 'session')) {
+      if (!Object.hasOwn(proto, 'session')) defineLazyView(proto, this);
+      return;
+    }
+    (req as { session?: unknown }).session = createExpressSessionView(session, this);
   }
 
   /**
@@ -562,6 +578,50 @@ function toSessionError(error: unknown): SessionError {
   return error instanceof SessionError
     ? error
     : new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('save the session'), { cause: error });
+}
+
+/** A binding with every field present from the start, so all bindings share one shape. */
+function newBinding(req: IncomingMessage): SessionBinding {
+  return {
+    req,
+    res: undefined,
+    issuedId: undefined,
+    queue: undefined,
+    failed: undefined,
+    sealed: undefined,
+    session: undefined,
+    manager: undefined,
+    writeHead: undefined,
+    end: undefined,
+    ending: undefined,
+  };
+}
+
+/** What a request assigned to `req.session` itself (kept apart from the view). */
+const ASSIGNED_VIEW = Symbol('nest-sessions:assigned-session');
+/** The view made for a session, kept on the session so the request object gets no new property. */
+const VIEW = Symbol('nest-sessions:view');
+
+/**
+ * `req.session` as an accessor on an Express app's request prototype: the express-session view of
+ * the request's session, made on first read. Assigning `req.session` (some middleware sets it to
+ * `null` to log out) is honoured and read back.
+ */
+function defineLazyView(proto: object, host: SessionManager): void {
+  Object.defineProperty(proto, 'session', {
+    configurable: true,
+    enumerable: false,
+    get(this: IncomingMessage & { [ASSIGNED_VIEW]?: { value: unknown } }) {
+      const assigned = this[ASSIGNED_VIEW];
+      if (assigned !== undefined) return assigned.value;
+      const session = getSessionFromRequest(this) as (AnySession & { [VIEW]?: unknown }) | undefined;
+      if (session === undefined) return undefined;
+      return (session[VIEW] ??= createExpressSessionView(session, host));
+    },
+    set(this: IncomingMessage & { [ASSIGNED_VIEW]?: { value: unknown } }, value: unknown) {
+      this[ASSIGNED_VIEW] = { value };
+    },
+  });
 }
 
 /** The binding of a hooked response, found through its request (`res.req`) and the request's session. */

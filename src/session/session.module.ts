@@ -1,12 +1,13 @@
 import {
   Module,
+  Optional,
   RequestMethod,
   type DynamicModule,
   type MiddlewareConsumer,
   type NestModule,
   type Provider,
 } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
 import { isClientSideStore } from '../stores/cookie/cookie.store.js';
 import { ClientSessionManager } from './client-session.manager.js';
 import { SESSION_STORE } from './session.constants.js';
@@ -107,7 +108,27 @@ export class SessionModule extends ConfigurableSessionModule implements NestModu
     return { ...module, global: isGlobal ?? false, providers: [...(module.providers ?? []), ...extra] };
   }
 
+  constructor(
+    private readonly manager: SessionManager,
+    @Optional() private readonly adapterHost?: HttpAdapterHost,
+  ) {
+    super();
+  }
+
+  /**
+   * Mount the session on every route. On Express the engine's middleware goes straight onto the
+   * Express app (it is registered while modules are configured, so it still runs after `app.use()`
+   * middleware and before every route and guard): Nest's route-matched module middleware costs a
+   * path match and a proxy per request, about a tenth of a simple route's time. A store that cannot
+   * be read is then answered by `SessionManager.failResponse()` (the same 503 body a failed save
+   * gets) rather than by exception filters. Other adapters use module middleware.
+   */
   configure(consumer: MiddlewareConsumer): void {
+    const adapter = this.adapterHost?.httpAdapter;
+    if (adapter?.getType() === 'express') {
+      adapter.use(this.manager.middleware());
+      return;
+    }
     consumer.apply(SessionMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
   }
 }

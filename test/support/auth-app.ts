@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Controller, Get, Module, Post, UseGuards, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Module, Post, UseGuards, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -11,6 +11,7 @@ import {
   Public,
   RequireClaims,
   type AuthClaims,
+  type AuthEventHandlers,
   type AuthModuleOptions,
   type AuthModuleExtras,
   type AuthLoginEvent,
@@ -91,8 +92,16 @@ class ClosedController {
 
 export interface AuthAppOptions {
   port: number;
-  auth: AuthModuleOptions & AuthModuleExtras;
+  /** `AuthModule.forRoot()` options (their `events` are replaced by the recorders of {@link RunningAuthApp.events}). */
+  auth?: AuthModuleOptions & AuthModuleExtras;
+  /**
+   * Instead of `auth`: the AuthModule to import, e.g. an `AuthModule.forRootAsync(...)`; pass `events` on in its
+   * options to record them.
+   */
+  authModule?: (events: AuthEventHandlers) => DynamicModule;
   session?: Partial<SessionModuleOptions>;
+  /** More controllers for the app. */
+  controllers?: Type<unknown>[];
 }
 
 export interface RunningAuthApp {
@@ -105,17 +114,18 @@ export interface RunningAuthApp {
 /** Start a Nest app with SessionModule + AuthModule on `port` (the port the provider's redirect URIs name). */
 export async function startAuthApp(options: AuthAppOptions): Promise<RunningAuthApp> {
   const events: RecordedEvents = { login: [], logout: [], refresh: [] };
-  const auth: AuthModuleOptions & AuthModuleExtras = {
-    ...options.auth,
-    events: {
-      login: (event) => void events.login.push(event),
-      logout: (event) => void events.logout.push(event),
-      refresh: (event) => void events.refresh.push(event),
-    },
+  const handlers: AuthEventHandlers = {
+    login: (event) => void events.login.push(event),
+    logout: (event) => void events.logout.push(event),
+    refresh: (event) => void events.refresh.push(event),
   };
+  let authModule: DynamicModule;
+  if (options.authModule) authModule = options.authModule(handlers);
+  else if (options.auth) authModule = AuthModule.forRoot({ ...options.auth, events: handlers });
+  else throw new Error('startAuthApp: give auth or authModule');
   @Module({
-    imports: [SessionModule.forRoot({ secret: SECRET, cookie: { secure: false }, ...options.session }), AuthModule.forRoot(auth)],
-    controllers: [AuthTestController, OpenController, ClosedController],
+    imports: [SessionModule.forRoot({ secret: SECRET, cookie: { secure: false }, ...options.session }), authModule],
+    controllers: [AuthTestController, OpenController, ClosedController, ...(options.controllers ?? [])],
   })
   class AuthAppModule {}
   const app = await NestFactory.create(AuthAppModule, { logger: false });

@@ -19,7 +19,13 @@ import type { ClientMetadata, Configuration } from 'oidc-provider';
 /** One client (relying party) registered at the test provider. */
 export interface TestIdpClient {
   clientId: string;
-  clientSecret: string;
+  /** The secret of a `client_secret_basic` client; not needed with {@link TestIdpClient.jwks}. */
+  clientSecret?: string;
+  /**
+   * Public keys of the client: when given, the client authenticates with `private_key_jwt` (a JWT signed with
+   * one of the matching private keys) instead of a secret.
+   */
+  jwks?: { keys: JWK[] };
   redirectUris: string[];
   postLogoutRedirectUris?: string[];
   /** When set, the provider posts logout tokens here and puts `sid` in ID and logout tokens. */
@@ -80,6 +86,15 @@ export interface TestIdpGrantFailure {
   detail: string | undefined;
 }
 
+/** How a client authenticated at the token endpoint. */
+export interface TestIdpClientAuth {
+  clientId: string;
+  /** e.g. `client_secret_basic`, `private_key_jwt`. */
+  method: string;
+  /** The protected header of the client assertion (`private_key_jwt`, `client_secret_jwt`). */
+  assertionHeader: JWTHeaderParameters | undefined;
+}
+
 /** A back-channel logout the provider could not deliver. */
 export interface TestIdpBackchannelFailure {
   clientId: string;
@@ -115,6 +130,8 @@ export interface TestIdp {
   /** Account claims by account id; change them to make the next token or userinfo response differ. */
   readonly accounts: Map<string, Record<string, unknown>>;
   readonly counts: TestIdpCounts;
+  /** How the client of each successful token request authenticated, in order; {@link TestIdp.resetCounts} empties it. */
+  readonly clientAuth: TestIdpClientAuth[];
   /** The id (`kid`) of the provider's signing key. */
   readonly kid: string;
   resetCounts(): void;
@@ -239,6 +256,7 @@ async function createIdp(server: Server, issuer: string, options: TestIdpOptions
   });
 
   const counts = emptyCounts();
+  const clientAuth: TestIdpClientAuth[] = [];
   const grantOwners = new Map<string, string>();
   const idTokenMutations: Array<(claims: JWTPayload) => JWTPayload> = [];
 
@@ -253,6 +271,16 @@ async function createIdp(server: Server, issuer: string, options: TestIdpOptions
       error: err.error ?? err.name,
       description: err.error_description,
       detail: err.error_detail,
+    });
+  });
+  provider.on('grant.success', (ctx) => {
+    const client = ctx.oidc.client;
+    if (!client) return;
+    const assertion = ctx.oidc.params?.client_assertion;
+    clientAuth.push({
+      clientId: client.clientId,
+      method: String(client.clientAuthMethod),
+      assertionHeader: typeof assertion === 'string' ? (decodeProtectedHeader(assertion) as JWTHeaderParameters) : undefined,
     });
   });
   provider.on('backchannel.success', () => {
@@ -291,12 +319,14 @@ async function createIdp(server: Server, issuer: string, options: TestIdpOptions
     provider,
     accounts,
     counts,
+    clientAuth,
     kid: providerKey.kid,
     resetCounts() {
       // In place, so references a test holds to `counts.grants` etc. stay live.
       counts.grants.authorization_code = 0;
       counts.grants.refresh_token = 0;
       counts.grantErrors.length = 0;
+      clientAuth.length = 0;
       counts.backchannel.success = 0;
       counts.backchannel.errors.length = 0;
     },
@@ -349,13 +379,20 @@ async function newSigningKey(): Promise<SigningKey> {
 function toClientMetadata(client: TestIdpClient): ClientMetadata {
   const metadata: ClientMetadata = {
     client_id: client.clientId,
-    client_secret: client.clientSecret,
     redirect_uris: client.redirectUris,
     post_logout_redirect_uris: client.postLogoutRedirectUris ?? [],
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
-    token_endpoint_auth_method: 'client_secret_basic',
   };
+  if (client.jwks) {
+    metadata.token_endpoint_auth_method = 'private_key_jwt';
+    metadata.jwks = client.jwks;
+  } else if (client.clientSecret !== undefined) {
+    metadata.token_endpoint_auth_method = 'client_secret_basic';
+    metadata.client_secret = client.clientSecret;
+  } else {
+    throw new Error(`test client ${client.clientId}: give clientSecret or jwks`);
+  }
   if (client.backchannelLogoutUri) {
     metadata.backchannel_logout_uri = client.backchannelLogoutUri;
     metadata.backchannel_logout_session_required = true;

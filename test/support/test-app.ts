@@ -212,6 +212,14 @@ class TestController {
     return { passport: session.passport ?? null, hasCookie: session.cookie.expires instanceof Date };
   }
 
+  @Get('assign-req-session')
+  assignReqSession(@Req() req: Request, @Session() session: SessionHandle) {
+    const holder = req as unknown as { session: unknown };
+    const sameViewTwice = holder.session === holder.session;
+    holder.session = null;
+    return { sameViewTwice, afterAssign: holder.session, sessionStillThere: session.get('count') ?? null };
+  }
+
   @Post('touch')
   @HttpCode(200)
   touch(@Session() session: SessionHandle) {
