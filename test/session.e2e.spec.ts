@@ -262,6 +262,35 @@ describe('sessions over HTTP', () => {
   });
 });
 
+describe('the memory store (writes finished in the same tick)', () => {
+  let running: RunningApp;
+  const reported: string[] = [];
+
+  beforeAll(async () => {
+    running = await startSessionApp({ store: new MemoryStore(), cookie: { secure: false }, onError: (error) => void reported.push(error.code) });
+  });
+  afterAll(() => running.close());
+
+  it('answers 409 and brings nothing back when the record was destroyed while the request ran', async () => {
+    const client = running.client();
+    await client.post('/increment');
+    const response = await client.post('/set-after-remote-destroy');
+    expect(response.status).toBe(409);
+    expect(response.json().error).toBe('SESSION_LOST');
+    expect(response.cookie('sid')).toMatch(/^sid=; Max-Age=0/);
+    expect((await client.get('/read')).json()).toMatchObject({ count: null, isNew: true });
+    expect(reported).toEqual(['SESSION_LOST']);
+  });
+
+  it('writes a changed key of a stored session before the response ends', async () => {
+    const client = running.client();
+    await client.post('/increment');
+    const results = await Promise.all([client.post('/set', { a: 1 }), client.post('/set', { b: 2 })]);
+    expect(results.map((r) => r.status)).toEqual([200, 200]);
+    expect((await client.get('/all')).json()).toEqual({ count: 1, a: 1, b: 2 });
+  });
+});
+
 describe('responses whose methods other middleware replaced', () => {
   let running: RunningApp;
   const wrapped: string[] = [];

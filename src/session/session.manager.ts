@@ -14,6 +14,12 @@ import { Session, isEmptyPatch, type AnySession, type SessionOperations } from '
 
 const FRESH = { fresh: true } as const;
 
+/** Synchronous writes of an in-process store (`MemoryStore`), used to end a response in the same tick. @internal */
+interface SyncWrites {
+  patchSync(id: string, patch: SessionPatch, expiresAt: number): boolean;
+  touchSync(id: string, expiresAt: number): boolean;
+}
+
 /** Methods that must not change state, and so may go on without a session when the store is down. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -74,11 +80,18 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   private readonly deadlines: StoreDeadlines;
   /** The store answers without I/O, so its calls need no deadline. */
   private readonly inProcess: boolean;
+  /** An in-process store's synchronous writes, when it has them and `persist()` is not overridden. */
+  private readonly syncWrites: SyncWrites | undefined;
 
   constructor(@Inject(SESSION_RESOLVED_OPTIONS) protected readonly options: ResolvedSessionOptions) {
     this.signer = new SessionSigner(options.secrets);
     this.deadlines = new StoreDeadlines(options.storeTimeout);
     this.inProcess = (options.store as SessionStore).inProcess === true;
+    const store = options.store as Partial<SyncWrites> & SessionStore;
+    // Only when persist() is the engine's own: a subclass that overrides it must see every write.
+    const ownPersist = Object.getPrototypeOf(this).persist === SessionManager.prototype.persist;
+    this.syncWrites =
+      this.inProcess && ownPersist && typeof store.patchSync === 'function' && typeof store.touchSync === 'function' ? (store as SyncWrites) : undefined;
   }
 
   /** The codec values are encoded with. */
@@ -378,21 +391,45 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     if (principal !== session._principal) patch.principal = principal ?? null;
     if (!isEmptyPatch(patch) || patch.principal !== undefined) {
       const saved = await this.storeCall('save the session', () => store.patch(id, patch, expiresAt));
-      if (!saved) {
-        session._loadedId = undefined;
-        session.reset(Date.now());
-        throw new SessionError('SESSION_LOST', SessionMessages.lost());
-      }
-      session.markSaved(id, applyPatch(session._raw, patch), expiresAt, principal);
+      this.patched(session, saved, id, patch, expiresAt, principal);
     } else if (session._touchRequested || expiresAt - session._expiresAt >= this.options.touchInterval) {
-      const touched = await this.storeCall('extend the session', () => store.touch(id, expiresAt));
-      session._touchRequested = false;
-      if (touched) session._expiresAt = expiresAt;
-      else {
-        // Nothing was going to be written, so nothing is lost: the visitor simply has no session now.
-        session._loadedId = undefined;
-        session.reset(Date.now());
-      }
+      this.touched(session, await this.storeCall('extend the session', () => store.touch(id, expiresAt)), expiresAt);
+    }
+  }
+
+  /**
+   * {@link SessionManager.persist} for a stored session in an in-process store with synchronous
+   * writes (MemoryStore): the same steps without a promise, so the response ends in the same tick.
+   */
+  private persistSync(session: AnySession, store: SyncWrites): void {
+    const id = session._id!;
+    const expiresAt = this.nextExpiry(session);
+    const patch = session.buildPatch();
+    const principal = this.principalOf(session);
+    if (principal !== session._principal) patch.principal = principal ?? null;
+    if (!isEmptyPatch(patch) || patch.principal !== undefined) {
+      this.patched(session, store.patchSync(id, patch, expiresAt), id, patch, expiresAt, principal);
+    } else if (session._touchRequested || expiresAt - session._expiresAt >= this.options.touchInterval) {
+      this.touched(session, store.touchSync(id, expiresAt), expiresAt);
+    }
+  }
+
+  private patched(session: AnySession, saved: boolean, id: string, patch: SessionPatch, expiresAt: number, principal: string | undefined): void {
+    if (!saved) {
+      session._loadedId = undefined;
+      session.reset(Date.now());
+      throw new SessionError('SESSION_LOST', SessionMessages.lost());
+    }
+    session.markSaved(id, applyPatch(session._raw, patch), expiresAt, principal);
+  }
+
+  private touched(session: AnySession, touched: boolean, expiresAt: number): void {
+    session._touchRequested = false;
+    if (touched) session._expiresAt = expiresAt;
+    else {
+      // Nothing was going to be written, so nothing is lost: the visitor simply has no session now.
+      session._loadedId = undefined;
+      session.reset(Date.now());
     }
   }
 
@@ -526,8 +563,19 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
 
   /** @internal Called by the hooked `end`: finish the store write, then end the response. */
   onEnd(binding: SessionBinding, args: unknown[]): void {
+    const session = binding.session!;
+    if (this.syncWrites !== undefined && binding.queue === undefined && !session._isNew && !session._degraded) {
+      try {
+        this.persistSync(session, this.syncWrites);
+      } catch (error) {
+        this.fail(binding, error, binding.end!);
+        return;
+      }
+      (binding.end as (...a: unknown[]) => unknown).apply(binding.res, args);
+      return;
+    }
     const finish = (): unknown => (binding.end as (...a: unknown[]) => unknown).apply(binding.res, args);
-    this.save(binding.session!).then(finish, (error: unknown) => this.fail(binding, error, binding.end!));
+    this.save(session).then(finish, (error: unknown) => this.fail(binding, error, binding.end!));
   }
 
   private fail(binding: SessionBinding, error: unknown, originalEnd: ServerResponse['end']): void {

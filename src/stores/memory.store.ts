@@ -92,6 +92,14 @@ export class MemoryStore implements SessionStore {
   }
 
   async patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean> {
+    return this.patchSync(id, patch, expiresAt);
+  }
+
+  /**
+   * `patch()` without the promise: the engine finishes an in-process store's write before the
+   * response ends without deferring the end to a later tick. @internal
+   */
+  patchSync(id: string, patch: SessionPatch, expiresAt: number): boolean {
     const record = this.live(id);
     if (!record) return false;
     // live() already made it the most recently used, so setting the existing key keeps that order.
@@ -104,7 +112,13 @@ export class MemoryStore implements SessionStore {
     return true;
   }
 
+
   async touch(id: string, expiresAt: number): Promise<boolean> {
+    return this.touchSync(id, expiresAt);
+  }
+
+  /** `touch()` without the promise (see {@link MemoryStore.patchSync}). @internal */
+  touchSync(id: string, expiresAt: number): boolean {
     const record = this.live(id);
     if (!record) return false;
     // The stored record is private to this store, so it can be changed in place.

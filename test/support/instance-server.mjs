@@ -1,8 +1,11 @@
 // One app instance for the multi-instance and fault tests: a separate Node process running the
 // built package (imported by name) against the store named by STORE_URL, as a deployment would.
 // Plain ESM JavaScript with Reflect.decorate, so it needs no build of its own.
+// With OIDC_ISSUER set it also logs users in with `nest-sessions/auth` (OIDC_CLIENT_ID, OIDC_CLIENT_SECRET,
+// OIDC_REFRESH_BEFORE; the redirect URI names PORT, so give a fixed one) and serves GET /token.
 import 'reflect-metadata';
-import { Body, Controller, Get, HttpCode, Module, Post } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { Body, Controller, Get, HttpCode, Module, Post, UseGuards } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Session, SessionModule } from 'nest-sessions';
 
@@ -32,6 +35,45 @@ decorateMethod(InstanceController, 'set', Post('set'), HttpCode(200), param(0, S
 decorateMethod(InstanceController, 'increment', Post('increment'), HttpCode(200), param(0, Session()), param(1, Body()));
 Controller()(InstanceController);
 
+// Only with OIDC_ISSUER: without it the instance loads nothing of `nest-sessions/auth` (nor openid-client).
+const auth = process.env.OIDC_ISSUER ? await authParts(process.env.OIDC_ISSUER) : undefined;
+
+async function authParts(issuer) {
+  const { AuthManager, AuthModule, AuthenticatedGuard } = await import('nest-sessions/auth');
+  if (!process.env.PORT || process.env.PORT === '0') throw new Error('OIDC_ISSUER needs a fixed PORT (the redirect URI names it)');
+  const fingerprint = (token) => createHash('sha256').update(token).digest('hex').slice(0, 16);
+
+  // Like test/support/auth-app.ts: fingerprints of the tokens after AuthManager.getTokens() (which refreshes stale ones).
+  class TokenController {
+    constructor(authManager) {
+      this.authManager = authManager;
+    }
+    async token(session) {
+      const login = await this.authManager.getTokens(session);
+      return { at: fingerprint(login.accessToken), rt: login.refreshToken ? fingerprint(login.refreshToken) : null, servedBy: process.pid };
+    }
+  }
+  decorateMethod(TokenController, 'token', UseGuards(AuthenticatedGuard), Get('token'), param(0, Session()));
+  Controller()(TokenController);
+  // No emitDecoratorMetadata here: name the constructor's parameter types for Nest's injector.
+  Reflect.defineMetadata('design:paramtypes', [AuthManager], TokenController);
+
+  const module = AuthModule.forRoot({
+    allowInsecureIssuers: true,
+    refreshBefore: process.env.OIDC_REFRESH_BEFORE ?? '2s',
+    providers: {
+      main: {
+        issuer,
+        clientId: process.env.OIDC_CLIENT_ID,
+        clientSecret: process.env.OIDC_CLIENT_SECRET,
+        redirectUri: `http://127.0.0.1:${process.env.PORT}/auth/callback`,
+        scope: 'openid profile offline_access',
+      },
+    },
+  });
+  return { module, controller: TokenController };
+}
+
 class AppModule {}
 Module({
   imports: [
@@ -42,8 +84,9 @@ Module({
       storeTimeout: Number(process.env.STORE_TIMEOUT ?? 1000),
       onError: process.env.LOG_ERRORS ? (error) => console.error('SESSION_ERROR', error.code, error.message, String(error.cause)) : () => undefined,
     }),
+    ...(auth ? [auth.module] : []),
   ],
-  controllers: [InstanceController],
+  controllers: [InstanceController, ...(auth ? [auth.controller] : [])],
 })(AppModule);
 
 const app = await NestFactory.create(AppModule, { logger: process.env.LOG_ERRORS ? ['error'] : false });

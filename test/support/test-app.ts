@@ -6,6 +6,7 @@ import {
   type ExecutionContext,
   Get,
   HttpCode,
+  Inject,
   Injectable,
   Module,
   Post,
@@ -26,6 +27,8 @@ import {
   Session,
   SessionModule,
   getSessionFromContext,
+  SESSION_STORE,
+  type SessionStore,
   type SessionHandle,
   type SessionModuleOptions,
 } from '../../src/index.js';
@@ -42,6 +45,17 @@ class LoggedInGuard implements CanActivate {
 
 @Controller()
 class TestController {
+  constructor(@Inject(SESSION_STORE) private readonly store: SessionStore) {}
+
+  /** Another device logs this session out while the request runs, then the request writes. */
+  @Post('set-after-remote-destroy')
+  @HttpCode(200)
+  async setAfterRemoteDestroy(@Session() session: SessionHandle) {
+    await this.store.destroy(session.id!);
+    session.set('late', true);
+    return { ok: true };
+  }
+
   @Get('read')
   read(@Session() session: SessionHandle) {
     return { count: session.get('count') ?? null, id: session.id ?? null, isNew: session.isNew };
