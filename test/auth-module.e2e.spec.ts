@@ -33,6 +33,20 @@ class PlainController {
   }
 }
 
+/** The error an app module fails to start with (creation or init), or `undefined` when it starts. */
+async function startupError(module: unknown): Promise<unknown> {
+  let app: Awaited<ReturnType<typeof NestFactory.create>> | undefined;
+  try {
+    app = await NestFactory.create(module as never, { logger: false, abortOnError: false });
+    await app.init();
+    return undefined;
+  } catch (error) {
+    return error;
+  } finally {
+    await app?.close().catch(() => undefined);
+  }
+}
+
 const providerFor = (issuer: string, app: string) => ({
   issuer,
   clientId: 'app',
@@ -125,8 +139,7 @@ describe('AuthModule set-up', () => {
       ],
     })
     class UnreachableModule {}
-    const app = await NestFactory.create(UnreachableModule, { logger: false, abortOnError: false }).catch((error: unknown) => error);
-    const error = app instanceof Error ? app : await (app as { init(): Promise<unknown> }).init().then(() => undefined, (e: unknown) => e);
+    const error = await startupError(UnreachableModule);
     expect(error).toMatchObject({ code: 'AUTH_DISCOVERY_FAILED' });
     expect((error as Error).message).toContain(`provider "main" at http://127.0.0.1:${closedPort} after 2 attempt(s)`);
   });
@@ -167,8 +180,7 @@ describe('AuthModule set-up', () => {
       ],
     })
     class BadKeyModule {}
-    const app = await NestFactory.create(BadKeyModule, { logger: false, abortOnError: false }).catch((error: unknown) => error);
-    const error = app instanceof Error ? app : await (app as { init(): Promise<unknown> }).init().then(() => undefined, (e: unknown) => e);
+    const error = await startupError(BadKeyModule);
     expect(error).toMatchObject({ code: 'AUTH_OPTIONS_INVALID' });
     expect((error as Error).message).toContain('`providers.main.privateKeyJwt.key`');
   });
@@ -176,8 +188,7 @@ describe('AuthModule set-up', () => {
   it('refuses to start without SessionModule, naming the fix', async () => {
     @Module({ imports: [AuthModule.forRoot({ allowInsecureIssuers: true, providers: { main: providerFor(idp.issuer, 'http://127.0.0.1') } })] })
     class NoSessionsModule {}
-    const app = await NestFactory.create(NoSessionsModule, { logger: false, abortOnError: false }).catch((error: unknown) => error);
-    const error = app instanceof Error ? app : await (app as { init(): Promise<unknown> }).init().then(() => undefined, (e: unknown) => e);
+    const error = await startupError(NoSessionsModule);
     expect(error).toMatchObject({ code: 'AUTH_OPTIONS_INVALID' });
     expect((error as Error).message).toContain('SessionModule');
   });
@@ -508,8 +519,7 @@ describe('authorizationParams', () => {
       ],
     })
     class ReservedParamModule {}
-    const app = await NestFactory.create(ReservedParamModule, { logger: false, abortOnError: false }).catch((error: unknown) => error);
-    const error = app instanceof Error ? app : await (app as { init(): Promise<unknown> }).init().then(() => undefined, (e: unknown) => e);
+    const error = await startupError(ReservedParamModule);
     expect(error).toMatchObject({ code: 'AUTH_OPTIONS_INVALID' });
     expect((error as Error).message).toContain(`providers.main.authorizationParams.${name}`);
   });
