@@ -282,6 +282,39 @@ describe('the memory store (writes finished in the same tick)', () => {
     expect(reported).toEqual(['SESSION_LOST']);
   });
 
+  it('fails a request with 503 when the in-process store cannot be read, or goes on anonymous when told to', async () => {
+    // A fault a real MemoryStore cannot produce: its synchronous read throws.
+    class BrokenMemoryStore extends MemoryStore {
+      broken = false;
+      override getSync(id: string) {
+        if (this.broken) throw new Error('memory is on fire');
+        return super.getSync(id);
+      }
+    }
+    for (const onStoreUnavailable of ['fail', 'anonymous'] as const) {
+      const store = new BrokenMemoryStore();
+      const app = await startSessionApp({ store, cookie: { secure: false }, onStoreUnavailable, onError: () => undefined });
+      try {
+        const client = app.client();
+        await client.post('/increment');
+        store.broken = true;
+        const read = await client.get('/read');
+        if (onStoreUnavailable === 'fail') {
+          expect(read.status).toBe(503);
+          expect(read.json()).toMatchObject({ statusCode: 503, error: 'SESSION_STORE_UNAVAILABLE' });
+        } else {
+          expect(read.status).toBe(200);
+          expect(read.json()).toMatchObject({ count: null });
+          expect(read.setCookies).toEqual([]);
+        }
+        store.broken = false;
+        expect((await client.get('/read')).json()).toMatchObject({ count: 1 });
+      } finally {
+        await app.close();
+      }
+    }
+  });
+
   it('writes a changed key of a stored session before the response ends', async () => {
     const client = running.client();
     await client.post('/increment');

@@ -14,8 +14,9 @@ import { Session, isEmptyPatch, type AnySession, type SessionOperations } from '
 
 const FRESH = { fresh: true } as const;
 
-/** Synchronous writes of an in-process store (`MemoryStore`), used to end a response in the same tick. @internal */
-interface SyncWrites {
+/** Synchronous calls of an in-process store (`MemoryStore`), used to load and save a session in the same tick. @internal */
+interface SyncStore {
+  getSync(id: string): SessionRecord | null;
   patchSync(id: string, patch: SessionPatch, expiresAt: number): boolean;
   touchSync(id: string, expiresAt: number): boolean;
 }
@@ -81,17 +82,21 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   /** The store answers without I/O, so its calls need no deadline. */
   private readonly inProcess: boolean;
   /** An in-process store's synchronous writes, when it has them and `persist()` is not overridden. */
-  private readonly syncWrites: SyncWrites | undefined;
+  private readonly syncWrites: SyncStore | undefined;
+  /** The same store's synchronous reads, when `readSession()` is not overridden. */
+  private readonly syncReads: SyncStore | undefined;
 
   constructor(@Inject(SESSION_RESOLVED_OPTIONS) protected readonly options: ResolvedSessionOptions) {
     this.signer = new SessionSigner(options.secrets);
     this.deadlines = new StoreDeadlines(options.storeTimeout);
     this.inProcess = (options.store as SessionStore).inProcess === true;
-    const store = options.store as Partial<SyncWrites> & SessionStore;
+    const store = options.store as Partial<SyncStore> & SessionStore;
     // Only when persist() is the engine's own: a subclass that overrides it must see every write.
     const ownPersist = Object.getPrototypeOf(this).persist === SessionManager.prototype.persist;
     this.syncWrites =
-      this.inProcess && ownPersist && typeof store.patchSync === 'function' && typeof store.touchSync === 'function' ? (store as SyncWrites) : undefined;
+      this.inProcess && ownPersist && typeof store.patchSync === 'function' && typeof store.touchSync === 'function' ? (store as SyncStore) : undefined;
+    const ownRead = Object.getPrototypeOf(this).readSession === SessionManager.prototype.readSession;
+    this.syncReads = this.inProcess && ownRead && typeof store.getSync === 'function' ? (store as SyncStore) : undefined;
   }
 
   /** The codec values are encoded with. */
@@ -118,7 +123,38 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     const existing = getSessionFromRequest<Session>(req);
     if (existing) return existing;
     // `fresh`: the lookup just above already found none.
-    const session = await this.load(req, FRESH);
+    return this.hooked(await this.load(req, FRESH), res);
+  }
+
+  /**
+   * {@link SessionManager.attach} in the same tick, for an in-process store with synchronous reads
+   * (MemoryStore) when `readSession()` is the engine's own; `undefined` otherwise.
+   * @throws SessionError as `attach()` rejects
+   */
+  private attachSync(req: IncomingMessage, res: ServerResponse): Session | undefined {
+    if (this.syncReads === undefined) return undefined;
+    const existing = getSessionFromRequest<Session>(req);
+    if (existing) return existing;
+    const now = Date.now();
+    const { id, transport } = this.presentedId(req);
+    let loaded: LoadedSession;
+    if (id === undefined) loaded = { record: null, presented: false, transport, degraded: false };
+    else {
+      try {
+        loaded = { id, record: this.syncReads.getSync(id), presented: true, transport, degraded: false };
+      } catch (cause) {
+        // As storeCall() maps it: the store's own SessionErrors as they are, anything else as an outage.
+        const error =
+          cause instanceof SessionError && cause.code !== 'SESSION_STORE_UNAVAILABLE'
+            ? cause
+            : new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('read the session'), { cause });
+        loaded = this.unreadable(req, transport, error);
+      }
+    }
+    return this.hooked(this.bind(req, loaded, now), res);
+  }
+
+  private hooked(session: Session, res: ServerResponse): Session {
     const binding = this.bindingOf(session as AnySession);
     binding.res = res;
     this.hookResponse(session as AnySession, binding);
@@ -141,6 +177,16 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    */
   middleware(): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
     return (req, res, next) => {
+      if (this.syncReads !== undefined) {
+        try {
+          this.attachSync(req, res);
+        } catch (error) {
+          this.failResponse(res, toSessionError(error), (body) => res.end(body));
+          return;
+        }
+        next();
+        return;
+      }
       this.attach(req, res).then(
         () => next(),
         // Answered here, not through next(error): Express's final handler would show a stack trace in development.
@@ -159,7 +205,11 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     const existing = options?.fresh ? undefined : getSessionFromRequest<Session>(req);
     if (existing) return existing;
     const now = Date.now();
-    const loaded = await this.readSession(req, now);
+    return this.bind(req, await this.readSession(req, now), now);
+  }
+
+  /** Make the session of what `readSession()` found and attach it to `req`. */
+  private bind(req: IncomingMessage, loaded: LoadedSession, now: number): Session {
     let record = loaded.record;
     // Defence in depth: a store that serves stale records must not extend a session's life.
     if (record && (record.expiresAt <= now || record.createdAt + this.options.absoluteTimeout <= now)) record = null;
@@ -196,19 +246,30 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * the store. Override for a store that keeps sessions elsewhere (see `CookieStore`).
    */
   protected async readSession(req: IncomingMessage, _now: number): Promise<LoadedSession> {
-    const { token, transport } = this.readToken(req);
-    const id = token === undefined ? undefined : this.signer.unsign(token);
-    if (id === undefined || !isValidSessionId(id)) return { record: null, presented: false, transport, degraded: false };
+    const { id, transport } = this.presentedId(req);
+    if (id === undefined) return { record: null, presented: false, transport, degraded: false };
     try {
       const record = await this.storeCall('read the session', () => this.serverStore.get(id));
       return { id, record, presented: true, transport, degraded: false };
     } catch (error) {
-      this.options.onError(error as SessionError, { req });
-      if (this.options.onStoreUnavailable !== 'anonymous' || !SAFE_METHODS.has(req.method ?? 'GET')) throw error;
-      // Read-only requests go on without the session; any write to it fails (see persist()). A
-      // degraded request must not clear the cookie of a session it merely could not read.
-      return { record: null, presented: false, transport, degraded: true };
+      return this.unreadable(req, transport, error as SessionError);
     }
+  }
+
+  /** The verified, well-formed session ID the request presents, if any, and its transport. */
+  private presentedId(req: IncomingMessage): { id: string | undefined; transport: number } {
+    const { token, transport } = this.readToken(req);
+    const id = token === undefined ? undefined : this.signer.unsign(token);
+    return { id: id !== undefined && isValidSessionId(id) ? id : undefined, transport };
+  }
+
+  /** The store could not be read: report it, then fail the request, or go on anonymous (see `onStoreUnavailable`). */
+  private unreadable(req: IncomingMessage, transport: number, error: SessionError): LoadedSession {
+    this.options.onError(error, { req });
+    if (this.options.onStoreUnavailable !== 'anonymous' || !SAFE_METHODS.has(req.method ?? 'GET')) throw error;
+    // Read-only requests go on without the session; any write to it fails (see persist()). A
+    // degraded request must not clear the cookie of a session it merely could not read.
+    return { record: null, presented: false, transport, degraded: true };
   }
 
   /**
@@ -401,7 +462,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * {@link SessionManager.persist} for a stored session in an in-process store with synchronous
    * writes (MemoryStore): the same steps without a promise, so the response ends in the same tick.
    */
-  private persistSync(session: AnySession, store: SyncWrites): void {
+  private persistSync(session: AnySession, store: SyncStore): void {
     const id = session._id!;
     const expiresAt = this.nextExpiry(session);
     const patch = session.buildPatch();

@@ -81,6 +81,11 @@ export class MemoryStore implements SessionStore {
   }
 
   async get(id: string): Promise<SessionRecord | null> {
+    return this.getSync(id);
+  }
+
+  /** `get()` without the promise (see {@link MemoryStore.patchSync}). @internal */
+  getSync(id: string): SessionRecord | null {
     const record = this.live(id);
     return record ? this.copy(record) : null;
   }
