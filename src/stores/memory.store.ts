@@ -107,6 +107,15 @@ export class MemoryStore implements SessionStore {
   patchSync(id: string, patch: SessionPatch, expiresAt: number): boolean {
     const record = this.live(id);
     if (!record) return false;
+    if (this.merge === MemoryStore.prototype.merge) {
+      // The stored record is private to this store (get() and set() hand out and take copies), so
+      // it is changed in place: a write allocates nothing.
+      applyPatchInPlace(record.data, patch);
+      record.expiresAt = expiresAt;
+      if (typeof patch.principal === 'string') record.principal = patch.principal;
+      else if (patch.principal === null) delete record.principal;
+      return true;
+    }
     // live() already made it the most recently used, so setting the existing key keeps that order.
     this.records.set(id, {
       data: this.merge(record.data, patch),
@@ -219,17 +228,12 @@ export class MemoryStore implements SessionStore {
     return { data: { ...record.data }, createdAt: record.createdAt, expiresAt: record.expiresAt, ...withPrincipal(record.principal) };
   }
 
-  /** A new `data` object: `data` with `patch.unset` removed and `patch.set` applied. */
+  /**
+   * A new `data` object: `data` with `patch.unset` removed and `patch.set` applied. Overriding it
+   * makes `patch()` build a new record with it (the default changes the stored record in place).
+   */
   protected merge(data: Record<string, string>, patch: SessionPatch): Record<string, string> {
-    const merged = { ...data };
-    for (const key of patch.unset) delete merged[key];
-    for (const key in patch.set) {
-      const value = patch.set[key]!;
-      // defineProperty, not assignment, for `__proto__`, so it is stored like any other key.
-      if (key === '__proto__') Object.defineProperty(merged, key, { value, enumerable: true, writable: true, configurable: true });
-      else merged[key] = value;
-    }
-    return merged;
+    return applyPatchInPlace({ ...data }, patch);
   }
 
   /** The stored (uncopied) live record of `id`, marked as most recently used; expired ones are deleted. */
@@ -258,6 +262,18 @@ export class MemoryStore implements SessionStore {
 interface HeldLock {
   owner: string;
   expiresAt: number;
+}
+
+/** `data` with `patch.unset` removed and `patch.set` applied, changed in place. */
+function applyPatchInPlace(data: Record<string, string>, patch: SessionPatch): Record<string, string> {
+  for (const key of patch.unset) delete data[key];
+  for (const key in patch.set) {
+    const value = patch.set[key]!;
+    // defineProperty, not assignment, for `__proto__`, so it is stored like any other key.
+    if (key === '__proto__') Object.defineProperty(data, key, { value, enumerable: true, writable: true, configurable: true });
+    else data[key] = value;
+  }
+  return data;
 }
 
 /** `{ principal }` when there is one, else nothing, so records never carry `principal: undefined`. */
