@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprint, startAuthApp, startResourceServer, type ResourceServer, type RunningAuthApp } from './support/auth-app.js';
 import { OidcTestBrowser } from './support/oidc-browser.js';
+import { SessionIndex } from '../src/index.js';
 import { startTestIdp, type TestIdp } from './support/oidc-provider.js';
 import { freePort } from './support/ports.js';
 
@@ -285,6 +286,16 @@ describe('AuthModule against a real OpenID provider (oidc-provider on loopback)'
     // Logged out at the provider too: the next login shows its login form again.
     const again = await browser.login(`${app}/auth/login`);
     expect(again.sawLoginForm).toBe(true);
+  });
+
+  it('indexes a login by sub and sid for back-channel logout, and a logout removes it', async () => {
+    const index = running.app.get(SessionIndex);
+    const browser = await loggedIn('ivan');
+    const [linked] = await index.find('oidc:main:sub:ivan');
+    expect(linked).toBe(sid(browser)!.split('.')[0]);
+    expect(await index.find('oidc:main:sub:ivan')).toHaveLength(1);
+    await browser.postForm(`${app}/auth/logout`, {});
+    expect(await index.find('oidc:main:sub:ivan')).toEqual([]);
   });
 
   it('logs in with a second provider at the same time and logs out of both in a chain', async () => {

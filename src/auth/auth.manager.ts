@@ -357,6 +357,8 @@ export class AuthManager implements OnModuleInit {
       const target = this.endSessionUrl(this.clients.get(name), login);
       if (target) targets.push(target);
     }
+    // The ID the index knows this session by: destroy() leaves a fresh session without one.
+    const loggedInId = s.id;
     if (request.provider === undefined) {
       await s.destroy();
     } else {
@@ -364,7 +366,7 @@ export class AuthManager implements OnModuleInit {
       await s.save();
     }
     for (const login of ended) {
-      await this.unlinkLogin(s, login);
+      await this.unlinkLogin(s, login, loggedInId);
       await this.emit('logout', { provider: login.provider, sub: login.claims.sub, reason: 'user' });
     }
     if (targets.length > 1) {
@@ -598,11 +600,9 @@ export class AuthManager implements OnModuleInit {
     }
   }
 
-  private async unlinkLogin(session: AnySession, login: StoredLogin): Promise<void> {
-    const id = session.id;
+  /** Remove the index entries of a login; `id` is the session's ID while it was logged in. */
+  private async unlinkLogin(session: AnySession, login: StoredLogin, id: string | undefined = session.id): Promise<void> {
     try {
-      // After destroy() the session has a new ID (or none): the index entries of the old one expire or
-      // point at nothing, which back-channel logout tolerates.
       if (id === undefined) return;
       await this.index.unlink(subIndexKey(login.provider, login.claims.sub), id);
       if (login.sid !== undefined) await this.index.unlink(sidIndexKey(login.provider, login.sid), id);
