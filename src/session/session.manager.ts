@@ -447,9 +447,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       return;
     }
     const id = session._id!;
-    const patch = session.buildPatch();
-    const principal = this.principalOf(session);
-    if (principal !== session._principal) patch.principal = principal ?? null;
+    const { patch, principal } = this.pendingPatch(session);
     if (!isEmptyPatch(patch) || patch.principal !== undefined) {
       const saved = await this.storeCall('save the session', () => store.patch(id, patch, expiresAt));
       this.patched(session, saved, id, patch, expiresAt, principal);
@@ -465,14 +463,20 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   private persistSync(session: AnySession, store: SyncStore): void {
     const id = session._id!;
     const expiresAt = this.nextExpiry(session);
-    const patch = session.buildPatch();
-    const principal = this.principalOf(session);
-    if (principal !== session._principal) patch.principal = principal ?? null;
+    const { patch, principal } = this.pendingPatch(session);
     if (!isEmptyPatch(patch) || patch.principal !== undefined) {
       this.patched(session, store.patchSync(id, patch, expiresAt), id, patch, expiresAt, principal);
     } else if (session._touchRequested || expiresAt - session._expiresAt >= this.options.touchInterval) {
       this.touched(session, store.touchSync(id, expiresAt), expiresAt);
     }
+  }
+
+  /** The changes of a stored session to write, with its principal (set on the patch when it moved). */
+  private pendingPatch(session: AnySession): { patch: SessionPatch; principal: string | undefined } {
+    const patch = session.buildPatch();
+    const principal = this.principalOf(session);
+    if (principal !== session._principal) patch.principal = principal ?? null;
+    return { patch, principal };
   }
 
   private patched(session: AnySession, saved: boolean, id: string, patch: SessionPatch, expiresAt: number, principal: string | undefined): void {
@@ -761,36 +765,37 @@ function hookPrototype(proto: ResponsePrototype): NonNullable<ResponsePrototype[
   };
   Object.defineProperty(proto, PROTOTYPE_HOOK, { value: originals });
   proto.writeHead = function writeHead(this: ServerResponse, ...args: unknown[]) {
-    const binding = bound(this);
-    if (binding && !this.headersSent) binding.manager!.onWriteHead(binding, args);
-    return (originals.writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+    return writeHeadThrough(this, bound(this), originals.writeHead, args);
   } as ServerResponse['writeHead'];
   proto.end = function end(this: ServerResponse, ...args: unknown[]) {
-    const binding = bound(this);
-    if (!binding || binding.ending || !binding.manager!.mayWrite(binding.session!)) {
-      if (binding) binding.ending = true;
-      return (originals.end as (...a: unknown[]) => ServerResponse).apply(this, args);
-    }
-    binding.ending = true;
-    binding.manager!.onEnd(binding, args);
-    return this;
+    return endThrough(this, bound(this), originals.end, args);
   } as ServerResponse['end'];
   return originals;
 }
 
 function hookedWriteHead(this: ServerResponse, ...args: unknown[]): ServerResponse {
   const binding = hookOf(this);
-  if (!this.headersSent) binding.manager!.onWriteHead(binding, args);
-  return (binding.writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  return writeHeadThrough(this, binding, binding.writeHead!, args);
 }
 
 function hookedEnd(this: ServerResponse, ...args: unknown[]): ServerResponse {
   const binding = hookOf(this);
-  if (binding.ending || !binding.manager!.mayWrite(binding.session!)) {
-    binding.ending = true;
-    return (binding.end as (...a: unknown[]) => ServerResponse).apply(this, args);
+  return endThrough(this, binding, binding.end!, args);
+}
+
+/** The hooked `writeHead` of either kind: emit the session ID (once), then the original. */
+function writeHeadThrough(res: ServerResponse, binding: SessionBinding | undefined, original: ServerResponse['writeHead'], args: unknown[]): ServerResponse {
+  if (binding && !res.headersSent) binding.manager!.onWriteHead(binding, args);
+  return (original as (...a: unknown[]) => ServerResponse).apply(res, args);
+}
+
+/** The hooked `end` of either kind: finish the store write first when there is one to make. */
+function endThrough(res: ServerResponse, binding: SessionBinding | undefined, original: ServerResponse['end'], args: unknown[]): ServerResponse {
+  if (!binding || binding.ending || !binding.manager!.mayWrite(binding.session!)) {
+    if (binding) binding.ending = true;
+    return (original as (...a: unknown[]) => ServerResponse).apply(res, args);
   }
   binding.ending = true;
   binding.manager!.onEnd(binding, args);
-  return this;
+  return res;
 }
