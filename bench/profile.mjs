@@ -8,6 +8,8 @@
 //
 //   npm run build && node bench/profile.mjs [--scenario read|write] [--servers bare,nest-sessions]
 //     [--duration 5] [--top 15] [--interval 250 (µs)] [--keep (keep the .cpuprofile files)]
+//     [--heap: bytes allocated per request instead of CPU time, from V8's sampling heap profiler
+//      (collected objects included; --interval is then the mean bytes between samples, default 4096)]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -26,12 +28,15 @@ const { values: argv } = parseArgs({
     top: { type: 'string', default: '15' },
     interval: { type: 'string', default: '250' },
     keep: { type: 'boolean', default: false },
+    heap: { type: 'boolean', default: false },
   },
 });
 const SCENARIOS = { read: { method: 'GET', path: '/read' }, write: { method: 'POST', path: '/write' } };
 const scenario = SCENARIOS[argv.scenario];
 if (!scenario) throw new Error(`--scenario must be read or write`);
 const top = Number(argv.top);
+const heap = argv.heap;
+const interval = argv.interval === '250' && heap ? '4096' : argv.interval;
 const BARE_COOKIE = `sid=${'a'.repeat(32)}.${'b'.repeat(43)}`;
 
 const children = new Set();
@@ -50,7 +55,7 @@ async function startServer(name, profileFile) {
   const child = track(
     spawn('taskset', ['-c', '0', process.execPath, path.join(here, 'servers', `${name}.mjs`)], {
       cwd: root,
-      env: { ...process.env, NODE_ENV: 'production', BENCH_WATCH_STDIN: '1', BENCH_CPU_PROFILE: profileFile, BENCH_CPU_PROFILE_INTERVAL: argv.interval },
+      env: { ...process.env, NODE_ENV: 'production', BENCH_WATCH_STDIN: '1', BENCH_CPU_PROFILE: profileFile, BENCH_CPU_PROFILE_INTERVAL: interval, BENCH_HEAP_PROFILE: heap ? '1' : '' },
       stdio: ['pipe', 'pipe', 'inherit'],
     }),
   );
@@ -120,6 +125,29 @@ function analyse(profile) {
   return { self, inclusive, byOrigin, total };
 }
 
+/** The same shape as analyse(), in bytes allocated, from a sampling heap profile. */
+function analyseHeap(profile) {
+  const self = new Map();
+  const inclusive = new Map();
+  const byOrigin = new Map();
+  let total = 0;
+  const walk = (node, stack) => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const key = `${functionName || '(anonymous)'} ${url ? `${shortUrl(url)}:${lineNumber + 1}` : ''}`.trim();
+    const inner = stack.includes(key) ? stack : [...stack, key];
+    if (node.selfSize > 0) {
+      total += node.selfSize;
+      self.set(key, (self.get(key) ?? 0) + node.selfSize);
+      const origin = originOf(node.callFrame);
+      byOrigin.set(origin, (byOrigin.get(origin) ?? 0) + node.selfSize);
+      for (const k of inner) inclusive.set(k, (inclusive.get(k) ?? 0) + node.selfSize);
+    }
+    for (const child of node.children ?? []) walk(child, inner);
+  };
+  walk(profile.head, []);
+  return { self, inclusive, byOrigin, total };
+}
+
 function shortUrl(url) {
   const file = url.startsWith('file://') ? fileURLToPath(url) : url;
   return file.startsWith(root) ? path.relative(root, file) : file;
@@ -128,6 +156,7 @@ function shortUrl(url) {
 function originOf({ url, functionName }) {
   if (!url) {
     if (functionName === '(garbage collector)') return 'GC';
+    if (functionName === '(root)') return 'root';
     if (functionName === '(idle)') return 'idle';
     if (functionName === '(program)') return 'program (native, unattributed)';
     return 'native / builtins';
@@ -143,11 +172,13 @@ function originOf({ url, functionName }) {
 }
 
 const sorted = (map) => [...map].sort((a, b) => b[1] - a[1]);
-const ms = (us) => (us / 1000).toFixed(0).padStart(6);
+// CPU: µs, printed as ms; heap: bytes, printed as KiB.
+const ms = (v) => (heap ? v / 1024 : v / 1000).toFixed(0).padStart(6);
+const unit = heap ? 'KiB' : 'ms';
 
 async function profileServer(name) {
   const dir = mkdtempSync(path.join(os.tmpdir(), `nest-sessions-prof-${name}-`));
-  const file = path.join(dir, `${name}-${argv.scenario}.cpuprofile`);
+  const file = path.join(dir, `${name}-${argv.scenario}.${heap ? 'heapprofile' : 'cpuprofile'}`);
   const server = await startServer(name, file);
   try {
     let cookie = BARE_COOKIE;
@@ -164,7 +195,7 @@ async function profileServer(name) {
     server.child.kill('SIGUSR2');
     await server.next(); // { profile }
     const profile = JSON.parse(readFileSync(file, 'utf8'));
-    return { name, run, analysis: analyse(profile), file, dir };
+    return { name, run, analysis: heap ? analyseHeap(profile) : analyse(profile), file, dir };
   } finally {
     const exited = new Promise((resolve) => server.child.once('exit', resolve));
     if (server.child.exitCode === null) server.child.kill('SIGTERM');
@@ -182,27 +213,31 @@ for (const name of argv.servers.split(',')) {
 const origins = new Map();
 for (const { analysis } of results) for (const [origin, us] of analysis.byOrigin) origins.set(origin, (origins.get(origin) ?? 0) + us);
 origins.delete('idle');
-console.log(`\n${argv.scenario}: CPU µs per request by origin (measured window only; profiler overhead included)`);
+console.log(
+  heap
+    ? `\n${argv.scenario}: bytes allocated per request by origin (sampled every ~${interval} bytes; measured window only)`
+    : `\n${argv.scenario}: CPU µs per request by origin (measured window only; profiler overhead included)`,
+);
 console.log(`  ${'origin'.padEnd(34)}${results.map((r) => r.name.padStart(17)).join('')}`);
 // Requests handled while profiling: those sent (the last in-flight ones are answered before the stop signal).
 const perRequest = (r, origin) => (r.analysis.byOrigin.get(origin) ?? 0) / r.run.sent;
 for (const [origin] of sorted(origins)) {
-  if (results.every((r) => perRequest(r, origin) < 0.5)) continue;
-  console.log(`  ${origin.padEnd(34)}${results.map((r) => perRequest(r, origin).toFixed(1).padStart(17)).join('')}`);
+  if (results.every((r) => perRequest(r, origin) < (heap ? 8 : 0.5))) continue;
+  console.log(`  ${origin.padEnd(34)}${results.map((r) => perRequest(r, origin).toFixed(heap ? 0 : 1).padStart(17)).join('')}`);
 }
 console.log(
-  `  ${'total busy'.padEnd(34)}${results.map((r) => ((r.analysis.total - (r.analysis.byOrigin.get('idle') ?? 0)) / r.run.sent).toFixed(1).padStart(17)).join('')}`,
+  `  ${(heap ? 'total' : 'total busy').padEnd(34)}${results.map((r) => ((r.analysis.total - (r.analysis.byOrigin.get('idle') ?? 0)) / r.run.sent).toFixed(1).padStart(17)).join('')}`,
 );
 
 for (const { name, run, analysis, file, dir } of results) {
   console.log(`\n=== ${name}, ${argv.scenario}: ${run.rps.toFixed(0)} req/s, p99 ${run.p99.toFixed(2)} ms (profiling on); profile ${argv.keep ? file : '(deleted; --keep to keep)'}`);
-  console.log(`top ${top} functions by self time (ms over the ${argv.duration} s window):`);
+  console.log(`top ${top} functions by self ${heap ? 'allocation' : 'time'} (${unit} over the ${argv.duration} s window):`);
   for (const [key, us] of sorted(analysis.self).filter(([k]) => !k.startsWith('(idle)')).slice(0, top)) console.log(`  ${ms(us)}  ${key}`);
   const ours = (map) => sorted(map).filter(([key]) => / dist\//.test(key));
   if (ours(analysis.self).length) {
-    console.log(`nest-sessions functions by self time (ms):`);
+    console.log(`nest-sessions functions by self ${heap ? 'allocation' : 'time'} (${unit}):`);
     for (const [key, us] of ours(analysis.self).slice(0, top)) console.log(`  ${ms(us)}  ${key}`);
-    console.log(`nest-sessions functions by inclusive time (ms):`);
+    console.log(`nest-sessions functions by inclusive ${heap ? 'allocation' : 'time'} (${unit}):`);
     for (const [key, us] of ours(analysis.inclusive).slice(0, top)) console.log(`  ${ms(us)}  ${key}`);
   }
   if (!argv.keep) rmSync(dir, { recursive: true, force: true });

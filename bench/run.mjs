@@ -35,6 +35,7 @@ const { values: argv } = parseArgs({
     noise: { type: 'string', default: '10' },
     redis: { type: 'boolean' },
     'redis-rounds': { type: 'string' },
+    'h2h-rounds': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   allowNegative: true,
@@ -56,7 +57,10 @@ if (argv.help) {
   --no-redis     leave them out
                  (default: included when Redis answers PING, else skipped with a note)
   --redis-rounds rounds (the first ones) in which the Redis servers are driven too, at most --rounds
-                 (default: the smaller of 3 and --rounds)`);
+                 (default: the smaller of 3 and --rounds)
+  --h2h-rounds   head-to-head rounds after the others: the servers of a group (bare, nest-sessions,
+                 express-session; then the two Redis servers) under load at the same time on the same
+                 core, --duration s per scenario (default: --rounds; 0 = none)`);
   process.exit(0);
 }
 const positiveInt = (name, min = 1) => {
@@ -72,6 +76,7 @@ const config = {
   warmup: positiveInt('warmup', 0),
   noise: positiveInt('noise', 0),
 };
+config.h2hRounds = argv['h2h-rounds'] === undefined ? config.rounds : positiveInt('h2h-rounds', 0);
 config.redisRounds = argv['redis-rounds'] === undefined ? Math.min(3, config.rounds) : positiveInt('redis-rounds');
 if (config.redisRounds > config.rounds) fail('--redis-rounds must not exceed --rounds (the Redis servers are paired with bare within a round)');
 if (config.writes < config.connections) fail('--writes must be at least --connections (autocannon needs one request per connection)');
@@ -713,6 +718,40 @@ function summarise(runs) {
 }
 
 /**
+ * Head-to-head runs of one group, per scenario and server: medians of req/s, CPU per request and
+ * CPU share, and the median (and range) of the per-run ratios to the group's reference (req/s over
+ * the reference's; the reference's µs/req over the server's, so above 1 means cheaper).
+ */
+function summariseHeadToHead(runs, group) {
+  const result = {};
+  for (const scenario of Object.keys(SCENARIOS)) {
+    result[scenario] = {};
+    for (const server of group.servers) {
+      const mine = runs.filter((r) => r.scenario === scenario && r.server === server);
+      const rps = [];
+      const cpu = [];
+      for (const run of mine) {
+        const ref = runs.find((r) => r.scenario === scenario && r.server === group.reference && r.round === run.round);
+        rps.push(run.rps / ref.rps);
+        cpu.push(ref.cpuUs / run.cpuUs);
+      }
+      result[scenario][server] = {
+        rounds: mine.length,
+        rps: median(mine.map((r) => r.rps)),
+        cpuUs: median(mine.map((r) => r.cpuUs)),
+        cpuShare: median(mine.map((r) => r.cpuShare)),
+        p99: median(mine.map((r) => r.p99)),
+        rpsRatio: median(rps),
+        rpsRatioRange: [Math.min(...rps), Math.max(...rps)],
+        cpuRatio: median(cpu),
+        cpuRatioRange: [Math.min(...cpu), Math.max(...cpu)],
+      };
+    }
+  }
+  return result;
+}
+
+/**
  * `a` against `b` per scenario: the median of the per-round ratios of req/s, of p99 and of CPU per
  * request (b's over a's, so that, like req/s, above 1 means `a` is ahead), paired within a round.
  */
@@ -859,11 +898,15 @@ async function main() {
   const estimate =
     scenarioCount * BASE_SERVERS.length * (config.rounds * (config.duration + 1) + config.warmup + 0.7) +
     scenarioCount * redisCount * (config.redisRounds * (config.duration + 1.5) + config.warmup + 0.7 + 1) +
-    10 + 3 * redisCount;
+    10 + 3 * redisCount +
+    config.h2hRounds * scenarioCount * (redisCount ? 2 : 1) * (config.duration + 1.5);
   console.log(`node ${machine.node} (V8 ${machine.v8}) on ${machine.platform}`);
   console.log(`CPU: ${machine.cpuModel}, ${machine.cores} cores (available parallelism ${machine.availableParallelism}), ${machine.memoryGiB} GiB RAM, load average ${machine.loadavg.join(' ')}`);
   console.log(`versions: ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join(', ')}; nest-sessions commit ${machine.commit ?? 'n/a'}${machine.dirtyFiles ? ` (+${machine.dirtyFiles} uncommitted files)` : ''}`);
-  console.log(`servers pinned to CPU ${SERVER_CPU}, autocannon to CPU ${LOAD_CPU}; ${config.rounds} round(s) x ${config.duration} s, ${config.connections} connections, warm-up ${config.warmup} s; about ${Math.round(estimate)} s in all`);
+  console.log(
+    `servers pinned to CPU ${SERVER_CPU}, autocannon to CPU ${LOAD_CPU}; ${config.rounds} round(s) x ${config.duration} s, then ${config.h2hRounds} head-to-head round(s), ` +
+      `${config.connections} connections, warm-up ${config.warmup} s; about ${Math.round(estimate)} s in all`,
+  );
   console.log(`${redisLine}\n`);
 
   const servers = {};
@@ -947,6 +990,54 @@ async function main() {
       }
     }
 
+    // Head-to-head: the servers of a group under load at once, on the same core, so whatever the
+    // machine does during the run (a neighbour, the hypervisor, a slow second) happens to all of
+    // them alike. Each gets its own autocannon process (all on the load CPU) with --connections.
+    const groups = [{ name: 'memory', servers: BASE_SERVERS, reference: 'bare' }];
+    if (redisOn) groups.push({ name: 'redis', servers: REDIS_SERVERS, reference: 'express-session-redis' });
+    const h2hRuns = [];
+    for (let round = 0; round < config.h2hRounds; round++) {
+      for (const scenario of Object.keys(SCENARIOS)) {
+        for (const group of groups) {
+          // Rotated each round, so no server's autocannon always starts first.
+          const names = group.servers.map((_, i) => group.servers[(i + round) % group.servers.length]);
+          if (config.noise > 0) quietBudgetMs -= Math.max(0, (await waitForQuiet(config.noise / 100, Math.min(5000, quietBudgetMs + 500))) - 500);
+          else await sleep(250);
+          const before = [];
+          for (const name of names) before.push({ handled: (await servers[name].stats()).handled, ticks: cpuTicks(servers[name].pid) });
+          const foreignBefore = foreignProbe();
+          const results = await Promise.all(names.map((name) => runLoad(loadOptions(servers[name], scenario, cookies[name][scenario], { duration: config.duration }))));
+          const foreign = foreignShare(foreignBefore, foreignProbe(), group.name === 'redis');
+          const line = [];
+          for (const [i, name] of names.entries()) {
+            const result = results[i];
+            if (scenario === 'write') writesSent[name] += result.sent;
+            const handled = (await settledCount(servers[name])) - before[i].handled;
+            const ticks = cpuTicks(servers[name].pid) - before[i].ticks;
+            const run = {
+              round: round + 1,
+              scenario,
+              group: group.name,
+              server: name,
+              ...result,
+              handled,
+              cpuTicks: ticks,
+              cpuUs: +(((ticks / CLOCK_TICKS) * 1e6) / handled).toFixed(2),
+              // The server's share of one CPU over the run: how the core was split between them.
+              cpuShare: +(ticks / CLOCK_TICKS / result.duration).toFixed(3),
+              foreign: +foreign.toFixed(3),
+            };
+            h2hRuns.push(run);
+            if (run.non2xx || run.errors || run.timeouts || !run.ok) {
+              problems.push(`head-to-head round ${round + 1} ${scenario} ${name}: ${run.ok} ok, ${run.non2xx} non-2xx, ${run.errors} errors, ${run.timeouts} timeouts`);
+            }
+            line.push(`${name} ${fmt(run.rps, 0)} req/s, ${fmt(run.cpuUs, 1)} µs/req, ${fmt(run.cpuShare * 100, 0)}% CPU`);
+          }
+          process.stderr.write(`h2h ${round + 1}/${config.h2hRounds}  ${scenario.padEnd(6)} ${line.join(' | ')}; others used ${fmt(foreign * 100, 0)}% of a CPU\n`);
+        }
+      }
+    }
+
     // Which commands one request sends, watched with MONITOR (after the measured runs: it slows Redis).
     const samples = {};
     if (redisOn) {
@@ -1002,6 +1093,36 @@ async function main() {
         `ahead of express-session: read ${fmt(ns.read.rps, 0)} vs ${fmt(es.read.rps, 0)} ${verdict(ns.read.rps > es.read.rps)}, write ${fmt(ns.write.rps, 0)} vs ${fmt(es.write.rps, 0)} ${verdict(ns.write.rps > es.write.rps)}; ` +
         `(cpu/req): read >= 0.90x bare: ${fmt(ns.read.cpuRatio, 2)} ${verdict(ns.read.cpuRatio >= 0.9)}; write >= 0.85x bare: ${fmt(ns.write.cpuRatio, 2)} ${verdict(ns.write.cpuRatio >= 0.85)}`,
     );
+
+    const h2h = {};
+    if (config.h2hRounds > 0) {
+      for (const group of groups) h2h[group.name] = summariseHeadToHead(h2hRuns.filter((r) => r.group === group.name), group);
+      console.log(
+        `head-to-head (${config.h2hRounds} round(s) x ${config.duration} s per scenario: the servers of a group under load at the same time, on CPU ${SERVER_CPU}; ` +
+          `x = median of the per-run ratios to the group's reference, req/s and cpu/req (reference's µs/req over the server's), min-max in brackets; share = of CPU ${SERVER_CPU}):`,
+      );
+      for (const group of groups) {
+        for (const scenario of Object.keys(SCENARIOS)) {
+          const entries = group.servers
+            .filter((name) => name !== group.reference)
+            .map((name) => {
+              const x = h2h[group.name][scenario][name];
+              return `${name} ${fmt(x.rpsRatio, 2)}x [${fmt(x.rpsRatioRange[0], 2)}-${fmt(x.rpsRatioRange[1], 2)}] req/s, ${fmt(x.cpuRatio, 2)}x [${fmt(x.cpuRatioRange[0], 2)}-${fmt(x.cpuRatioRange[1], 2)}] cpu/req, share ${fmt(x.cpuShare * 100, 0)}%`;
+            });
+          const ref = h2h[group.name][scenario][group.reference];
+          console.log(`  ${pad(scenario, 6)} vs ${group.reference} (${fmt(ref.rps, 0)} req/s, ${fmt(ref.cpuUs, 1)} µs/req, share ${fmt(ref.cpuShare * 100, 0)}%): ${entries.join('; ')}`);
+        }
+      }
+      const m = h2h.memory;
+      console.log(
+        `targets, head-to-head: read >= 0.90x bare: req/s ${fmt(m.read['nest-sessions'].rpsRatio, 2)} ${verdict(m.read['nest-sessions'].rpsRatio >= 0.9)}, cpu/req ${fmt(m.read['nest-sessions'].cpuRatio, 2)} ${verdict(m.read['nest-sessions'].cpuRatio >= 0.9)}; ` +
+          `write >= 0.85x bare: req/s ${fmt(m.write['nest-sessions'].rpsRatio, 2)} ${verdict(m.write['nest-sessions'].rpsRatio >= 0.85)}, cpu/req ${fmt(m.write['nest-sessions'].cpuRatio, 2)} ${verdict(m.write['nest-sessions'].cpuRatio >= 0.85)}` +
+          (h2h.redis
+            ? `; nest-sessions-redis >= 1.3x express-session-redis: read req/s ${fmt(h2h.redis.read['nest-sessions-redis'].rpsRatio, 2)}x ${verdict(h2h.redis.read['nest-sessions-redis'].rpsRatio >= 1.3)}, cpu/req ${fmt(h2h.redis.read['nest-sessions-redis'].cpuRatio, 2)}x ${verdict(h2h.redis.read['nest-sessions-redis'].cpuRatio >= 1.3)}; ` +
+              `write req/s ${fmt(h2h.redis.write['nest-sessions-redis'].rpsRatio, 2)}x ${verdict(h2h.redis.write['nest-sessions-redis'].rpsRatio >= 1.3)}, cpu/req ${fmt(h2h.redis.write['nest-sessions-redis'].cpuRatio, 2)}x ${verdict(h2h.redis.write['nest-sessions-redis'].cpuRatio >= 1.3)}`
+            : ''),
+      );
+    }
 
     let redisReport;
     if (redisOn) {
@@ -1059,7 +1180,7 @@ async function main() {
     );
     if (problems.length) console.log(`WARNING:\n  ${problems.join('\n  ')}`);
 
-    console.log(`BENCH_JSON ${JSON.stringify({ date: new Date().toISOString(), machine, config, summary, shared, writeSession, redis: redisReport ?? null, runs, discarded })}`);
+    console.log(`BENCH_JSON ${JSON.stringify({ date: new Date().toISOString(), machine, config, summary, shared, writeSession, redis: redisReport ?? null, h2h, runs, h2hRuns, discarded })}`);
   } finally {
     await Promise.all(Object.values(servers).map(stopServer));
     killAll('SIGKILL');

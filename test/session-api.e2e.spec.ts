@@ -1,4 +1,6 @@
-import { Controller, Get, HttpCode, InternalServerErrorException, Module, Post } from '@nestjs/common';
+import { Controller, Get, HttpCode, InternalServerErrorException, Module, Post, Req } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore, Session, SessionModule } from '../src/index.js';
 import { SECRET, startApp, type RunningApp } from './support/test-app.js';
@@ -51,6 +53,14 @@ class ApiController {
   all(@Session() session: Session) {
     return session.toJSON();
   }
+
+  @Post('logged')
+  @HttpCode(200)
+  logged(@Req() req: IncomingMessage, @Session() session: Session) {
+    session.set('token', 'value-that-must-not-be-logged');
+    const same = session.get('b') === session.get('b');
+    return { id: session.id, request: inspect(req, { depth: 8 }), session: inspect(session), same };
+  }
 }
 
 describe('the Session API', () => {
@@ -100,5 +110,22 @@ describe('the Session API', () => {
     const response = await client.post('/save-then-fail');
     expect(response.status).toBe(500);
     expect((await client.get('/all')).json()).toEqual({ a: 1, b: { nested: true }, saved: 'yes', unsaved: 'no' });
+  });
+
+  it('logging the request or the session shows neither the session ID nor any value', async () => {
+    const client = running.client();
+    await client.post('/seed');
+    const { id, request, session, same } = (await client.post('/logged')).json() as { id: string; request: string; session: string; same: boolean };
+    expect(id).toMatch(/^[\w-]{32}$/);
+    expect(session).toBe(`Session { id: [redacted], isNew: false, keys: [ 'a', 'b', 'token' ] }`);
+    // The request carries its session, which prints as above, however deep the request is logged;
+    // the ID is there only inside the Cookie header the client sent.
+    expect(request).toContain(session);
+    for (const printed of [request.replaceAll(/sid=[\w-]+\.[\w-]+/g, 'sid=(cookie)'), session]) {
+      expect(printed).not.toContain(id);
+      expect(printed).not.toContain('value-that-must-not-be-logged');
+    }
+    // An object read twice is the same object (so an edit in place is saved).
+    expect(same).toBe(true);
   });
 });

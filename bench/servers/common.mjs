@@ -31,6 +31,25 @@ export async function serve(AppModule, configure) {
   // load generator gave up on included.
   let handled = 0;
   if (process.env.BENCH_COUNT_REQUESTS === '1') app.getHttpServer().on('request', () => handled++);
+  // With BENCH_GC_STATS=1, the time spent in garbage collection (ms) and the number of collections
+  // by kind (minor, major, ...) go into the `stats` answer too.
+  const gc = { ms: 0, byKind: {} };
+  if (process.env.BENCH_GC_STATS === '1') {
+    const { PerformanceObserver, constants } = await import('node:perf_hooks');
+    const kinds = {
+      [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+      [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+      [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+      [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+    };
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        gc.ms += entry.duration;
+        const kind = kinds[entry.detail?.kind] ?? 'other';
+        gc.byKind[kind] = (gc.byKind[kind] ?? 0) + 1;
+      }
+    }).observe({ entryTypes: ['gc'] });
+  }
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -53,39 +72,50 @@ export async function serve(AppModule, configure) {
       for (let nl = input.indexOf('\n'); nl !== -1; nl = input.indexOf('\n')) {
         const line = input.slice(0, nl).trim();
         input = input.slice(nl + 1);
-        if (line === 'stats') process.stdout.write(`${JSON.stringify({ stats: { handled } })}\n`);
+        if (line === 'stats') process.stdout.write(`${JSON.stringify({ stats: { handled, gc } })}\n`);
       }
     });
     process.stdin.on('end', stop);
     process.stdin.on('error', stop);
   }
-  if (process.env.BENCH_CPU_PROFILE) await enableProfiling(process.env.BENCH_CPU_PROFILE);
+  if (process.env.BENCH_CPU_PROFILE) await enableProfiling(process.env.BENCH_CPU_PROFILE, process.env.BENCH_HEAP_PROFILE === '1');
   process.stdout.write(`${JSON.stringify({ ready: true, port, pid: process.pid })}\n`);
 }
 
 /**
- * For bench/profile.mjs: the first SIGUSR2 starts the V8 CPU profiler, the second stops it, writes
- * the profile to `file` and prints `{ profile: file }`, so only the measured window is profiled
- * (no start-up, no warm-up).
+ * For bench/profile.mjs: the first SIGUSR2 starts the V8 CPU profiler (with `heap`, the sampling
+ * heap profiler, counting objects the GC has already collected too, so it shows what is allocated,
+ * not what is kept), the second stops it, writes the profile to `file` and prints `{ profile: file }`,
+ * so only the measured window is profiled (no start-up, no warm-up).
  */
-async function enableProfiling(file) {
+async function enableProfiling(file, heap) {
   const [{ Session }, { writeFileSync }] = await Promise.all([import('node:inspector'), import('node:fs')]);
   const session = new Session();
   session.connect();
   const post = (method, params) =>
     new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
-  await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: Number(process.env.BENCH_CPU_PROFILE_INTERVAL) || 250 });
+  const interval = Number(process.env.BENCH_CPU_PROFILE_INTERVAL) || 250;
+  if (heap) await post('HeapProfiler.enable');
+  else {
+    await post('Profiler.enable');
+    await post('Profiler.setSamplingInterval', { interval });
+  }
   let running = false;
   process.on('SIGUSR2', async () => {
     if (!running) {
       running = true;
-      await post('Profiler.start');
+      if (heap)
+        await post('HeapProfiler.startSampling', {
+          samplingInterval: interval,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
+      else await post('Profiler.start');
       process.stdout.write(`${JSON.stringify({ profiling: true })}\n`);
       return;
     }
     running = false;
-    const { profile } = await post('Profiler.stop');
+    const { profile } = await post(heap ? 'HeapProfiler.stopSampling' : 'Profiler.stop');
     writeFileSync(file, JSON.stringify(profile));
     process.stdout.write(`${JSON.stringify({ profile: file })}\n`);
   });

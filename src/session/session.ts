@@ -2,6 +2,7 @@ import type { SessionPatch, SessionRecord } from '../stores/session-store.interf
 import type { SessionCodec } from './codecs/session-codec.interface.js';
 import { SessionError } from './errors/session.error.js';
 import { SessionMessages } from './errors/session.messages.js';
+import { inspect } from 'node:util';
 import { FlashBag } from './flash-bag.js';
 
 /**
@@ -29,6 +30,8 @@ export function isEmptyPatch(patch: SessionPatch): boolean {
 
 /** The empty key set every session starts with; never added to (sessions replace it on first use). */
 const NONE: Set<string> = new Set();
+/** The empty value map every session starts with; never added to (sessions replace it on first use). */
+const NO_VALUES: Map<string, unknown> = new Map();
 
 /** A session of any data shape, for code that does not care about the data. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -61,7 +64,11 @@ export class Session<T extends object = SessionData> {
   /** @internal */ _id: string | undefined;
   /** @internal Whether no record exists in the store for `_id` yet. */ _isNew: boolean;
   /** @internal Encoded values as the store holds them. */ _raw: Record<string, string>;
-  /** @internal Decoded values read or written in this request. */ _values = new Map<string, unknown>();
+  /**
+   * @internal Values set in this request, and objects read in it (primitives that were only read
+   * are decoded again when read again); the shared empty map until the first entry.
+   */
+  _values: Map<string, unknown> = NO_VALUES;
   /** @internal Keys set in this request (the shared empty set until the first write). */ _changed: Set<string> = NONE;
   /** @internal Keys deleted in this request (the shared empty set until the first delete). */ _deleted: Set<string> = NONE;
   /** @internal */ _createdAt: number;
@@ -129,14 +136,16 @@ export class Session<T extends object = SessionData> {
     const raw = this._raw[key];
     if (raw === undefined) return undefined;
     const value = this.decode(key, raw);
-    this._values.set(key, value);
+    // An object is kept, so every read returns the same one and an edit in place is found when the
+    // session is saved; a primitive has no identity to keep.
+    if (typeof value === 'object' && value !== null) this.ownValues().set(key, value);
     return value as T[K];
   }
 
   /** Set one value. `undefined` deletes the key. */
   set<K extends keyof T & string>(key: K, value: T[K]): this {
     if (value === undefined) return this.delete(key);
-    this._values.set(key, value);
+    this.ownValues().set(key, value);
     if (this._changed === NONE) this._changed = new Set();
     this._changed.add(key);
     if (this._deleted !== NONE) this._deleted.delete(key);
@@ -175,6 +184,17 @@ export class Session<T extends object = SessionData> {
       Object.defineProperty(result, key, { value: this.get(key), enumerable: true, writable: true, configurable: true });
     }
     return result as Partial<T>;
+  }
+
+  /**
+   * What `console.log(session)` and `util.inspect()` print, also when a whole request is logged:
+   * whether there is an ID (never the ID itself, a bearer credential) and the keys, not the values
+   * (tokens may be among them).
+   * @example `Session { id: [redacted], isNew: false, keys: [ 'userId', 'cart' ] }`
+   */
+  [inspect.custom](): string {
+    const keys = this.keys().map((key) => inspect(key));
+    return `${this.constructor.name} { id: ${this._id === undefined ? 'none' : '[redacted]'}, isNew: ${this._isNew}, keys: [ ${keys.join(', ')} ] }`;
   }
 
   /** Remove every key (the session itself and its ID stay; see {@link Session.destroy}). */
@@ -318,7 +338,7 @@ export class Session<T extends object = SessionData> {
     this._createdAt = record ? record.createdAt : now;
     this._expiresAt = record ? record.expiresAt : 0;
     this._principal = record?.principal;
-    this._values.clear();
+    this._values = NO_VALUES;
     this._changed = NONE;
     this._deleted = NONE;
     this._touchRequested = false;
@@ -330,6 +350,12 @@ export class Session<T extends object = SessionData> {
   get hasData(): boolean {
     if (this.keys().length > 0) return true;
     return this._flash ? this._flash.pending !== undefined : this._raw[FLASH_KEY] !== undefined;
+  }
+
+  /** `_values`, made this session's own before its first entry. */
+  private ownValues(): Map<string, unknown> {
+    if (this._values === NO_VALUES) this._values = new Map();
+    return this._values;
   }
 
   private flashBag(): FlashBag {

@@ -49,8 +49,15 @@ const DEFAULT_GC_INTERVAL = 60_000;
 export class MemoryStore implements SessionStore {
   /** Answers from memory: no deadline needed (see {@link SessionStore.inProcess}). */
   readonly inProcess = true;
-  /** Records in least-recently-used-first order: every access deletes and re-inserts its entry. */
-  private readonly records = new Map<string, SessionRecord>();
+  /** Records by ID. */
+  private readonly records = new Map<string, RecordEntry>();
+  /**
+   * The ends of the entries' recency list (a doubly-linked list through the entries). An access
+   * moves its entry to the newest end by relinking it, so it allocates nothing: re-inserting into
+   * the map instead makes the map's table grow and be rebuilt.
+   */
+  private oldest: RecordEntry | undefined;
+  private newest: RecordEntry | undefined;
   /** Locks (see {@link MemoryStore.tryLock}), apart from records so they never show as sessions. */
   private readonly locks = new Map<string, HeldLock>();
   private readonly maxSessions: number;
@@ -87,7 +94,7 @@ export class MemoryStore implements SessionStore {
   /** `get()` without the promise (see {@link MemoryStore.patchSync}). @internal */
   getSync(id: string): SessionRecord | null {
     const record = this.live(id);
-    return record ? this.copy(record) : null;
+    return record === null ? null : this.copy(record);
   }
 
   /** @throws {SessionError} `SESSION_INVALID_ID` (as a rejection) when `id` is malformed. */
@@ -116,13 +123,11 @@ export class MemoryStore implements SessionStore {
       else if (patch.principal === null) delete record.principal;
       return true;
     }
-    // live() already made it the most recently used, so setting the existing key keeps that order.
-    this.records.set(id, {
-      data: this.merge(record.data, patch),
-      createdAt: record.createdAt,
-      expiresAt,
-      ...withPrincipal(patch.principal === undefined ? record.principal : patch.principal),
-    });
+    // live() already made it the most recently used.
+    this.records.get(id)!.record = withPrincipal(
+      { data: this.merge(record.data, patch), createdAt: record.createdAt, expiresAt },
+      patch.principal === undefined ? record.principal : patch.principal,
+    );
     return true;
   }
 
@@ -141,14 +146,16 @@ export class MemoryStore implements SessionStore {
   }
 
   async destroy(id: string): Promise<void> {
-    if (isValidSessionId(id)) this.records.delete(id);
+    if (!isValidSessionId(id)) return;
+    const entry = this.records.get(id);
+    if (entry !== undefined) this.remove(entry);
   }
 
   /** Live sessions of `principal` (a scan of at most `maxSessions` records). */
   async findByPrincipal(principal: string): Promise<PrincipalSession[]> {
     const now = this.now();
     const found: PrincipalSession[] = [];
-    for (const [id, record] of this.records) {
+    for (const { id, record } of this.records.values()) {
       if (record.principal === principal && record.expiresAt > now) {
         found.push({ id, createdAt: record.createdAt, expiresAt: record.expiresAt });
       }
@@ -158,7 +165,7 @@ export class MemoryStore implements SessionStore {
 
   async destroyByPrincipal(principal: string): Promise<number> {
     const sessions = await this.findByPrincipal(principal);
-    for (const { id } of sessions) this.records.delete(id);
+    for (const { id } of sessions) this.remove(this.records.get(id)!);
     return sessions.length;
   }
 
@@ -197,9 +204,9 @@ export class MemoryStore implements SessionStore {
   async gc(): Promise<number> {
     const now = this.now();
     let deleted = 0;
-    for (const [id, record] of this.records) {
-      if (record.expiresAt <= now) {
-        this.records.delete(id);
+    for (const entry of this.records.values()) {
+      if (entry.record.expiresAt <= now) {
+        this.remove(entry);
         deleted++;
       }
     }
@@ -212,6 +219,7 @@ export class MemoryStore implements SessionStore {
     clearInterval(this.timer);
     this.timer = undefined;
     this.records.clear();
+    this.oldest = this.newest = undefined;
     this.locks.clear();
   }
 
@@ -225,7 +233,7 @@ export class MemoryStore implements SessionStore {
    * deep is enough. Override to keep extra fields of a record subtype.
    */
   protected copy(record: SessionRecord): SessionRecord {
-    return { data: { ...record.data }, createdAt: record.createdAt, expiresAt: record.expiresAt, ...withPrincipal(record.principal) };
+    return withPrincipal({ data: { ...record.data }, createdAt: record.createdAt, expiresAt: record.expiresAt }, record.principal);
   }
 
   /**
@@ -239,26 +247,63 @@ export class MemoryStore implements SessionStore {
   /** The stored (uncopied) live record of `id`, marked as most recently used; expired ones are deleted. */
   private live(id: string): SessionRecord | null {
     if (!isValidSessionId(id)) return null;
-    const record = this.records.get(id);
-    if (!record) return null;
-    this.records.delete(id);
-    if (record.expiresAt <= this.now()) return null;
-    this.records.set(id, record);
-    return record;
+    const entry = this.records.get(id);
+    if (entry === undefined) return null;
+    if (entry.record.expiresAt <= this.now()) {
+      this.remove(entry);
+      return null;
+    }
+    if (entry !== this.newest) {
+      this.unlink(entry);
+      this.append(entry);
+    }
+    return entry.record;
   }
 
   private store(id: string, record: SessionRecord): void {
-    this.records.delete(id);
-    this.records.set(id, record);
-    // Map iteration follows insertion order, so the first key is the least recently used.
-    while (this.records.size > this.maxSessions) {
-      const oldest = this.records.keys().next().value as string;
-      this.records.delete(oldest);
-    }
+    const existing = this.records.get(id);
+    if (existing !== undefined) this.remove(existing);
+    const entry: RecordEntry = { id, record, older: undefined, newer: undefined };
+    this.records.set(id, entry);
+    this.append(entry);
+    while (this.records.size > this.maxSessions) this.remove(this.oldest!);
+  }
+
+  /** Drop `entry` from the map and the recency list. */
+  private remove(entry: RecordEntry): void {
+    this.records.delete(entry.id);
+    this.unlink(entry);
+  }
+
+  /** Take `entry` out of the recency list. */
+  private unlink(entry: RecordEntry): void {
+    if (entry.older === undefined) this.oldest = entry.newer;
+    else entry.older.newer = entry.newer;
+    if (entry.newer === undefined) this.newest = entry.older;
+    else entry.newer.older = entry.older;
+    entry.older = entry.newer = undefined;
+  }
+
+  /** Put an unlinked `entry` at the newest end of the recency list. */
+  private append(entry: RecordEntry): void {
+    entry.older = this.newest;
+    if (this.newest === undefined) this.oldest = entry;
+    else this.newest.newer = entry;
+    this.newest = entry;
   }
 }
 
 /** Who holds a lock of {@link MemoryStore}, and until when (epoch ms). */
+/** A stored record, linked into the store's recency list. */
+interface RecordEntry {
+  readonly id: string;
+  record: SessionRecord;
+  /** The entry used just before this one (towards the eviction end). */
+  older: RecordEntry | undefined;
+  /** The entry used just after this one. */
+  newer: RecordEntry | undefined;
+}
+
 interface HeldLock {
   owner: string;
   expiresAt: number;
@@ -277,6 +322,8 @@ function applyPatchInPlace(data: Record<string, string>, patch: SessionPatch): R
 }
 
 /** `{ principal }` when there is one, else nothing, so records never carry `principal: undefined`. */
-function withPrincipal(principal: string | null | undefined): { principal?: string } {
-  return typeof principal === 'string' ? { principal } : {};
+/** `record` with `principal` set on it when it is a string (`null` and `undefined` leave none). */
+function withPrincipal(record: SessionRecord, principal: string | null | undefined): SessionRecord {
+  if (typeof principal === 'string') record.principal = principal;
+  return record;
 }

@@ -73,6 +73,79 @@ describe('MemoryStore', () => {
     expect(store.size).toBe(3);
   });
 
+  it('keeps exact least-recently-used order through any mix of operations (checked against a model)', async () => {
+    // A seeded pseudo-random walk, so a failure replays the same way.
+    let seed = 0x2f6e2b1;
+    const random = (n: number): number => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+      return seed % n;
+    };
+    let now = 1_000_000;
+    const max = 5;
+    const store = create({ maxSessions: max, now: () => now });
+    const ids = Array.from({ length: 12 }, () => generateSessionId());
+    // The model: live IDs, least recently used first, and each one's expiry.
+    let order: string[] = [];
+    const expiry = new Map<string, number>();
+    const use = (id: string): void => {
+      order = [...order.filter((other) => other !== id), id];
+    };
+    const drop = (id: string): void => {
+      order = order.filter((other) => other !== id);
+    };
+    /** What an access finds: a live ID is used, an expired one is dropped (the store deletes it on access). */
+    const access = (id: string): boolean => {
+      if (!order.includes(id)) return false;
+      if (expiry.get(id)! <= now) {
+        drop(id);
+        return false;
+      }
+      use(id);
+      return true;
+    };
+
+    for (let step = 0; step < 2_000; step++) {
+      const id = ids[random(ids.length)]!;
+      const op = random(8);
+      if (op === 0 || op === 1) {
+        const expiresAt = now + 1 + random(50);
+        await store.set(id, record(expiresAt, { step: String(step) }));
+        expiry.set(id, expiresAt);
+        use(id);
+        if (order.length > max) order.shift();
+      } else if (op === 2) {
+        const live = access(id);
+        expect(await store.get(id) !== null, `get at step ${step}`).toBe(live);
+      } else if (op === 3) {
+        const live = access(id);
+        expect(await store.patch(id, { set: { p: String(step) }, unset: [] }, expiry.get(id) ?? now + 10), `patch at step ${step}`).toBe(live);
+      } else if (op === 4) {
+        const live = access(id);
+        expect(await store.touch(id, expiry.get(id) ?? now + 10), `touch at step ${step}`).toBe(live);
+      } else if (op === 5) {
+        await store.destroy(id);
+        drop(id);
+      } else if (op === 6) {
+        now += random(10);
+      } else {
+        const expired = order.filter((other) => expiry.get(other)! <= now);
+        expect(await store.gc(), `gc at step ${step}`).toBe(expired.length);
+        for (const other of expired) drop(other);
+      }
+      expect(store.size, `size at step ${step}`).toBe(order.length);
+    }
+    // Every live ID is still there, and filling the store evicts them oldest first.
+    now -= 1_000_000; // nothing expires from here on
+    const survivors = [...order];
+    expect(survivors.length).toBeGreaterThan(0);
+    for (let free = max - survivors.length; free > 0; free--) await store.set(generateSessionId(), record(Number.MAX_SAFE_INTEGER));
+    for (let index = 0; index < survivors.length; index++) {
+      await store.set(generateSessionId(), record(Number.MAX_SAFE_INTEGER));
+      expect(store.size).toBe(max);
+      expect(await store.get(survivors[index]!), `survivor ${index} evicted in turn`).toBeNull();
+    }
+  });
+
   it('treats a record as expired once expiresAt <= now, using the injected clock', async () => {
     let now = 1_000_000;
     const store = create({ now: () => now });
