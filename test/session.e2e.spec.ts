@@ -3,7 +3,7 @@ import { MemoryStore, SessionSigner, generateSessionId } from '../src/index.js';
 import { CountingStore } from './support/counting-store.js';
 import { SECRET, startApp, startSessionApp, testModule, type RunningApp } from './support/test-app.js';
 import { SessionModule } from '../src/index.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -455,5 +455,31 @@ describe('secrets', () => {
     } finally {
       await after.close();
     }
+  });
+});
+
+describe('the session slot of a request', () => {
+  let running: RunningApp;
+  const seen: boolean[] = [];
+
+  beforeAll(async () => {
+    running = await startApp(testModule(SessionModule.forRoot({ secret: SECRET, cookie: { secure: false } })), (app) => {
+      // Runs after Express gave the request its prototype and before the session loads.
+      app.use((req: IncomingMessage, _res: ServerResponse, next: () => void) => {
+        seen.push(Object.getOwnPropertySymbols(req).some((symbol) => symbol.description === 'nest-sessions:session'));
+        next();
+      });
+    });
+  });
+  afterAll(() => running.close());
+
+  it('is on every request before any middleware runs, reserved by one listener on the HTTP server', async () => {
+    const client = running.client();
+    expect((await client.post('/increment')).json()).toEqual({ count: 1 });
+    expect((await client.get('/read')).json()).toMatchObject({ count: 1 });
+    expect(seen).toEqual([true, true]);
+    // Express's own listener and the one that reserves the slot.
+    const server = running.app.getHttpServer() as Server;
+    expect(server.listeners('request')).toHaveLength(2);
   });
 });

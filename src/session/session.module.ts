@@ -13,6 +13,7 @@ import { ClientSessionManager } from './client-session.manager.js';
 import { SESSION_STORE } from './session.constants.js';
 import { SessionInterceptor } from './session.interceptor.js';
 import { SESSION_RESOLVED_OPTIONS } from './session.internal-constants.js';
+import { reserveSessionSlot } from './session-context.util.js';
 import { SessionIndex } from './session-index.service.js';
 import { SessionLocks } from './session-locks.service.js';
 import { SessionManager } from './session.manager.js';
@@ -121,10 +122,12 @@ export class SessionModule extends ConfigurableSessionModule implements NestModu
    * middleware and before every route and guard): Nest's route-matched module middleware costs a
    * path match and a proxy per request, about a tenth of a simple route's time. A store that cannot
    * be read is then answered by `SessionManager.failResponse()` (the same 503 body a failed save
-   * gets) rather than by exception filters. Other adapters use module middleware.
+   * gets) rather than by exception filters. Other adapters use module middleware. On every adapter
+   * the HTTP server gives each request its session slot as it arrives (see `reserveSessionSlot`).
    */
   configure(consumer: MiddlewareConsumer): void {
     const adapter = this.adapterHost?.httpAdapter;
+    reserveSessionSlot(adapter?.getHttpServer());
     if (adapter?.getType() === 'express') {
       adapter.use(this.manager.middleware());
       return;

@@ -165,8 +165,15 @@ export class MemoryStore implements SessionStore {
 
   async destroyByPrincipal(principal: string): Promise<number> {
     const sessions = await this.findByPrincipal(principal);
-    for (const { id } of sessions) this.remove(this.records.get(id)!);
-    return sessions.length;
+    let destroyed = 0;
+    for (const { id } of sessions) {
+      // Looked up again: the listing above resolved a tick ago, and another caller may have deleted it since.
+      const entry = this.records.get(id);
+      if (entry === undefined) continue;
+      this.remove(entry);
+      destroyed++;
+    }
+    return destroyed;
   }
 
   /**

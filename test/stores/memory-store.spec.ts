@@ -146,6 +146,18 @@ describe('MemoryStore', () => {
     }
   });
 
+  it('destroyByPrincipal() skips a session deleted while it was listing, and counts only what it destroyed', async () => {
+    const store = create();
+    const [first, second] = [generateSessionId(), generateSessionId()];
+    const far = Date.now() + 60_000;
+    await store.set(first, { ...record(far), principal: 'user-1' });
+    await store.set(second, { ...record(far), principal: 'user-1' });
+    // destroy() runs while destroyByPrincipal() waits for its own listing.
+    const [destroyed] = await Promise.all([store.destroyByPrincipal('user-1'), store.destroy(first)]);
+    expect(destroyed).toBe(1);
+    expect(store.size).toBe(0);
+  });
+
   it('treats a record as expired once expiresAt <= now, using the injected clock', async () => {
     let now = 1_000_000;
     const store = create({ now: () => now });
