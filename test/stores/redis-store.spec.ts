@@ -137,6 +137,45 @@ async function slowLink(holdMs: number): Promise<{ port: number; close(): Promis
   };
 }
 
+/**
+ * A TCP relay to the local Redis that relays normally until `stall()`, after which it forwards
+ * nothing more either way while keeping every connection open: a Redis that stopped answering on
+ * a connection the client still sees as ready.
+ */
+async function stallableLink(): Promise<{ port: number; stall(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let stalled = false;
+  const server: Server = createServer((socket) => {
+    const upstream = connect(LOCAL.port, LOCAL.host);
+    for (const [from, to] of [
+      [socket, upstream],
+      [upstream, socket],
+    ] as const) {
+      sockets.add(from);
+      from.on('data', (chunk) => {
+        if (!stalled) to.write(chunk);
+      });
+      from.on('error', () => from.destroy());
+      from.on('close', () => {
+        sockets.delete(from);
+        to.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, LOCAL.host, resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    stall: () => {
+      stalled = true;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 describe('RedisStore on the local Redis (6379)', () => {
   const prefix = `${RUN}local:`;
   let admin: Redis;
@@ -370,6 +409,48 @@ describe('RedisStore on the local Redis (6379)', () => {
     } finally {
       client.disconnect();
     }
+  });
+
+  it.each([
+    ['a client the store created (ioredis times each command out)', undefined],
+    ['a client passed in without a commandTimeout of its own (the store times the operation out)', {}],
+    ['a client passed in with a shorter commandTimeout of its own', { commandTimeout: 200 }],
+  ])('fails within commandTimeout when Redis stops answering on a ready connection: %s', async (_name, clientOptions) => {
+    const link = await stallableLink();
+    const client = clientOptions === undefined ? undefined : quiet(new Redis({ host: LOCAL.host, port: link.port, maxRetriesPerRequest: 1, ...clientOptions }));
+    const store = client === undefined ? create({ port: link.port, commandTimeout: 400 }) : new RedisStore({ client, keyPrefix: prefix, commandTimeout: 400 });
+    try {
+      const id = generateSessionId();
+      await store.set(id, record());
+      expect(store.client.status).toBe('ready');
+      link.stall();
+      const started = Date.now();
+      for (const operation of [store.get(id), store.patch(id, { set: { b: '2' }, unset: [] }, Date.now() + HOUR), store.touch(id, Date.now() + HOUR)]) {
+        const error = await rejection(operation);
+        expect((error as SessionError).code).toBe('SESSION_STORE_UNAVAILABLE');
+      }
+      // The three run at once and each fails after about 400 ms (200 with the client's own timeout),
+      // not after SessionModule's 5 s storeTimeout, and the connection stays up for the next ones.
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(store.client.status).toBe('ready');
+    } finally {
+      if (client === undefined) await store.close();
+      else client.disconnect();
+      await link.close();
+    }
+  });
+
+  it('writes and deletes more keys in one patch than one script call takes at once (batches of 500)', async () => {
+    const store = create();
+    const id = generateSessionId();
+    const many = (count: number, tag: string): Record<string, string> =>
+      Object.fromEntries(Array.from({ length: count }, (_, i) => [`${tag}${i}`, `"${tag}${i}"`]));
+    await store.set(id, record(many(1_200, 'old')));
+    const unset = Object.keys(many(1_100, 'old'));
+    expect(await store.patch(id, { set: many(1_300, 'new'), unset }, Date.now() + HOUR)).toBe(true);
+    const data = (await store.get(id))!.data;
+    expect(Object.keys(data)).toHaveLength(100 + 1_300);
+    expect(data).toEqual({ ...Object.fromEntries(Object.entries(many(1_200, 'old')).slice(1_100)), ...many(1_300, 'new') });
   });
 
   it('never writes an operation it reported as failed, even once the connection comes up', async () => {

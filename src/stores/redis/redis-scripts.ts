@@ -67,18 +67,36 @@ if ARGV[1] == 'set' then
   redis.call('DEL', key)
   redis.call('HSET', key, '${FIELD.createdAt}', ARGV[4])
 end
+-- Fields go to HDEL and HSET in as few calls as possible, in batches of at most 500 so that
+-- unpack() stays far below Lua's stack limit.
 local deletes = tonumber(ARGV[9])
+local batch = {}
 for i = 10, 9 + deletes do
-  redis.call('HDEL', key, ARGV[i])
+  batch[#batch + 1] = ARGV[i]
+  if #batch == 500 or i == 9 + deletes then
+    redis.call('HDEL', key, unpack(batch))
+    batch = {}
+  end
+end
+batch = {'${FIELD.expiresAt}', ARGV[3]}
+if principal then
+  batch[3] = '${FIELD.principal}'
+  batch[4] = principal
+  batch[5] = '${FIELD.indexedUntil}'
+  batch[6] = indexedUntil
+elseif meta[2] or meta[3] then
+  redis.call('HDEL', key, '${FIELD.principal}', '${FIELD.indexedUntil}')
 end
 for i = 10 + deletes, #ARGV, 2 do
-  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+  batch[#batch + 1] = ARGV[i]
+  batch[#batch + 1] = ARGV[i + 1]
+  if #batch >= 1000 then
+    redis.call('HSET', key, unpack(batch))
+    batch = {}
+  end
 end
-redis.call('HSET', key, '${FIELD.expiresAt}', ARGV[3])
-if principal then
-  redis.call('HSET', key, '${FIELD.principal}', principal, '${FIELD.indexedUntil}', indexedUntil)
-else
-  redis.call('HDEL', key, '${FIELD.principal}', '${FIELD.indexedUntil}')
+if #batch > 0 then
+  redis.call('HSET', key, unpack(batch))
 end
 redis.call('PEXPIREAT', key, string.format('%d', math.ceil(expiresAt)))
 if old and old ~= principal then return {1, 1, old} end

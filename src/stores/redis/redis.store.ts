@@ -200,8 +200,12 @@ export interface RedisStoreOptions {
   /**
    * Milliseconds one store operation may wait for Redis before it fails with a `SessionError`
    * coded `SESSION_STORE_UNAVAILABLE`. The store enforces it for every client, including one you
-   * pass in; for a client it creates it is also ioredis's `commandTimeout`. Keep it below
-   * `SessionModule`'s `storeTimeout`.
+   * pass in. A standalone client the store creates also gets it as ioredis's `commandTimeout`;
+   * when a client's own ioredis `commandTimeout` is no longer than this, an operation that starts on
+   * a ready connection is bounded per command by ioredis (one of two commands, such as a script that
+   * has to be loaded first, may take up to twice as long). Otherwise, and while the client is
+   * connecting, the store bounds the whole operation. Keep it below `SessionModule`'s
+   * `storeTimeout`, which bounds every operation whatever the store does.
    * @default 2000
    * @example 500
    */
@@ -314,6 +318,12 @@ export class RedisStore implements SessionStore {
   protected readonly commandTimeout: number;
   /** Whether the store created {@link RedisStore.client} and so closes it. */
   private readonly ownsClient: boolean;
+  /**
+   * Whether ioredis itself fails every command of the client that gets no answer within
+   * `commandTimeout` (a standalone or sentinel client with its own `commandTimeout` no longer than
+   * the store's), so an operation on a ready connection needs no timer of the store's.
+   */
+  private readonly clientTimesOut: boolean;
   private readonly clock: () => number;
   /** The last `error` event of a client the store created, reported as the cause while it is down. */
   private lastClientError: Error | undefined;
@@ -344,6 +354,7 @@ export class RedisStore implements SessionStore {
       this.prefix = checkPrefix('keyPrefix', prefix);
       this.client = options.client;
       this.ownsClient = false;
+      this.clientTimesOut = clientCommandTimeout(this.client) <= this.commandTimeout;
       return;
     }
 
@@ -354,6 +365,7 @@ export class RedisStore implements SessionStore {
     validateConnection(merged);
     this.client = this.createClient({ ...merged, commandTimeout: this.commandTimeout });
     this.ownsClient = true;
+    this.clientTimesOut = clientCommandTimeout(this.client) <= this.commandTimeout;
     this.client.on('error', (error: Error) => {
       this.lastClientError = error;
       options.onClientError?.(error);
@@ -634,6 +646,15 @@ export class RedisStore implements SessionStore {
    * (unless `timed` is false).
    */
   private async run<T>(operation: 'read' | 'write', work: () => Promise<T>, timed = true): Promise<T> {
+    if (this.clientTimesOut && this.client.status === 'ready') {
+      // The usual case, without a timer of the store's: the commands go out at once, so none can
+      // be sent late, and ioredis's own `commandTimeout` fails each one that gets no answer in time.
+      try {
+        return await work();
+      } catch (err) {
+        throw err instanceof SessionError ? err : unavailable(operation, err);
+      }
+    }
     let timer: NodeJS.Timeout | undefined;
     let gaveUp = false;
     try {
@@ -772,24 +793,36 @@ export class RedisStore implements SessionStore {
 
   /** The record in `hash` (an `HGETALL` reply), or `null` when there is none or it has expired. */
   private toRecord(hash: Record<string, string> | string[], now: number): SessionRecord | null {
-    const entries: [string, string][] = Array.isArray(hash)
-      ? Array.from({ length: hash.length / 2 }, (_, i) => [hash[2 * i]!, hash[2 * i + 1]!])
-      : Object.entries(hash);
     const data: Record<string, string> = {};
-    let createdAt: number | undefined;
-    let expiresAt: number | undefined;
-    let principal: string | undefined;
-    for (const [field, value] of entries) {
-      if (field.startsWith(FIELD.data)) {
-        // defineProperty, not assignment, so a key named `__proto__` is returned like any other key.
-        Object.defineProperty(data, field.slice(FIELD.data.length), { value, enumerable: true, writable: true, configurable: true });
-      } else if (field === FIELD.createdAt) createdAt = Number(value);
-      else if (field === FIELD.expiresAt) expiresAt = Number(value);
-      else if (field === FIELD.principal) principal = value;
+    const fields = { createdAt: undefined as number | undefined, expiresAt: undefined as number | undefined, principal: undefined as string | undefined };
+    if (Array.isArray(hash)) {
+      for (let i = 0; i + 1 < hash.length; i += 2) readField(data, fields, hash[i]!, hash[i + 1]!);
+    } else {
+      for (const field in hash) readField(data, fields, field, hash[field]!);
     }
+    const { createdAt, expiresAt, principal } = fields;
     if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || expiresAt! <= now) return null;
-    return { data, createdAt: createdAt!, expiresAt: expiresAt!, ...(principal === undefined ? {} : { principal }) };
+    const record: SessionRecord = { data, createdAt: createdAt!, expiresAt: expiresAt! };
+    if (principal !== undefined) record.principal = principal;
+    return record;
   }
+}
+
+/** One field of a session hash into `data` (a session key) or `fields` (the record's own fields). */
+function readField(
+  data: Record<string, string>,
+  fields: { createdAt?: number; expiresAt?: number; principal?: string },
+  field: string,
+  value: string,
+): void {
+  if (field.startsWith(FIELD.data)) {
+    const key = field.slice(FIELD.data.length);
+    // defineProperty for `__proto__`, so it is returned like any other key instead of changing the prototype.
+    if (key === '__proto__') Object.defineProperty(data, key, { value, enumerable: true, writable: true, configurable: true });
+    else data[key] = value;
+  } else if (field === FIELD.createdAt) fields.createdAt = Number(value);
+  else if (field === FIELD.expiresAt) fields.expiresAt = Number(value);
+  else if (field === FIELD.principal) fields.principal = value;
 }
 
 /** Hash fields to delete and field/value pairs to set for data keys. */
@@ -797,6 +830,16 @@ function dataFields(set: Record<string, string>, unset: string[]): { deletes: st
   const sets: string[] = [];
   for (const [key, value] of Object.entries(set)) sets.push(FIELD.data + key, value);
   return { deletes: unset.map((key) => FIELD.data + key), sets };
+}
+
+/**
+ * The `commandTimeout` ioredis applies to each command of `client` (ms); `Infinity` when it has none,
+ * and for a cluster, whose commands may also wait for redirections and slot refreshes.
+ */
+function clientCommandTimeout(client: Redis | Cluster): number {
+  if (isCluster(client)) return Number.POSITIVE_INFINITY;
+  const timeout = (client as { options?: { commandTimeout?: unknown } }).options?.commandTimeout;
+  return typeof timeout === 'number' && timeout > 0 ? timeout : Number.POSITIVE_INFINITY;
 }
 
 function isCluster(client: Redis | Cluster): client is Cluster {
