@@ -1,8 +1,8 @@
+import { inspect } from 'node:util';
 import type { SessionPatch, SessionRecord } from '../stores/session-store.interface.js';
 import type { SessionCodec } from './codecs/session-codec.interface.js';
 import { SessionError } from './errors/session.error.js';
 import { SessionMessages } from './errors/session.messages.js';
-import { inspect } from 'node:util';
 import { FlashBag } from './flash-bag.js';
 
 /**
@@ -194,7 +194,8 @@ export class Session<T extends object = SessionData> {
    */
   [inspect.custom](): string {
     const keys = this.keys().map((key) => inspect(key));
-    return `${this.constructor.name} { id: ${this._id === undefined ? 'none' : '[redacted]'}, isNew: ${this._isNew}, keys: [ ${keys.join(', ')} ] }`;
+    const list = keys.length === 0 ? '[]' : `[ ${keys.join(', ')} ]`;
+    return `${this.constructor.name} { id: ${this._id === undefined ? 'none' : '[redacted]'}, isNew: ${this._isNew}, keys: ${list} }`;
   }
 
   /** Remove every key (the session itself and its ID stay; see {@link Session.destroy}). */
