@@ -630,6 +630,9 @@ function processTicks(pid) {
 }
 
 /** utime+stime (fields 14 and 15 of /proc/<pid>/stat) of `pid` itself, in clock ticks (NaN when it is gone). */
+/** CPU µs per request: `ticks` of CPU time (CLOCK_TICKS per second) over `handled` requests. */
+const cpuPerRequest = (ticks, handled) => +(((ticks / CLOCK_TICKS) * 1e6) / handled).toFixed(2);
+
 function cpuTicks(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -935,6 +938,11 @@ async function main() {
     const problems = [];
     let retriesLeft = Math.floor(runsInAll * 0.1);
     let quietBudgetMs = QUIET_BUDGET_MS;
+    // A pause between runs; with --noise it is the first 0.5 s window of the wait for quiet.
+    const pauseBeforeRun = async () => {
+      if (config.noise > 0) quietBudgetMs -= Math.max(0, (await waitForQuiet(config.noise / 100, Math.min(5000, quietBudgetMs + 500))) - 500);
+      else await sleep(250);
+    };
     for (let round = 0; round < config.rounds; round++) {
       const active = round < config.redisRounds ? SERVERS : BASE_SERVERS;
       const order = active.map((_, i) => active[(i + round) % active.length]);
@@ -943,9 +951,7 @@ async function main() {
           const onRedis = isRedisServer(name);
           let run;
           for (let attempt = 1; ; attempt++) {
-            // A pause between runs; with --noise it is the first 0.5 s window of the wait for quiet.
-            if (config.noise > 0) quietBudgetMs -= Math.max(0, (await waitForQuiet(config.noise / 100, Math.min(5000, quietBudgetMs + 500))) - 500);
-            else await sleep(250);
+            await pauseBeforeRun();
             const redisBefore = onRedis ? await redisSnapshot(servers[name]) : undefined;
             const handledBefore = onRedis ? redisBefore.handled : (await servers[name].stats()).handled;
             const ticksBefore = cpuTicks(servers[name].pid);
@@ -964,7 +970,7 @@ async function main() {
             // its last in-flight requests (redisDelta waits for that too).
             attemptRun.handled = onRedis ? attemptRun.redis.handled : (await settledCount(servers[name])) - handledBefore;
             attemptRun.cpuTicks = cpuTicks(servers[name].pid) - ticksBefore;
-            attemptRun.cpuUs = +(((attemptRun.cpuTicks / CLOCK_TICKS) * 1e6) / attemptRun.handled).toFixed(2);
+            attemptRun.cpuUs = cpuPerRequest(attemptRun.cpuTicks, attemptRun.handled);
             if (run) {
               // Second attempt: keep the quieter of the two (chosen by foreign load, never by speed).
               let dropped = attemptRun;
@@ -1001,8 +1007,7 @@ async function main() {
         for (const group of groups) {
           // Rotated each round, so no server's autocannon always starts first.
           const names = group.servers.map((_, i) => group.servers[(i + round) % group.servers.length]);
-          if (config.noise > 0) quietBudgetMs -= Math.max(0, (await waitForQuiet(config.noise / 100, Math.min(5000, quietBudgetMs + 500))) - 500);
-          else await sleep(250);
+          await pauseBeforeRun();
           const before = [];
           for (const name of names) before.push({ handled: (await servers[name].stats()).handled, ticks: cpuTicks(servers[name].pid) });
           const foreignBefore = foreignProbe();
@@ -1022,7 +1027,7 @@ async function main() {
               ...result,
               handled,
               cpuTicks: ticks,
-              cpuUs: +(((ticks / CLOCK_TICKS) * 1e6) / handled).toFixed(2),
+              cpuUs: cpuPerRequest(ticks, handled),
               // The server's share of one CPU over the run: how the core was split between them.
               cpuShare: +(ticks / CLOCK_TICKS / result.duration).toFixed(3),
               foreign: +foreign.toFixed(3),

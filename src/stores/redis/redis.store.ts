@@ -646,18 +646,12 @@ export class RedisStore implements SessionStore {
    * (unless `timed` is false).
    */
   private async run<T>(operation: 'read' | 'write', work: () => Promise<T>, timed = true): Promise<T> {
-    if (this.clientTimesOut && this.client.status === 'ready') {
-      // The usual case, without a timer of the store's: the commands go out at once, so none can
-      // be sent late, and ioredis's own `commandTimeout` fails each one that gets no answer in time.
-      try {
-        return await work();
-      } catch (err) {
-        throw err instanceof SessionError ? err : unavailable(operation, err);
-      }
-    }
     let timer: NodeJS.Timeout | undefined;
     let gaveUp = false;
     try {
+      // The usual case, without a timer of the store's: the commands go out at once, so none can
+      // be sent late, and ioredis's own `commandTimeout` fails each one that gets no answer in time.
+      if (this.clientTimesOut && this.client.status === 'ready') return await work();
       const attempt = async (): Promise<T> => {
         await this.connected();
         // An operation reported as failed must not write once the connection comes up after all.
