@@ -287,7 +287,8 @@ describe('FileStore', () => {
     expect(results.filter(Boolean)).toHaveLength(1);
     const winner = `owner-${results.indexOf(true)}`;
 
-    expect((await readdir(root)).sort()).toEqual(['.locks', `${key}.json`]);
+    // Both sides sorted the same way: a key starting with '-' sorts before '.locks'.
+    expect((await readdir(root)).sort()).toEqual(['.locks', `${key}.json`].sort());
     expect(await readdir(join(root, '.locks'))).toEqual([`${key}.lock`]);
     expect(await mode(join(root, '.locks'))).toBe(0o700);
     expect(JSON.parse(await readFile(join(root, '.locks', `${key}.lock`), 'utf8'))).toMatchObject({ owner: winner });
