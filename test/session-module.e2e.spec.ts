@@ -301,3 +301,46 @@ describe('the global interceptor switch', () => {
     }
   });
 });
+
+describe('a SessionManager subclass', () => {
+  it('sees every store call of a request through its storeCall() override, for stores reached through promises', async () => {
+    const { Test } = await import('@nestjs/testing');
+    const { SESSION_RESOLVED_OPTIONS } = await import('../src/session/session.internal-constants.js');
+    const { FaultyStore } = await import('./support/faulty-store.js');
+    const calls: string[] = [];
+    class AuditingSessionManager extends SessionManager {
+      protected override storeCall<R>(operation: string, call: () => Promise<R>): Promise<R> {
+        calls.push(operation);
+        return super.storeCall(operation, call);
+      }
+    }
+    // FaultyStore with no fault set: a store that is not in-process, so the engine would otherwise
+    // chain its calls straight to the store.
+    const moduleRef = await Test.createTestingModule({
+      imports: [testModule(SessionModule.forRoot({ secret: SECRET, store: new FaultyStore(new MemoryStore()) }))],
+    })
+      .overrideProvider(SessionManager)
+      .useFactory({ factory: (options: never) => new AuditingSessionManager(options), inject: [SESSION_RESOLVED_OPTIONS] })
+      .compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.listen(0, '127.0.0.1');
+    try {
+      const { TestClient } = await import('./support/http-client.js');
+      const client = new TestClient(`http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`);
+      await client.post('/increment'); // new session: set
+      await client.post('/increment'); // read, then patch
+      await client.post('/touch'); // read, then touch
+      expect((await client.get('/value')).json()).toEqual({ count: 2 });
+      expect(calls).toEqual([
+        'save the session',
+        'read the session',
+        'save the session',
+        'read the session',
+        'extend the session',
+        'read the session',
+      ]);
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -21,6 +21,7 @@ describe('when the store fails', () => {
   beforeEach(() => {
     store.failing.clear();
     store.stalling.clear();
+    store.throwing.clear();
     store.writeDelay = 0;
     reported.length = 0;
   });
@@ -122,6 +123,52 @@ describe('when the store fails', () => {
     expect((await client.post('/increment')).status).toBe(503);
     store.stalling.clear();
     expect((await client.get('/value')).json()).toEqual({ count: 1 });
+  });
+
+  it('answers a store that throws instead of rejecting like an outage, on read, save and touch, and keeps running', async () => {
+    const client = running.client();
+    await client.post('/increment');
+    for (const [operation, request, message] of [
+      ['get', () => client.get('/value'), 'read the session'],
+      ['patch', () => client.post('/increment'), 'save the session'],
+      ['touch', () => client.post('/touch'), 'extend the session'],
+    ] as const) {
+      store.throwing.add(operation);
+      const failed = await request();
+      expect(failed.status).toBe(503);
+      expect(failed.json().message).toBe(`nest-sessions: the session store failed to ${message}; the request was not completed.`);
+      expect((reported.at(-1)!.cause as Error).message).toBe(`injected synchronous ${operation} throw`);
+      store.throwing.clear();
+    }
+    expect(reported).toHaveLength(3);
+    expect((await client.get('/value')).json()).toEqual({ count: 1 });
+  });
+
+  it('fails the response with SESSION_CODEC_ERROR when a changed value cannot be encoded, and keeps the stored session', async () => {
+    const codecStore = new FaultyStore(new MemoryStore());
+    const errors: SessionError[] = [];
+    // A codec that refuses one marker value, as 'json' refuses a BigInt.
+    const codec = {
+      name: 'picky-json',
+      encode: (value: unknown) => {
+        if (value === 'unencodable') throw new TypeError('cannot encode this value');
+        return JSON.stringify(value);
+      },
+      decode: (text: string) => JSON.parse(text) as unknown,
+    };
+    const app = await startSessionApp({ store: codecStore, codec, onError: (error) => errors.push(error) });
+    try {
+      const client = app.client();
+      await client.post('/set', { a: 1 });
+      const failed = await client.post('/set', { a: 2, b: 'unencodable' });
+      expect(failed.status).toBe(500);
+      expect(failed.json().error).toBe('SESSION_CODEC_ERROR');
+      expect(failed.text).not.toContain('    at ');
+      expect(errors.map((e) => e.code)).toEqual(['SESSION_CODEC_ERROR']);
+      expect((await client.get('/all')).json()).toEqual({ a: 1 });
+    } finally {
+      await app.close();
+    }
   });
 
   it('never reports the session ID to the error hook', async () => {

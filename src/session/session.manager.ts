@@ -85,6 +85,13 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   private readonly syncWrites: SyncStore | undefined;
   /** The same store's synchronous reads, when `readSession()` is not overridden. */
   private readonly syncReads: SyncStore | undefined;
+  /**
+   * Other stores: {@link SessionManager.attach} reads the store in one promise chain instead of
+   * awaiting through `load()`, `readSession()` and `storeCall()`, when none of those is overridden.
+   */
+  private readonly chainedReads: boolean;
+  /** Likewise for the write at the end of a response, when `persist()` and `storeCall()` are the engine's own. */
+  private readonly chainedWrites: boolean;
 
   constructor(@Inject(SESSION_RESOLVED_OPTIONS) protected readonly options: ResolvedSessionOptions) {
     this.signer = new SessionSigner(options.secrets);
@@ -97,6 +104,9 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       this.inProcess && ownPersist && typeof store.patchSync === 'function' && typeof store.touchSync === 'function' ? (store as SyncStore) : undefined;
     const ownRead = Object.getPrototypeOf(this).readSession === SessionManager.prototype.readSession;
     this.syncReads = this.inProcess && ownRead && typeof store.getSync === 'function' ? (store as SyncStore) : undefined;
+    const own = (name: 'load' | 'storeCall'): boolean => Object.getPrototypeOf(this)[name] === SessionManager.prototype[name];
+    this.chainedReads = this.syncReads === undefined && ownRead && own('load') && own('storeCall');
+    this.chainedWrites = this.syncWrites === undefined && ownPersist && own('storeCall');
   }
 
   /** The codec values are encoded with. */
@@ -119,11 +129,33 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * ID and the store write are never lost.
    * @throws SessionError `SESSION_STORE_UNAVAILABLE` when the store cannot be read.
    */
-  async attach(req: IncomingMessage, res: ServerResponse): Promise<Session> {
+  attach(req: IncomingMessage, res: ServerResponse): Promise<Session> {
     const existing = getSessionFromRequest<Session>(req);
-    if (existing) return existing;
+    if (existing) return Promise.resolve(existing);
     // `fresh`: the lookup just above already found none.
-    return this.hooked(await this.load(req, FRESH), res);
+    if (!this.chainedReads) return this.load(req, FRESH).then((session) => this.hooked(session, res));
+    try {
+      return this.attachChained(req, res);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * What `load()` then `readSession()` do, as one promise chain: each request would otherwise keep
+   * a suspended frame per async layer alive across the store's round trip. With the same change in
+   * `RedisStore`, a Redis-backed write request allocated about 5 KB less, of 57 KB.
+   */
+  private attachChained(req: IncomingMessage, res: ServerResponse): Promise<Session> {
+    const now = Date.now();
+    const { id, transport } = this.presentedId(req);
+    if (id === undefined) {
+      return Promise.resolve(this.hooked(this.bind(req, { record: null, presented: false, transport, degraded: false }, now), res));
+    }
+    return this.withinDeadline(() => this.serverStore.get(id)).then(
+      (record) => this.hooked(this.bind(req, { id, record, presented: true, transport, degraded: false }, now), res),
+      (cause: unknown) => this.hooked(this.bind(req, this.unreadable(req, transport, storeFailure('read the session', cause)), now), res),
+    );
   }
 
   /**
@@ -143,12 +175,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       try {
         loaded = { id, record: this.syncReads.getSync(id), presented: true, transport, degraded: false };
       } catch (cause) {
-        // As storeCall() maps it: the store's own SessionErrors as they are, anything else as an outage.
-        const error =
-          cause instanceof SessionError && cause.code !== 'SESSION_STORE_UNAVAILABLE'
-            ? cause
-            : new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('read the session'), { cause });
-        loaded = this.unreadable(req, transport, error);
+        loaded = this.unreadable(req, transport, storeFailure('read the session', cause));
       }
     }
     return this.hooked(this.bind(req, loaded, now), res);
@@ -549,11 +576,21 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    */
   protected async storeCall<R>(operation: string, call: () => Promise<R>): Promise<R> {
     try {
-      return await (this.inProcess ? call() : this.deadlines.race(call()));
+      return await this.withinDeadline(call);
     } catch (cause) {
-      if (cause instanceof SessionError && cause.code !== 'SESSION_STORE_UNAVAILABLE') throw cause;
-      throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
+      throw storeFailure(operation, cause);
     }
+  }
+
+  /** `call()` within `storeTimeout` (an in-process store needs no deadline); a synchronous throw becomes a rejection. */
+  private withinDeadline<R>(call: () => Promise<R>): Promise<R> {
+    let pending: Promise<R>;
+    try {
+      pending = call();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.inProcess ? pending : this.deadlines.race(pending);
   }
 
   private exclusive<R>(session: AnySession, work: () => Promise<R>): Promise<R> {
@@ -629,18 +666,59 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   /** @internal Called by the hooked `end`: finish the store write, then end the response. */
   onEnd(binding: SessionBinding, args: unknown[]): void {
     const session = binding.session!;
-    if (this.syncWrites !== undefined && binding.queue === undefined && !session._isNew && !session._degraded) {
+    const end = binding.end as (...a: unknown[]) => unknown;
+    let run: Promise<void> | undefined;
+    // A stored session's write without a save() before it: done in the same tick for an in-process
+    // store with synchronous writes, else chained straight to the store (see persistChained()).
+    if (binding.queue === undefined && !session._isNew && !session._degraded && (this.syncWrites !== undefined || this.chainedWrites)) {
       try {
-        this.persistSync(session, this.syncWrites);
+        if (this.syncWrites !== undefined) this.persistSync(session, this.syncWrites);
+        else run = this.persistChained(session);
       } catch (error) {
         this.fail(binding, error, binding.end!);
         return;
       }
-      (binding.end as (...a: unknown[]) => unknown).apply(binding.res, args);
-      return;
+      if (run === undefined) {
+        end.apply(binding.res, args);
+        return;
+      }
+      // As exclusive() does: a save() called meanwhile waits for this write.
+      binding.queue = run;
+    } else {
+      run = this.save(session);
     }
-    const finish = (): unknown => (binding.end as (...a: unknown[]) => unknown).apply(binding.res, args);
-    this.save(session).then(finish, (error: unknown) => this.fail(binding, error, binding.end!));
+    run.then(
+      () => end.apply(binding.res, args),
+      (error: unknown) => this.fail(binding, error, binding.end!),
+    );
+  }
+
+  /**
+   * {@link SessionManager.persist} for a stored session, as one promise chain (see
+   * `attachChained()`); `undefined` when there is nothing to write.
+   */
+  private persistChained(session: AnySession): Promise<void> | undefined {
+    const store = this.serverStore;
+    const id = session._id!;
+    const expiresAt = this.nextExpiry(session);
+    const { patch, principal } = this.pendingPatch(session);
+    if (!isEmptyPatch(patch) || patch.principal !== undefined) {
+      return this.withinDeadline(() => store.patch(id, patch, expiresAt)).then(
+        (saved) => this.patched(session, saved, id, patch, expiresAt, principal),
+        (cause: unknown) => {
+          throw storeFailure('save the session', cause);
+        },
+      );
+    }
+    if (session._touchRequested || expiresAt - session._expiresAt >= this.options.touchInterval) {
+      return this.withinDeadline(() => store.touch(id, expiresAt)).then(
+        (touched) => this.touched(session, touched, expiresAt),
+        (cause: unknown) => {
+          throw storeFailure('extend the session', cause);
+        },
+      );
+    }
+    return undefined;
   }
 
   private fail(binding: SessionBinding, error: unknown, originalEnd: ServerResponse['end']): void {
@@ -684,6 +762,15 @@ function applyPatch(raw: Record<string, string>, patch: SessionPatch): Record<st
     else raw[key] = patch.set[key]!;
   }
   return raw;
+}
+
+/**
+ * What a failed store call to `operation` is reported as: the store's own SessionErrors (such as
+ * `SESSION_INVALID_ID`) as they are, anything else as `SESSION_STORE_UNAVAILABLE` with it as `cause`.
+ */
+function storeFailure(operation: string, cause: unknown): SessionError {
+  if (cause instanceof SessionError && cause.code !== 'SESSION_STORE_UNAVAILABLE') return cause;
+  return new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
 }
 
 /** `error` as a SessionError: anything else a store threw is an outage. */

@@ -440,6 +440,40 @@ describe('RedisStore on the local Redis (6379)', () => {
     }
   });
 
+  it('sends the commands of operations started in one turn of the event loop together, on a client it created only', async () => {
+    const owned = create();
+    const given = quiet(new Redis(LOCAL));
+    try {
+      const ids = Array.from({ length: 20 }, () => generateSessionId());
+      await Promise.all(ids.map((id, i) => owned.set(id, record({ n: String(i) }))));
+      await given.ping();
+      const stream = (owned.client as Redis).stream;
+
+      // Twenty reads in one turn: all twenty HGETALLs wait in the socket's buffer, written out together afterwards.
+      const reads = ids.map((id) => owned.get(id));
+      const resp = (...args: string[]): number => Buffer.byteLength(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+      expect(stream.writableCorked).toBe(1);
+      expect(stream.writableLength).toBe(ids.reduce((sum, id) => sum + resp('hgetall', `${prefix}{${id}}`), 0));
+      expect((await Promise.all(reads)).map((found) => found?.data['n'])).toEqual(ids.map((_, i) => String(i)));
+      expect(stream.writableCorked).toBe(0);
+      expect(stream.writableLength).toBe(0);
+
+      // Writes too, and what was written reads back.
+      const patches = ids.map((id) => owned.patch(id, { set: { n: 'x' }, unset: [] }, Date.now() + HOUR));
+      expect(stream.writableCorked).toBe(1);
+      expect(await Promise.all(patches)).toEqual(ids.map(() => true));
+      expect((await owned.get(ids[0]!))?.data).toEqual({ n: 'x' });
+
+      // A client passed in keeps its own write timing.
+      const byGiven = new RedisStore({ client: given, keyPrefix: prefix });
+      const givenReads = ids.map((id) => byGiven.get(id));
+      expect(given.stream.writableCorked).toBe(0);
+      expect((await Promise.all(givenReads)).every((found) => found?.data['n'] === 'x')).toBe(true);
+    } finally {
+      given.disconnect();
+    }
+  });
+
   it('writes and deletes more keys in one patch than one script call takes at once (batches of 500)', async () => {
     const store = create();
     const id = generateSessionId();

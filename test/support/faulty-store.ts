@@ -14,6 +14,8 @@ export class FaultyStore implements SessionStore {
   writeDelay = 0;
   /** Operations that never answer, like a store behind a dropped network link. */
   stalling = new Set<FaultyOperation>();
+  /** Operations that throw synchronously instead of returning a promise, like a store with a bug. */
+  throwing = new Set<FaultyOperation>();
 
   constructor(readonly inner: SessionStore) {}
 
@@ -23,24 +25,29 @@ export class FaultyStore implements SessionStore {
     if (this.stalling.has(method)) await new Promise(() => undefined);
   }
 
-  async get(id: string): Promise<SessionRecord | null> {
-    await this.gate('get');
-    return this.inner.get(id);
+  /** Throw now (not as a rejection) when `method` is in {@link FaultyStore.throwing}. */
+  protected throwNow(method: FaultyOperation): void {
+    if (this.throwing.has(method)) throw new TypeError(`injected synchronous ${method} throw`);
   }
 
-  async set(id: string, record: SessionRecord): Promise<void> {
-    await this.gate('set');
-    return this.inner.set(id, record);
+  get(id: string): Promise<SessionRecord | null> {
+    this.throwNow('get');
+    return this.gate('get').then(() => this.inner.get(id));
   }
 
-  async patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean> {
-    await this.gate('patch');
-    return this.inner.patch(id, patch, expiresAt);
+  set(id: string, record: SessionRecord): Promise<void> {
+    this.throwNow('set');
+    return this.gate('set').then(() => this.inner.set(id, record));
   }
 
-  async touch(id: string, expiresAt: number): Promise<boolean> {
-    await this.gate('touch');
-    return this.inner.touch(id, expiresAt);
+  patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean> {
+    this.throwNow('patch');
+    return this.gate('patch').then(() => this.inner.patch(id, patch, expiresAt));
+  }
+
+  touch(id: string, expiresAt: number): Promise<boolean> {
+    this.throwNow('touch');
+    return this.gate('touch').then(() => this.inner.touch(id, expiresAt));
   }
 
   async destroy(id: string): Promise<void> {

@@ -15,12 +15,11 @@ export class LuaScript {
   }
 
   /** Run the script on the node owning `keys` (all in one slot in cluster mode). */
-  async run(client: Redis | Cluster, keys: string[], args: (string | number)[]): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (err) {
+  run(client: Redis | Cluster, keys: string[], args: (string | number)[]): Promise<unknown> {
+    // A promise chain rather than an async function: this runs for every session write.
+    return client.evalsha(this.sha, keys.length, ...keys, ...args).catch((err: unknown) => {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
       return client.eval(this.lua, keys.length, ...keys, ...args);
-    }
+    });
   }
 }
