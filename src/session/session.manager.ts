@@ -9,6 +9,7 @@ import { bindSession, getSessionFromRequest } from './session-context.util.js';
 import { generateSessionId, isValidSessionId } from './session-id.js';
 import type { ResolvedSessionOptions } from './session-options.resolver.js';
 import { SessionSigner } from './session-signer.js';
+import { storeFailure } from './store-calls.js';
 import { StoreDeadlines } from './store-deadline.js';
 import { Session, isEmptyPatch, type AnySession, type SessionOperations } from './session.js';
 
@@ -762,15 +763,6 @@ function applyPatch(raw: Record<string, string>, patch: SessionPatch): Record<st
     else raw[key] = patch.set[key]!;
   }
   return raw;
-}
-
-/**
- * What a failed store call to `operation` is reported as: the store's own SessionErrors (such as
- * `SESSION_INVALID_ID`) as they are, anything else as `SESSION_STORE_UNAVAILABLE` with it as `cause`.
- */
-function storeFailure(operation: string, cause: unknown): SessionError {
-  if (cause instanceof SessionError && cause.code !== 'SESSION_STORE_UNAVAILABLE') return cause;
-  return new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
 }
 
 /** `error` as a SessionError: anything else a store threw is an outage. */

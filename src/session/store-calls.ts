@@ -28,8 +28,7 @@ export class StoreCalls {
     try {
       return await (this.deadlines ? this.deadlines.race(call()) : call());
     } catch (cause) {
-      if (cause instanceof SessionError && cause.code !== 'SESSION_STORE_UNAVAILABLE') throw cause;
-      throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
+      throw storeFailure(operation, cause);
     }
   }
 
@@ -37,4 +36,15 @@ export class StoreCalls {
   close(): void {
     this.deadlines?.close();
   }
+}
+
+/**
+ * What a failed store call to `operation` is reported as: the store's own SessionErrors (such as
+ * `SESSION_INVALID_ID`) as they are, anything else as `SESSION_STORE_UNAVAILABLE` with it as `cause`.
+ *
+ * @internal
+ */
+export function storeFailure(operation: string, cause: unknown): SessionError {
+  if (cause instanceof SessionError && cause.code !== 'SESSION_STORE_UNAVAILABLE') return cause;
+  return new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
 }
