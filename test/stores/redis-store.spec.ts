@@ -7,6 +7,7 @@ import { SessionError } from '../../src/session/errors/session.error.js';
 import { generateSessionId } from '../../src/session/session-id.js';
 import { RedisStore, parseRedisUrl, type RedisStoreOptions } from '../../src/stores/redis/index.js';
 import type { SessionRecord } from '../../src/stores/session-store.interface.js';
+import { WRITE_SCRIPT } from '../../src/stores/redis/redis-scripts.js';
 import { createStoreFromUrl } from '../../src/stores/store-url.js';
 import {
   createTlsFiles,
@@ -471,6 +472,27 @@ describe('RedisStore on the local Redis (6379)', () => {
       expect((await Promise.all(givenReads)).every((found) => found?.data['n'] === 'x')).toBe(true);
     } finally {
       given.disconnect();
+    }
+  });
+
+  it('writes after Redis lost its scripts (SCRIPT FLUSH, as after a restart): EVALSHA falls back to EVAL', async () => {
+    // A server of its own: flushing the scripts of the shared one would change what other tests see.
+    const server = await startRedis();
+    const own = quiet(new Redis({ port: server.port }));
+    const store = new RedisStore({ port: server.port, keyPrefix: prefix });
+    try {
+      const id = generateSessionId();
+      await store.set(id, record({ a: '1' }));
+      await own.script('FLUSH');
+      expect(await own.script('EXISTS', WRITE_SCRIPT.sha)).toEqual([0]);
+      expect(await store.patch(id, { set: { b: '2' }, unset: [] }, Date.now() + HOUR)).toBe(true);
+      expect((await store.get(id))?.data).toEqual({ a: '1', b: '2' });
+      // Only EVAL caches a script: the write went through it, and the next one is an EVALSHA again.
+      expect(await own.script('EXISTS', WRITE_SCRIPT.sha)).toEqual([1]);
+    } finally {
+      own.disconnect();
+      await store.close();
+      await server.dispose();
     }
   });
 
