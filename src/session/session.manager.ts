@@ -99,13 +99,15 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     this.deadlines = new StoreDeadlines(options.storeTimeout);
     this.inProcess = (options.store as SessionStore).inProcess === true;
     const store = options.store as Partial<SyncStore> & SessionStore;
-    // Only when persist() is the engine's own: a subclass that overrides it must see every write.
-    const ownPersist = Object.getPrototypeOf(this).persist === SessionManager.prototype.persist;
+    // The shortcuts skip these steps, so each is taken only when the steps it skips are the
+    // engine's own: a subclass that overrides one must see every read or write.
+    const own = (name: 'readSession' | 'persist' | 'load' | 'storeCall'): boolean =>
+      Object.getPrototypeOf(this)[name] === SessionManager.prototype[name];
+    const ownPersist = own('persist');
     this.syncWrites =
       this.inProcess && ownPersist && typeof store.patchSync === 'function' && typeof store.touchSync === 'function' ? (store as SyncStore) : undefined;
-    const ownRead = Object.getPrototypeOf(this).readSession === SessionManager.prototype.readSession;
+    const ownRead = own('readSession');
     this.syncReads = this.inProcess && ownRead && typeof store.getSync === 'function' ? (store as SyncStore) : undefined;
-    const own = (name: 'load' | 'storeCall'): boolean => Object.getPrototypeOf(this)[name] === SessionManager.prototype[name];
     this.chainedReads = this.syncReads === undefined && ownRead && own('load') && own('storeCall');
     this.chainedWrites = this.syncWrites === undefined && ownPersist && own('storeCall');
   }

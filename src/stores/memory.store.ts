@@ -131,7 +131,6 @@ export class MemoryStore implements SessionStore {
     return true;
   }
 
-
   async touch(id: string, expiresAt: number): Promise<boolean> {
     return this.touchSync(id, expiresAt);
   }
@@ -300,7 +299,6 @@ export class MemoryStore implements SessionStore {
   }
 }
 
-/** Who holds a lock of {@link MemoryStore}, and until when (epoch ms). */
 /** A stored record, linked into the store's recency list. */
 interface RecordEntry {
   readonly id: string;
@@ -311,6 +309,7 @@ interface RecordEntry {
   newer: RecordEntry | undefined;
 }
 
+/** Who holds a lock of {@link MemoryStore}, and until when (epoch ms). */
 interface HeldLock {
   owner: string;
   expiresAt: number;
