@@ -88,6 +88,7 @@ describe('AuthModule against a real OpenID provider (oidc-provider on loopback)'
   it('logs in with PKCE, state and nonce, regenerates the session ID and keeps the tokens server-side', async () => {
     const browser = new OidcTestBrowser();
     // A session that existed before the login (a visitor who had something stored).
+    expect((await browser.get(`${app}/visit`)).status).toBe(200);
     const start = await browser.get(`${app}/auth/login?returnTo=%2Fme`);
     expect(start.status).toBe(302);
     const authorize = new URL(start.location!);
@@ -187,6 +188,14 @@ describe('AuthModule against a real OpenID provider (oidc-provider on loopback)'
     ['/\\evil.example', '/'],
     ['javascript:alert(1)', '/'],
     ['http:evil.example', '/'],
+    // Dot segments, plain or percent-encoded, that normalise into a protocol-relative URL.
+    ['/.//evil.example', '/'],
+    ['/%2e%2e//evil.example', '/'],
+    ['/a/..//evil.example/x', '/'],
+    ['/.%2E//evil.example', '/'],
+    ['/./\\evil.example', '/'],
+    ['/a/%2e%2e/%2fevil.example', '/'],
+    ['/a/%2e%2e/b', '/b'],
     ['/account?tab=keys#top', '/account?tab=keys#top'],
   ])('sends returnTo=%s to %s after the login', async (returnTo, expected) => {
     const browser = new OidcTestBrowser();
@@ -320,7 +329,7 @@ describe('AuthModule against a real OpenID provider (oidc-provider on loopback)'
   });
 
   describe('back-channel logout', () => {
-    const logoutToken = async (claims: Record<string, unknown>, key: 'provider' | 'foreign' = 'provider') =>
+    const logoutToken = async (claims: Record<string, unknown>, key: 'provider' | 'foreign' = 'provider', header: Record<string, unknown> = { typ: 'logout+jwt' }) =>
       idp.signJwt(
         {
           iss: idp.issuer,
@@ -330,7 +339,7 @@ describe('AuthModule against a real OpenID provider (oidc-provider on loopback)'
           events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
           ...claims,
         },
-        { key, header: { typ: 'logout+jwt' } },
+        { key, header },
       );
     const post = (token: string | undefined) =>
       fetch(`${app}/auth/backchannel-logout`, {
@@ -366,20 +375,36 @@ describe('AuthModule against a real OpenID provider (oidc-provider on loopback)'
       ['not a JWT', 'garbage'],
       ['a foreign signature', 'foreign'],
       ['no logout event', { events: undefined, sub: 'x' }],
+      ['events: null', { events: null, sub: 'x' }],
+      ['events as an array', { events: ['http://schemas.openid.net/event/backchannel-logout'], sub: 'x' }],
+      ['a null back-channel event', { events: { 'http://schemas.openid.net/event/backchannel-logout': null }, sub: 'x' }],
+      ['a string back-channel event', { events: { 'http://schemas.openid.net/event/backchannel-logout': 'yes' }, sub: 'x' }],
+      ['typ: JWT', { sub: 'x' }, { typ: 'JWT' }],
+      ['typ: at+jwt', { sub: 'x' }, { typ: 'at+jwt' }],
       ['a nonce', { nonce: 'n', sub: 'x' }],
       ['neither sid nor sub', {}],
       ['another audience', { aud: 'someone-else', sub: 'x' }],
       ['no iat', { iat: undefined, sub: 'x' }],
-    ])('answers 400 for a token with %s and destroys nothing', async (_what, spec) => {
+    ])('answers 400 for a token with %s and destroys nothing', async (_what, spec, header?: Record<string, unknown>) => {
       const browser = await loggedIn('heidi');
       let token: string | undefined;
       if (spec === undefined || typeof spec === 'string') token = spec === 'foreign' ? await logoutToken({ sub: 'heidi' }, 'foreign') : spec;
-      else token = await logoutToken(spec);
+      else token = await logoutToken({ ...spec, ...('sub' in spec ? { sub: 'heidi' } : {}) }, 'provider', header);
       const response = await post(token);
       expect(response.status).toBe(400);
       const body = (await response.json()) as { message: string };
       expect(body.message).toMatch(/logout token|logout_token/);
       expect((await getJson(browser, '/whoami')).body.sub).toBe('heidi');
+    });
+
+    it.each([
+      ['no typ header', { typ: undefined }],
+      ['typ: application/logout+jwt', { typ: 'application/logout+jwt' }],
+      ['typ: Logout+JWT', { typ: 'Logout+JWT' }],
+    ])('accepts a logout token with %s', async (_what, header) => {
+      const browser = await loggedIn('judy');
+      expect((await post(await logoutToken({ sub: 'judy' }, 'provider', header))).status).toBe(200);
+      expect((await getJson(browser, '/whoami')).body.sub).toBeNull();
     });
 
     it('refuses a logout token used twice', async () => {

@@ -130,6 +130,50 @@ for (const backend of [...SHARED_STORE_BACKENDS, ...MORE_SERVER_STORE_BACKENDS])
       expect(await index.destroy(key)).toBe(2);
     });
 
+    it('drops the entries whose expiry has passed on the next link, so repeated logins do not grow the record', async () => {
+      const key = keyOf('sub');
+      const lasting = generateSessionId();
+      const lastingUntil = Date.now() + HOUR;
+      await index.link(key, lasting, lastingUntil);
+      // A script logging in over and over: each earlier session's linked expiry has passed.
+      for (let i = 0; i < 6; i++) await index.link(key, generateSessionId(), Date.now() - 1);
+      const fresh = generateSessionId();
+      const freshUntil = Date.now() + HOUR;
+      await index.link(key, fresh, freshUntil);
+
+      expect((await opened.store.get(indexIdOf(key)))?.data).toEqual({ [lasting]: String(lastingUntil), [fresh]: String(freshUntil) });
+      expect((await index.find(key)).sort()).toEqual([lasting, fresh].sort());
+    });
+
+    it('keeps at most maxIndexEntries entries per key, dropping the earliest expiries without destroying their sessions', async () => {
+      const capped = await startApp(testModule(SessionModule.forRoot({ secret: SECRET, store: opened.store, maxIndexEntries: 5 })));
+      try {
+        const cappedIndex = capped.app.get(SessionIndex);
+        const key = keyOf('sub');
+        const base = Date.now() + HOUR;
+        const ids = Array.from({ length: 8 }, () => generateSessionId());
+        const expiryOf = (i: number): number => base + i * 1000;
+        await opened.store.set(ids[0]!, { data: { user: '"alice"' }, createdAt: Date.now(), expiresAt: expiryOf(0) });
+        // Out of expiry order, so the entries dropped are the earliest expiries, not the first links.
+        for (const i of [3, 0, 6, 1, 7, 2, 5, 4]) await cappedIndex.link(key, ids[i]!, expiryOf(i));
+
+        const latest = Object.fromEntries([3, 4, 5, 6, 7].map((i) => [ids[i]!, String(expiryOf(i))]));
+        expect((await opened.store.get(indexIdOf(key)))?.data).toEqual(latest);
+        expect((await cappedIndex.find(key)).sort()).toEqual(Object.keys(latest).sort());
+        // Dropped from the index only: the session itself lives on.
+        expect((await opened.store.get(ids[0]!))?.data).toEqual({ user: '"alice"' });
+
+        // Linking a listed session again moves its expiry and drops nothing.
+        await cappedIndex.link(key, ids[3]!, expiryOf(9));
+        expect((await opened.store.get(indexIdOf(key)))?.data).toEqual({ ...latest, [ids[3]!]: String(expiryOf(9)) });
+        expect(await cappedIndex.destroy(key)).toBe(5);
+        // A logout by the key no longer reaches the dropped session: the documented trade-off.
+        expect(await opened.store.get(ids[0]!)).not.toBeNull();
+      } finally {
+        await capped.close();
+      }
+    });
+
     it('refuses a malformed session ID and an empty key', async () => {
       expect((await rejectionOf(index.link(keyOf('sub'), '../../etc/passwd', Date.now() + HOUR))).code).toBe('SESSION_INVALID_ID');
       const empty = await rejectionOf(index.find(''));

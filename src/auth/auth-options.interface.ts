@@ -137,9 +137,30 @@ export interface AuthModuleOptions {
    */
   isApiRequest?: (req: { method?: string; headers: Record<string, string | string[] | undefined> }) => boolean;
   /**
-   * Claims copied into the session at login. Keep it small: it is stored with every session.
+   * Claims copied into the session. Keep it small: it is stored with every session. It runs on
+   * every path that stores claims: at login (on the ID token's claims merged with UserInfo's) and
+   * at each refresh that returns an ID token (on the stored claims merged with the new ID token's),
+   * so claims it narrows or removes never come back. It must therefore accept its own output.
+   * `sub` is always kept as the provider gave it.
    * @default every claim of the ID token and UserInfo
    * @example (claims) => ({ sub: claims.sub, name: claims.name, email: claims.email, groups: claims.groups })
    */
   mapClaims?: (claims: AuthClaims) => AuthClaims;
+  /**
+   * Origins other than the app's own that may post to the module's state-changing routes
+   * (`POST <prefix>/logout`), e.g. a separate front-end's. Every other cross-origin post is refused
+   * with 403 (`AUTH_CROSS_ORIGIN`), judged by the browser's `Sec-Fetch-Site` and `Origin` headers as
+   * Nest's `app.enableCsrfProtection()` judges them. Each entry is `scheme://host[:port]`.
+   * @default []
+   * @example ['https://www.example.com']
+   */
+  trustedOrigins?: string[];
+  /**
+   * Let `AuthModule` run over a client-side session store (`CookieStore`). Refused by default: the
+   * access, refresh and ID tokens would then live in the browser (encrypted), a cookie copied before
+   * logout would stay logged in until its own expiry, and back-channel logout could not end any
+   * session. Set it only if you accept all three.
+   * @default false
+   */
+  allowCookieStore?: boolean;
 }

@@ -38,7 +38,14 @@ describe('resolveAuthOptions', () => {
       defaultReturnTo: '/',
       postLogoutRedirect: '/',
       refreshLockTimeout: 10_000,
+      allowCookieStore: false,
     });
+    expect([...resolved.trustedOrigins]).toEqual([]);
+  });
+
+  it('normalises trustedOrigins as browsers send Origin', () => {
+    const resolved = resolveAuthOptions({ providers: { main: provider }, trustedOrigins: ['HTTPS://WWW.Example.com:443', 'http://localhost:3000'] });
+    expect([...resolved.trustedOrigins]).toEqual(['https://www.example.com', 'http://localhost:3000']);
   });
 
   it('always asks for openid and accepts scopes as a string or a list', () => {
@@ -77,6 +84,10 @@ describe('resolveAuthOptions', () => {
     [{ providers: { main: provider }, discovery: { attempts: 0 } }, 'discovery.attempts'],
     [{ providers: { main: provider }, defaultReturnTo: 'https://evil.example' }, 'defaultReturnTo'],
     [{ providers: { main: provider }, mapClaims: 'nope' }, 'mapClaims'],
+    [{ providers: { main: provider }, trustedOrigins: 'https://a.example' }, 'trustedOrigins'],
+    [{ providers: { main: provider }, trustedOrigins: ['https://a.example/path'] }, 'trustedOrigins[0]'],
+    [{ providers: { main: provider }, trustedOrigins: ['https://a.example', '*.example.com'] }, 'trustedOrigins[1]'],
+    [{ providers: { main: provider }, allowCookieStore: 'yes' }, 'allowCookieStore'],
   ])('names the option in the error: %j', (options, option) => {
     const refused = error(options);
     expect(refused.code).toBe('AUTH_OPTIONS_INVALID');
@@ -119,5 +130,33 @@ describe('safeReturnTo', () => {
     `/${'a'.repeat(3000)}`,
   ])('refuses %j', (input) => {
     expect(safeReturnTo(input, '/home')).toBe('/home');
+  });
+
+  // Every way a dot segment can be spelt, before every separator a browser may read as "another host".
+  const dots = ['.', '..', '%2e', '%2E', '%2e%2e', '.%2e', '%2e.', '%2E%2e'];
+  const prefixes = ['/', '/a/', '/a/b/../', '/a/./'];
+  const hosts = ['/evil.example', '\\evil.example', '/\\evil.example', '%2fevil.example', '%5cevil.example', '%2F%2Fevil.example', '%5C/evil.example'];
+  const dotted = prefixes.flatMap((prefix) => dots.flatMap((dot) => hosts.map((host) => `${prefix}${dot}/${host}`)));
+
+  it.each(dotted)('never returns a path a browser could read as another host: %s', (input) => {
+    const result = safeReturnTo(input, '/home');
+    expect(result.startsWith('/')).toBe(true);
+    expect(result).not.toMatch(/^\/(?:[/\\]|%2f|%5c)/i);
+    expect(new URL(result, 'https://app.example').origin).toBe('https://app.example');
+  });
+
+  it.each(['/.//evil.com', '/%2e%2e//evil.com', '/a/..//evil.com/x', '/%2E//evil.com', '/./\\evil.com', '/..//%2fevil'])(
+    'refuses %s, which normalises to a protocol-relative URL',
+    (input) => {
+      expect(safeReturnTo(input, '/home')).toBe('/home');
+    },
+  );
+
+  it.each([
+    ['/a/%2e%2e/b', '/b'],
+    ['/%2e/b?x=1', '/b?x=1'],
+    ['/a/./b/../c#d', '/a/c#d'],
+  ])('still normalises harmless dot segments: %s', (input, expected) => {
+    expect(safeReturnTo(input, '/home')).toBe(expected);
   });
 });

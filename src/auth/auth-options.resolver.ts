@@ -3,6 +3,7 @@ import type { AuthClaims } from './auth-session.js';
 import type { AuthEventHandlers, AuthModuleOptions, AuthProviderOptions } from './auth-options.interface.js';
 import { AuthError } from './errors/auth.error.js';
 import { AuthMessages } from './errors/auth.messages.js';
+import { normaliseOrigin } from './cross-origin.js';
 
 /** A provider's options after validation. */
 export interface ResolvedAuthProvider extends Omit<AuthProviderOptions, 'scope' | 'authorizationParams' | 'userInfo'> {
@@ -28,6 +29,9 @@ export interface ResolvedAuthOptions {
   events: AuthEventHandlers;
   isApiRequest: NonNullable<AuthModuleOptions['isApiRequest']>;
   mapClaims: (claims: AuthClaims) => AuthClaims;
+  /** Normalised `trustedOrigins`. */
+  trustedOrigins: ReadonlySet<string>;
+  allowCookieStore: boolean;
 }
 
 /** Provider names end up in session keys and URLs: keep them plain. */
@@ -147,6 +151,20 @@ export function resolveAuthOptions(options: AuthModuleOptions | undefined): Reso
       throw invalid(name, `must be ${name === 'events' ? 'an object of callbacks' : 'a function'}`, 'See the README’s AuthModule options.');
     }
   }
+  if (options.trustedOrigins !== undefined && !Array.isArray(options.trustedOrigins)) {
+    throw invalid('trustedOrigins', 'must be an array of origins', "Give e.g. ['https://www.example.com'].");
+  }
+  const trustedOrigins = new Set<string>();
+  for (const [index, origin] of (options.trustedOrigins ?? []).entries()) {
+    const normalised = normaliseOrigin(origin);
+    if (normalised === undefined) {
+      throw invalid(`trustedOrigins[${index}]`, 'must be an http(s) origin: scheme://host[:port], without a path', "Give e.g. 'https://www.example.com'.");
+    }
+    trustedOrigins.add(normalised);
+  }
+  if (options.allowCookieStore !== undefined && typeof options.allowCookieStore !== 'boolean') {
+    throw invalid('allowCookieStore', 'must be true or false', 'Leave it out to refuse client-side stores.');
+  }
   return {
     providers,
     defaultProvider,
@@ -162,17 +180,26 @@ export function resolveAuthOptions(options: AuthModuleOptions | undefined): Reso
     events: options.events ?? {},
     isApiRequest: options.isApiRequest ?? defaultIsApiRequest,
     mapClaims: options.mapClaims ?? ((claims) => claims),
+    trustedOrigins,
+    allowCookieStore: options.allowCookieStore ?? false,
   };
 }
 
 /**
+ * A path a browser could read as another host: `//host`, `/\host`, and their percent-encoded
+ * forms, which a proxy or framework in front of the app may decode before redirecting again.
+ */
+const HOST_LIKE_PATH = /^\/(?:[/\\]|%2f|%5c)/i;
+
+/**
  * `returnTo` if it is a same-origin relative path (`/x?y#z`), else `fallback`: absolute URLs,
  * protocol-relative `//host`, backslash tricks (`/\host`), control characters and anything that
- * resolves to another origin are refused.
+ * resolves to another origin are refused. The path is checked again after normalisation, since
+ * dot segments (`/.//host`, `/%2e%2e//host`, `/a/..//host`) collapse into `//host`.
  */
 export function safeReturnTo(returnTo: unknown, fallback: string): string {
   if (typeof returnTo !== 'string' || returnTo.length === 0 || returnTo.length > 2048) return fallback;
-  if (!returnTo.startsWith('/') || returnTo.startsWith('//') || returnTo.includes('\\')) return fallback;
+  if (!returnTo.startsWith('/') || HOST_LIKE_PATH.test(returnTo) || returnTo.includes('\\')) return fallback;
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(returnTo)) return fallback;
   const base = 'http://return-to.invalid';
@@ -183,5 +210,6 @@ export function safeReturnTo(returnTo: unknown, fallback: string): string {
     return fallback;
   }
   if (resolved.origin !== base) return fallback;
-  return `${resolved.pathname}${resolved.search}${resolved.hash}`;
+  const path = `${resolved.pathname}${resolved.search}${resolved.hash}`;
+  return HOST_LIKE_PATH.test(path) || path.includes('\\') ? fallback : path;
 }

@@ -19,7 +19,8 @@ const escapeHtml = (value: string): string =>
  * the class's metadata, so one shared class could not serve two prefixes):
  * - `GET  <prefix>/login?provider=&returnTo=`: start a login (302 to the provider).
  * - `GET  <prefix>/callback`: finish it (303 to `returnTo`).
- * - `GET  <prefix>/logout`: a small page with a confirm button; `POST <prefix>/logout[?provider=]` logs out (303).
+ * - `GET  <prefix>/logout`: a small page with a confirm button; `POST <prefix>/logout[?provider=]` logs out (303),
+ *   refused (403) when the browser says the post came from another origin.
  * - `GET  <prefix>/logout/continue`: the next provider of a chained logout.
  * - `POST <prefix>/backchannel-logout`: the provider's logout token (200, or 400 when invalid).
  * @internal
@@ -57,7 +58,9 @@ export function createAuthController(prefix: string): Type<unknown> {
 
     @Post('logout')
     @Redirect()
-    async logout(@Session() session: AnySession, @Query('provider') provider?: string): Promise<RedirectTo> {
+    async logout(@Session() session: AnySession, @Req() req: IncomingMessage, @Query('provider') provider?: string): Promise<RedirectTo> {
+      // Cookies alone do not prove the user meant it: SameSite=None, or a sibling subdomain, posts them too.
+      this.auth.assertSameOrigin(req);
       const url = await this.auth.logout(session, { provider: typeof provider === 'string' && provider ? provider : undefined });
       return { url, statusCode: 303 };
     }

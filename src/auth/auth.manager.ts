@@ -1,19 +1,25 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { decodeJwt, jwtVerify, type JWTPayload } from 'jose';
+import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import * as oidc from 'openid-client';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SessionError } from '../session/errors/session.error.js';
+import { SESSION_RESOLVED_OPTIONS } from '../session/session.internal-constants.js';
+import type { ResolvedSessionOptions } from '../session/session-options.resolver.js';
 import { SessionIndex } from '../session/session-index.service.js';
 import { SessionLocks } from '../session/session-locks.service.js';
 import { SessionManager } from '../session/session.manager.js';
 import type { AnySession } from '../session/session.js';
+import { CookieTransport } from '../session/transports/cookie.transport.js';
+import { isClientSideStore } from '../stores/cookie/cookie.store.js';
 import { AUTH_RESOLVED_OPTIONS, AUTH_ROUTES_PREFIX } from './auth.constants.js';
 import { safeReturnTo, type ResolvedAuthOptions } from './auth-options.resolver.js';
+import { isCrossOrigin } from './cross-origin.js';
+import { LoginStateCookie, type PendingLoginEntry } from './login-state.cookie.js';
 import {
   LOGOUT_CHAIN_KEY,
   isPendingKey,
   loginKey,
-  pendingKey,
   sidIndexKey,
   subIndexKey,
   AUTH_KEY_PREFIX,
@@ -21,7 +27,6 @@ import {
   type AuthLoginEvent,
   type AuthLogoutEvent,
   type AuthRefreshEvent,
-  type PendingLogin,
   type StoredLogin,
 } from './auth-session.js';
 import { AuthError } from './errors/auth.error.js';
@@ -35,8 +40,11 @@ export type AuthFetch = (input: string | URL | Request, init?: RequestInit) => P
 type AuthEventName = 'login' | 'logout' | 'refresh';
 type AuthEventOf<N extends AuthEventName> = N extends 'login' ? AuthLoginEvent : N extends 'logout' ? AuthLogoutEvent : AuthRefreshEvent;
 
-/** Logins in flight kept per session; older ones are dropped first. */
+/** Logins in flight kept per browser (tabs); older ones are dropped first. */
 const MAX_PENDING_LOGINS = 10;
+/** How long a logout token is accepted after its `iat` (`maxTokenAge` plus the clock tolerance). */
+const LOGOUT_TOKEN_MAX_AGE = 10 * 60_000;
+const LOGOUT_TOKEN_CLOCK_TOLERANCE = 30_000;
 /** Claims that describe the ID token itself rather than the user. */
 const TOKEN_ONLY_CLAIMS = ['nonce', 'at_hash', 'c_hash', 's_hash', 'exp', 'iat', 'nbf', 'auth_time', 'jti'];
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -73,9 +81,14 @@ export class AuthManager implements OnModuleInit {
   protected readonly logger = new Logger('AuthModule');
   /** Refreshes in flight in this process, by session and provider (single flight). */
   private readonly refreshes = new Map<string, Promise<StoredLogin>>();
-  /** `jti` of logout tokens already used, until they expire (replay protection). */
+  /**
+   * `jti` of logout tokens already used, until they expire: replay protection for a store without
+   * locks (the client-side store allowed by `allowCookieStore`), where it holds per process only.
+   */
   private readonly usedLogoutTokens = new Map<string, number>();
   private sessionManager?: SessionManager;
+  private loginStateCookie?: LoginStateCookie;
+  private storeTimeout = 5000;
   private sessionIndex?: SessionIndex;
   private sessionLocks?: SessionLocks;
 
@@ -96,8 +109,24 @@ export class AuthManager implements OnModuleInit {
         { cause },
       );
     }
+    const sessionOptions = this.moduleRef.get<ResolvedSessionOptions>(SESSION_RESOLVED_OPTIONS, { strict: false });
+    if (isClientSideStore(sessionOptions.store) && !this.options.allowCookieStore) {
+      throw new AuthError('AUTH_OPTIONS_INVALID', AuthMessages.cookieStore());
+    }
     this.sessionIndex = this.moduleRef.get(SessionIndex, { strict: false });
     this.sessionLocks = this.moduleRef.get(SessionLocks, { strict: false });
+    this.storeTimeout = sessionOptions.storeTimeout;
+    const cookieAttributes = new CookieTransport(sessionOptions.cookie, sessionOptions.trustProxy);
+    this.loginStateCookie = new LoginStateCookie({
+      sessionCookieName: sessionOptions.cookie.name,
+      secrets: sessionOptions.secrets,
+      attributes: (req, expiresAt) => cookieAttributes.attributes(req, expiresAt),
+      lifetime: this.options.loginTimeout,
+      maxPending: MAX_PENDING_LOGINS,
+    });
+    this.sessionManager.onIdChange((session, oldId, newId) => this.relinkLogins(session, oldId, newId));
+    // Tokens are the module's own records: left out of keys(), toJSON() and req.session's keys.
+    this.sessionManager.reserveKeys(AUTH_KEY_PREFIX);
     managers.set(this.sessionManager, this);
   }
 
@@ -137,7 +166,7 @@ export class AuthManager implements OnModuleInit {
   /** The providers the session is logged in with. */
   loggedInProviders(session: AnySession): string[] {
     const names: string[] = [];
-    for (const key of (session as AnySession).keys() as string[]) {
+    for (const key of (session as AnySession).allKeys()) {
       if (!key.startsWith(AUTH_KEY_PREFIX) || isPendingKey(key) || key === LOGOUT_CHAIN_KEY) continue;
       const name = key.slice(AUTH_KEY_PREFIX.length);
       if (this.options.providers.has(name)) names.push(name);
@@ -224,32 +253,45 @@ export class AuthManager implements OnModuleInit {
     };
   }
 
+  /**
+   * Refuse a state-changing request that a browser says came from another origin (see
+   * `trustedOrigins`); the module's `POST <prefix>/logout` route calls it. Call it in your own
+   * routes that call {@link AuthManager.logout}, unless the app uses `app.enableCsrfProtection()`.
+   * @throws AuthError `AUTH_CROSS_ORIGIN` (403)
+   */
+  assertSameOrigin(req: IncomingMessage): void {
+    if (isCrossOrigin(req, this.options.trustedOrigins)) throw new AuthError('AUTH_CROSS_ORIGIN', AuthMessages.crossOrigin());
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Login
 
   /**
-   * Start a login: keeps the PKCE verifier, `state` and `nonce` in the session (one key per login,
-   * so logins in several tabs do not overwrite each other) and resolves the provider URL to send
-   * the browser to. `returnTo` must be a same-origin path; anything else becomes `defaultReturnTo`.
-   * @throws AuthError `AUTH_UNKNOWN_PROVIDER`
+   * Start a login: keeps the PKCE verifier, `state` and `nonce` in a sealed cookie of their own
+   * that lives `loginTimeout` (one entry per login, so logins in several tabs do not overwrite each
+   * other; nothing is written to the session store) and resolves the provider URL to send the
+   * browser to. `returnTo` must be a same-origin path; anything else becomes `defaultReturnTo`.
+   * @throws AuthError `AUTH_UNKNOWN_PROVIDER`; `AUTH_OPTIONS_INVALID` for a session loaded without
+   *   an HTTP response (a login needs one to set its cookie).
    */
   async beginLogin(session: AnySession, request: { provider?: string; returnTo?: unknown; authorizationParams?: Record<string, string> } = {}): Promise<string> {
     const name = request.provider || this.options.defaultProvider;
     const client = this.clients.get(name);
+    const { req, res } = this.exchange(session);
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const codeChallenge = await oidc.calculatePKCECodeChallenge(codeVerifier);
     const now = Date.now();
-    this.prunePendingLogins(session as AnySession, now);
-    const pending: PendingLogin = {
+    const pending: PendingLoginEntry = {
+      state,
       provider: name,
       codeVerifier,
       nonce,
       returnTo: safeReturnTo(request.returnTo, this.options.defaultReturnTo),
       startedAt: now,
     };
-    (session as AnySession).set(pendingKey(state), pending);
+    this.loginState.write(req, res, [...this.loginState.read(req, now), pending]);
     const url = oidc.buildAuthorizationUrl(client.config, {
       ...client.provider.authorizationParams,
       ...(request.authorizationParams ?? {}),
@@ -267,24 +309,24 @@ export class AuthManager implements OnModuleInit {
   }
 
   /**
-   * Finish a login from the callback's query: the login's `state` is consumed (and the session
-   * saved) before the code is exchanged, so a callback cannot be replayed; the ID token is checked
+   * Finish a login from the callback's query: the login's `state` is consumed (the login-state
+   * cookie rewritten without it) before the code is exchanged, so a callback cannot be replayed in
+   * that browser, and nowhere else (the code is single-use and bound to the PKCE verifier the
+   * cookie held); a login older than `loginTimeout` is refused. The ID token is checked
    * (issuer, audience, expiry, nonce), the session ID regenerated, and the tokens stored.
    * @throws AuthError `AUTH_CALLBACK_INVALID` (400), `AUTH_LOGIN_FAILED` (401),
    *   `AUTH_PROVIDER_UNAVAILABLE` (502)
    */
   async completeLogin(session: AnySession, query: URLSearchParams): Promise<{ provider: string; returnTo: string; claims: AuthClaims }> {
     const s = session as AnySession;
+    const { req, res } = this.exchange(session);
     const state = query.get('state');
     if (!state) throw this.callbackInvalid('the callback carries no state');
-    const key = pendingKey(state);
-    const pending = s.get(key) as PendingLogin | undefined;
-    if (!pending || typeof pending !== 'object' || typeof pending.codeVerifier !== 'string') {
-      throw this.callbackInvalid('unknown or already used state');
-    }
-    s.delete(key);
-    await s.save();
-    if (Date.now() - pending.startedAt > this.options.loginTimeout) throw this.callbackInvalid('the login took longer than loginTimeout');
+    // Timed-out logins are not read back, so a late callback is an unknown state.
+    const inFlight = this.loginState.read(req, Date.now());
+    const pending = inFlight.find((entry) => entry.state === state);
+    if (!pending) throw this.callbackInvalid('unknown or already used state (or older than loginTimeout)');
+    this.loginState.write(req, res, inFlight.filter((entry) => entry !== pending));
     const client = this.clients.get(pending.provider);
     const error = query.get('error');
     if (error) throw new AuthError('AUTH_LOGIN_FAILED', AuthMessages.loginFailed(error.replace(/[^\w.-]/g, '').slice(0, 64)));
@@ -313,7 +355,7 @@ export class AuthManager implements OnModuleInit {
         throw new AuthError('AUTH_PROVIDER_UNAVAILABLE', AuthMessages.providerUnavailable(client.provider.name, 'answer UserInfo'), { cause });
       }
     }
-    claims = this.options.mapClaims(claims);
+    claims = this.mappedClaims(claims, idClaims.sub);
 
     await s.regenerate();
     const login: StoredLogin = {
@@ -397,10 +439,17 @@ export class AuthManager implements OnModuleInit {
   async backchannelLogout(logoutToken: unknown): Promise<{ provider: string; sessions: number }> {
     if (typeof logoutToken !== 'string' || logoutToken.length === 0) throw this.logoutTokenInvalid('logout_token is missing');
     let unverified: JWTPayload;
+    let typ: unknown;
     try {
       unverified = decodeJwt(logoutToken);
+      typ = decodeProtectedHeader(logoutToken).typ;
     } catch {
       throw this.logoutTokenInvalid('not a JWT');
+    }
+    // OpenID Back-Channel Logout 1.0 §2.4: "logout+jwt" when present; media types compare without
+    // case, and the "application/" prefix may be left out (RFC 7515 §4.1.9).
+    if (typ !== undefined && (typeof typ !== 'string' || !/^(?:application\/)?logout\+jwt$/i.test(typ))) {
+      throw this.logoutTokenInvalid('its "typ" header is not logout+jwt');
     }
     const audiences = Array.isArray(unverified.aud) ? unverified.aud : [unverified.aud];
     const candidates = this.clients
@@ -429,21 +478,59 @@ export class AuthManager implements OnModuleInit {
   }
 
   private async applyLogoutToken(client: OidcClient, payload: JWTPayload): Promise<{ provider: string; sessions: number }> {
-    const events = payload.events as Record<string, unknown> | undefined;
-    if (!events || typeof events !== 'object' || typeof events[BACKCHANNEL_EVENT] !== 'object') throw this.logoutTokenInvalid('no back-channel logout event');
+    const events = payload.events;
+    if (!isJsonObject(events) || !isJsonObject(events[BACKCHANNEL_EVENT])) throw this.logoutTokenInvalid('no back-channel logout event');
     if ('nonce' in payload) throw this.logoutTokenInvalid('a logout token must not carry a nonce');
     const sid = typeof payload.sid === 'string' ? payload.sid : undefined;
     const sub = typeof payload.sub === 'string' ? payload.sub : undefined;
     if (sid === undefined && sub === undefined) throw this.logoutTokenInvalid('it names neither sid nor sub');
-    const now = Date.now();
-    for (const [jti, until] of this.usedLogoutTokens) if (until <= now) this.usedLogoutTokens.delete(jti);
-    const replayKey = `${client.provider.name}\0${String(payload.jti)}`;
-    if (this.usedLogoutTokens.has(replayKey)) throw this.logoutTokenInvalid('it was already used');
-    this.usedLogoutTokens.set(replayKey, now + 11 * 60_000);
     const name = client.provider.name;
-    const sessions = await this.index.destroy(sid !== undefined ? sidIndexKey(name, sid) : subIndexKey(name, sub!));
+    // Accepted until iat + maxTokenAge (+ tolerance): its jti must be remembered that long.
+    const acceptedUntil = (payload.iat ?? 0) * 1000 + LOGOUT_TOKEN_MAX_AGE + LOGOUT_TOKEN_CLOCK_TOLERANCE;
+    const sessions = await this.oncePerToken(`${name}\0${String(payload.jti)}`, acceptedUntil, () =>
+      this.index.destroy(sid !== undefined ? sidIndexKey(name, sid) : subIndexKey(name, sub!)),
+    );
     await this.emit('logout', { provider: name, ...(sub !== undefined ? { sub } : {}), reason: 'backchannel', sessions });
     return { provider: name, sessions };
+  }
+
+  /**
+   * Run `destroy` for a logout token whose `jti` (with its provider: `replayKey`) was not used
+   * before, and remember it as used only once `destroy` succeeded, so a provider that retries after
+   * a failure (a store outage) is not told "already used" while the sessions live on.
+   *
+   * The memory is a store lock held until the token can no longer be accepted, so it holds across
+   * every instance sharing the store; while one instance works on a token, a second delivery is
+   * refused too. A store without locks (a client-side store) remembers per process.
+   */
+  private async oncePerToken(replayKey: string, acceptedUntil: number, destroy: () => Promise<number>): Promise<number> {
+    const locks = this.sessionLocks;
+    if (!locks?.supported) {
+      const now = Date.now();
+      for (const [jti, until] of this.usedLogoutTokens) if (until <= now) this.usedLogoutTokens.delete(jti);
+      if (this.usedLogoutTokens.has(replayKey)) throw this.logoutTokenInvalid('it was already used');
+      const sessions = await destroy();
+      this.usedLogoutTokens.set(replayKey, acceptedUntil);
+      return sessions;
+    }
+    // While working, the claim lives only as long as the work may take; it is extended on success.
+    const claimTtl = this.storeTimeout * 4;
+    const claim = await locks.tryAcquire(`auth-logout-jti:${replayKey}`, claimTtl);
+    if (!claim) throw this.logoutTokenInvalid('it was already used');
+    let sessions: number;
+    try {
+      sessions = await destroy();
+    } catch (error) {
+      await claim.release().catch((releaseError: unknown) => this.logger.warn(`Could not release a logout token's claim: ${describe(releaseError)}`));
+      throw error;
+    }
+    const remember = Math.max(acceptedUntil - Date.now(), 1);
+    const recorded = await claim.extend(remember).catch((error: unknown) => {
+      this.logger.warn(`Could not record a used logout token: ${describe(error)}`);
+      return true;
+    });
+    if (!recorded) this.logger.warn('A logout token was recorded as used too late: its claim had expired; a replay may be accepted.');
+    return sessions;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -470,25 +557,37 @@ export class AuthManager implements OnModuleInit {
     return this.sessionIndex!;
   }
 
+  private get loginState(): LoginStateCookie {
+    return this.loginStateCookie!;
+  }
+
+  /** The request and response of `session`; a login sets cookies, so it needs a response. */
+  private exchange(session: AnySession): { req: IncomingMessage; res: ServerResponse } {
+    const { req, res } = this.sessions.exchangeOf(session);
+    if (!res) {
+      throw new AuthError(
+        'AUTH_OPTIONS_INVALID',
+        AuthMessages.invalidOption('session', 'a login needs the session of an HTTP request with its response', 'Start and finish logins in HTTP routes.'),
+      );
+    }
+    return { req, res };
+  }
+
   private pickProvider(session: AnySession): string | undefined {
     if ((session as AnySession).has(loginKey(this.options.defaultProvider))) return this.options.defaultProvider;
     return this.loggedInProviders(session)[0];
   }
 
-  private isStale(login: StoredLogin): boolean {
-    return login.expiresAt !== undefined && login.expiresAt - this.options.refreshBefore <= Date.now();
+  /**
+   * `mapClaims` applied to what the provider said, on every path that stores claims (login and
+   * refresh), with `sub` pinned to the login's: the index and back-channel logout rely on it.
+   */
+  private mappedClaims(claims: AuthClaims, sub: string): AuthClaims {
+    return { ...this.options.mapClaims(claims), sub };
   }
 
-  private prunePendingLogins(session: AnySession, now: number): void {
-    const pending: Array<[string, number]> = [];
-    for (const key of session.keys() as string[]) {
-      if (!isPendingKey(key)) continue;
-      const startedAt = (session.get(key) as PendingLogin | undefined)?.startedAt;
-      if (typeof startedAt !== 'number' || now - startedAt > this.options.loginTimeout) session.delete(key);
-      else pending.push([key, startedAt]);
-    }
-    pending.sort((a, b) => a[1] - b[1]);
-    for (const [key] of pending.slice(0, Math.max(0, pending.length - (MAX_PENDING_LOGINS - 1)))) session.delete(key);
+  private isStale(login: StoredLogin): boolean {
+    return login.expiresAt !== undefined && login.expiresAt - this.options.refreshBefore <= Date.now();
   }
 
   /**
@@ -567,7 +666,7 @@ export class AuthManager implements OnModuleInit {
       tokenType: tokens.token_type ?? login.tokenType,
       refreshToken: tokens.refresh_token ?? login.refreshToken,
       idToken: tokens.id_token ?? login.idToken,
-      claims: idClaims ? { ...login.claims, ...userClaims(idClaims), sub: login.claims.sub } : login.claims,
+      claims: idClaims ? this.mappedClaims({ ...login.claims, ...userClaims(idClaims) }, login.claims.sub) : login.claims,
     };
     if (tokens.expires_in !== undefined) fresh.expiresAt = Date.now() + tokens.expires_in * 1000;
     else delete fresh.expiresAt;
@@ -612,6 +711,25 @@ export class AuthManager implements OnModuleInit {
     }
   }
 
+  /**
+   * Move the index entries of every login the session holds from `oldId` to `newId`: a session's ID
+   * changes when the app regenerates it, or another provider logs in, and a back-channel logout
+   * must still find it. A failed link fails the ID change (nothing is lost: the session keeps its
+   * old ID); a failed unlink only leaves an entry naming a deleted ID, which the index prunes.
+   */
+  private async relinkLogins(session: AnySession, oldId: string, newId: string): Promise<void> {
+    const logins = this.loggedInProviders(session)
+      .map((name) => this.getLogin(session, name))
+      .filter((login): login is StoredLogin => login !== undefined);
+    if (logins.length === 0 || !this.index.supported) return;
+    const expiresAt = this.sessions.absoluteDeadline(session);
+    for (const login of logins) {
+      await this.index.link(subIndexKey(login.provider, login.claims.sub), newId, expiresAt);
+      if (login.sid !== undefined) await this.index.link(sidIndexKey(login.provider, login.sid), newId, expiresAt);
+    }
+    for (const login of logins) await this.unlinkLogin(session, login, oldId);
+  }
+
   private callbackInvalid(reason: string, cause?: unknown): AuthError {
     return new AuthError('AUTH_CALLBACK_INVALID', AuthMessages.callbackInvalid(reason), cause === undefined ? undefined : { cause });
   }
@@ -649,6 +767,10 @@ function userClaims(claims: oidc.IDToken): AuthClaims {
   const user: Record<string, unknown> = { ...claims };
   for (const claim of TOKEN_ONLY_CLAIMS) delete user[claim];
   return user as AuthClaims;
+}
+
+function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function isNetworkError(error: unknown): boolean {

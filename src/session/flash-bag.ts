@@ -32,7 +32,7 @@ export class FlashBag {
     const result: Record<string, unknown> = isRecord(base) ? { ...base } : {};
     for (const [type, message] of this.added) {
       const list = Object.hasOwn(result, type) ? result[type] : undefined;
-      result[type] = Array.isArray(list) ? [...list, message] : list === undefined ? [message] : [list, message];
+      setOwn(result, type, Array.isArray(list) ? [...list, message] : list === undefined ? [message] : [list, message]);
     }
     return result;
   }
@@ -80,9 +80,14 @@ export class FlashBag {
     if (consumed === true) return undefined;
     if (consumed === undefined || !isRecord(incoming)) return incoming;
     const rest: Record<string, unknown> = {};
-    for (const key of Object.keys(incoming)) if (!consumed.has(key)) rest[key] = incoming[key];
+    for (const key of Object.keys(incoming)) if (!consumed.has(key)) setOwn(rest, key, incoming[key]);
     return Object.keys(rest).length > 0 ? rest : undefined;
   }
+}
+
+/** `target[key] = value` as an own property, also for `__proto__` (which would otherwise change the prototype). */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

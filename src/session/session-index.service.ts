@@ -28,6 +28,10 @@ const MAX_CREATE_PAUSE = 20;
  *   string). It lives until `absoluteTimeout` (plus `storeTimeout`) after its last change, longer
  *   than any session it lists can, and then expires by itself. A store that evicts records early
  *   (`MemoryStore` beyond `maxSessions`, memcached out of memory) can evict an index like a session.
+ * - **Bounded.** Each link removes the entries whose expiry has passed and keeps at most
+ *   `maxIndexEntries` (module option, default 100) by dropping the earliest expiries, so repeated
+ *   logins cannot grow a record forever. A dropped session is not destroyed, only no longer found
+ *   through the key (see {@link SessionIndex.link}).
  * - **Never a user's session.** A request can only present a session ID signed with the module's
  *   secret, and index IDs are never signed (nor derivable from a signature), so no request ever
  *   loads an index record as its session. Index records have no principal, so
@@ -73,13 +77,25 @@ export class SessionIndex implements OnApplicationShutdown {
    * counts an entry as dead once its expiry has passed. Expiries beyond `absoluteTimeout` from now
    * are cut to it, since no session lives longer.
    *
-   * The entry is merged into the index record with `patch`, so concurrent links of different
-   * sessions all survive. When there is no record yet, it is created with `set`; two first links
-   * at the same instant would replace each other's record, so with a store that has locks the
-   * record is created under a lock on the index ID (a concurrent first link waits for it, then
-   * patches), and with a store without locks the record is read back after `set` and a missing
-   * entry patched in again. That leaves, for stores without locks only, a window: a `set` landing
-   * after another linker's read-back still drops that linker's entry.
+   * Each link keeps the record bounded: it reads the record, then one `patch` sets the entry and
+   * removes the other entries whose expiry has passed and, when more than the module's
+   * `maxIndexEntries` would remain, those with the earliest expiry (ties by session ID). The entry
+   * being linked is always kept. A removed entry's session is not destroyed: it can no longer be
+   * found by {@link SessionIndex.find} or logged out by {@link SessionIndex.destroy} of this key,
+   * and ends at its own expiry. For back-channel logout that is the trade-off of the limit: past it,
+   * the sessions nearest their end escape a logout by `key`, while the newest logins, the likeliest
+   * in use, stay reachable.
+   *
+   * The patch sets only this entry and removes only the entries it names, so concurrent links of
+   * different sessions all survive; the limit is then approximate, a record holding up to one entry
+   * more per concurrent link until a later link trims it. Re-linking a session whose entry another
+   * call is removing at that moment (as expired or over the limit, here or in `find`) can lose the
+   * entry. When there is no record yet, it is created with `set`; two first links at the same
+   * instant would replace each other's record, so with a store that has locks the record is created
+   * under a lock on the index ID (a concurrent first link waits for it, then patches), and with a
+   * store without locks the record is read back after `set` and a missing entry patched in again.
+   * That leaves, for stores without locks only, a window: a `set` landing after another linker's
+   * read-back still drops that linker's entry.
    *
    * @throws SessionError `SESSION_INVALID_ID` for a malformed `sessionId`; `SESSION_OPTIONS_INVALID`
    *   for an empty `key` or a non-finite `expiresAt`; `SESSION_NOT_SUPPORTED` for a client-side
@@ -95,8 +111,9 @@ export class SessionIndex implements OnApplicationShutdown {
     }
     const expiry = Math.min(expiresAt, Date.now() + this.options.absoluteTimeout);
     const id = this.indexIds(key)[0]!;
-    const patch: SessionPatch = { set: { [sessionId]: String(expiry) }, unset: [] };
-    if (await this.patch(store, id, patch)) return;
+    const record = await this.read(store, id);
+    const patch: SessionPatch = { set: { [sessionId]: String(expiry) }, unset: record ? this.dropped(record, sessionId) : [] };
+    if (record && (await this.patch(store, id, patch))) return;
     if (typeof store.tryLock === 'function' && typeof store.unlock === 'function') await this.createLocked(store, id, patch);
     else await this.createUnlocked(store, id, sessionId, patch);
   }
@@ -258,6 +275,27 @@ export class SessionIndex implements OnApplicationShutdown {
     const record = await this.read(store, id);
     if (record && Object.hasOwn(record.data, sessionId)) return;
     if (!(await this.patch(store, id, patch))) await this.create(store, id, patch);
+  }
+
+  /**
+   * The entries of `record` a link of `sessionId` removes: every other one whose expiry has passed,
+   * then, while more than `maxIndexEntries` would remain, the earliest expiries (ties by session ID).
+   */
+  private dropped(record: SessionRecord, sessionId: string): string[] {
+    const now = Date.now();
+    const dropped: string[] = [];
+    const live: [string, number][] = [];
+    for (const entry of linkedSessions(record)) {
+      if (entry[0] === sessionId) continue;
+      if (entry[1] > now) live.push(entry);
+      else dropped.push(entry[0]);
+    }
+    const excess = live.length + 1 - this.options.maxIndexEntries;
+    if (excess > 0) {
+      live.sort(([idA, expiryA], [idB, expiryB]) => expiryA - expiryB || (idA < idB ? -1 : 1));
+      for (const [id] of live.slice(0, excess)) dropped.push(id);
+    }
+    return dropped;
   }
 
   /** Remove expired entries; best effort (reported through `onError`), a later `find` tries again. */

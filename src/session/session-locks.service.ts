@@ -28,6 +28,15 @@ export interface SessionLock {
    * ```
    */
   release(): Promise<void>;
+  /**
+   * Keep the lock `ttl` milliseconds from now, if this holder still holds it: resolves `false`
+   * when it expired meanwhile (someone else may hold it now, and this holder no longer does).
+   *
+   * @throws SessionError `SESSION_OPTIONS_INVALID` for a bad `ttl`; `SESSION_STORE_UNAVAILABLE`
+   *   when the store fails or does not answer within `storeTimeout`.
+   * @example if (!(await lock.extend(60_000))) throw new Error('lost the lock');
+   */
+  extend(ttl: number): Promise<boolean>;
 }
 
 /**
@@ -109,7 +118,12 @@ export class SessionLocks implements OnApplicationShutdown {
       throw error;
     }
     if (!acquired) return null;
-    return new HeldLock(name, () => calls.run('release a lock', () => store.unlock!(key, owner)));
+    return new HeldLock(
+      name,
+      () => calls.run('release a lock', () => store.unlock!(key, owner)),
+      // A store's tryLock by the lock's own holder takes it again with the new ttl.
+      (extendTo) => calls.run('extend a lock', () => store.tryLock!(key, owner, extendTo)),
+    );
   }
 
   onApplicationShutdown(): void {
@@ -136,7 +150,15 @@ class HeldLock implements SessionLock {
   constructor(
     readonly name: string,
     private readonly unlock: () => Promise<void>,
+    private readonly retake: (ttl: number) => Promise<boolean>,
   ) {}
+
+  async extend(ttl: number): Promise<boolean> {
+    if (!isValidLockTtl(ttl)) {
+      throw invalidArgument('ttl', `it must be a number of milliseconds from 1 to ${MAX_LOCK_TTL}`, 'Pass e.g. 30_000.');
+    }
+    return this.retake(ttl);
+  }
 
   release(): Promise<void> {
     this.releasing ??= this.unlock().catch((error: unknown) => {

@@ -192,6 +192,21 @@ export interface SessionModuleOptions {
    */
   principal?: string | ((session: import('./session.js').AnySession) => string | undefined);
   /**
+   * Most sessions one key of `SessionIndex` lists (such as the sessions of one identity-provider
+   * subject, which `AuthModule` links for back-channel logout), so scripted logins cannot grow an
+   * index record without bound (stores that rewrite the whole record on each link slow down, and
+   * memcached refuses records over 1 MB). A link that would exceed it drops the entries with the
+   * earliest linked expiry (ties by session ID); the session being linked is always kept. A dropped
+   * session is not destroyed: it just can no longer be found through that key, so
+   * `SessionIndex.find` misses it and `SessionIndex.destroy` (a back-channel logout) leaves it alive
+   * until its own expiry. Dropping the earliest expiries keeps the newest logins, the likeliest in
+   * use, and gives up those closest to ending anyway; raise the limit when every session of a key
+   * must stay reachable. Concurrent links can leave a record a few entries over it until the next
+   * link. An entry takes about 50 bytes (with the default `idLength`).
+   * @default 100
+   */
+  maxIndexEntries?: number;
+  /**
    * How often a store built from a URL (`memory:`, `file:`) sweeps expired sessions, on an
    * `unref()`ed timer; `0` turns sweeping off. A store instance you construct yourself takes its own
    * `gcInterval` option instead. Stores whose backend expires keys itself need no sweeping.

@@ -123,6 +123,10 @@ describe('resolveSessionOptions', () => {
       expect(resolved.gcInterval).toBeUndefined();
     });
 
+    it('defaults maxIndexEntries to 100', async () => {
+      expect((await resolveOk()).maxIndexEntries).toBe(100);
+    });
+
     it('defaults to the JSON codec', async () => {
       const resolved = await resolveOk();
       expect(resolved.codec).toBeInstanceOf(JsonCodec);
@@ -247,11 +251,13 @@ describe('resolveSessionOptions', () => {
   it('treats null like a missing option (nullish defaults)', async () => {
     const resolved = await resolveOk({
       idLength: null,
+      maxIndexEntries: null,
       transport: null,
       trustProxy: null,
       cookie: { name: null, path: null, secure: null, sameSite: null, httpOnly: null, partitioned: null, persistent: null },
     } as unknown as Partial<SessionModuleOptions>);
     expect(resolved.idLength).toBe(32);
+    expect(resolved.maxIndexEntries).toBe(100);
     expect(resolved.trustProxy).toBe(false);
     expect(resolved.transports).toHaveLength(1);
     expect(resolved.transports[0]).toBeInstanceOf(CookieTransport);
@@ -269,6 +275,11 @@ describe('resolveSessionOptions', () => {
   it('accepts idLength 22 and 128', async () => {
     expect((await resolveOk({ idLength: 22 })).idLength).toBe(22);
     expect((await resolveOk({ idLength: 128 })).idLength).toBe(128);
+  });
+
+  it('accepts maxIndexEntries 1 and 100000', async () => {
+    expect((await resolveOk({ maxIndexEntries: 1 })).maxIndexEntries).toBe(1);
+    expect((await resolveOk({ maxIndexEntries: 100_000 })).maxIndexEntries).toBe(100_000);
   });
 
   it('keeps trustProxy true', async () => {
@@ -597,6 +608,21 @@ describe('resolveSessionOptions', () => {
       ])('rejects %s', async (_label, idLength) => {
         expect(await rejectionWith({ idLength }, 'idLength')).toBe(
           M('idLength', 'must be a whole number from 22 (128 bits of entropy) to 128. Leave it out for the default of 32.'),
+        );
+      });
+    });
+
+    describe('maxIndexEntries', () => {
+      it.each([
+        ['0', 0],
+        ['a negative number', -5],
+        ['a fraction', 2.5],
+        ['NaN', Number.NaN],
+        ['Infinity', Number.POSITIVE_INFINITY],
+        ['a numeric string', '100'],
+      ])('rejects %s', async (_label, maxIndexEntries) => {
+        expect(await rejectionWith({ maxIndexEntries }, 'maxIndexEntries')).toBe(
+          M('maxIndexEntries', 'must be a whole number of at least 1. Leave it out for the default of 100.'),
         );
       });
     });

@@ -21,6 +21,8 @@ import { HeaderTransport } from './transports/header.transport.js';
 
 /** Minimum length of each secret. */
 export const MIN_SECRET_LENGTH = 32;
+/** Default of {@link SessionModuleOptions.maxIndexEntries}. */
+const DEFAULT_MAX_INDEX_ENTRIES = 100;
 
 /** {@link SessionModuleOptions} after validation, with every default applied. */
 export interface ResolvedSessionOptions {
@@ -40,6 +42,8 @@ export interface ResolvedSessionOptions {
   onError: (error: SessionError, context: SessionErrorContext) => void;
   gcInterval: number | undefined;
   principal: ((session: AnySession) => string | undefined) | undefined;
+  /** Most entries a `SessionIndex` link leaves in one key's index record. */
+  maxIndexEntries: number;
   storeTimeout: number;
   onStoreUnavailable: 'fail' | 'anonymous';
 }
@@ -124,6 +128,10 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
   }
 
   const principal = resolvePrincipal(options.principal);
+  const maxIndexEntries = options.maxIndexEntries ?? DEFAULT_MAX_INDEX_ENTRIES;
+  if (!Number.isInteger(maxIndexEntries) || maxIndexEntries < 1) {
+    throw invalid('maxIndexEntries', 'must be a whole number of at least 1', `Leave it out for the default of ${DEFAULT_MAX_INDEX_ENTRIES}.`);
+  }
   const storeTimeout = duration('storeTimeout', options.storeTimeout, 5000);
   if (storeTimeout <= 0) throw invalid('storeTimeout', 'must be longer than zero', "Give e.g. '2s'.");
   const onStoreUnavailable = options.onStoreUnavailable ?? 'fail';
@@ -158,6 +166,7 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
     onError: options.onError ?? defaultOnError,
     gcInterval,
     principal,
+    maxIndexEntries,
     storeTimeout,
     onStoreUnavailable,
   };

@@ -80,6 +80,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   private readonly deadlines: StoreDeadlines;
+  private readonly idChangeListeners: Array<(session: AnySession, oldId: string, newId: string) => Promise<void>> = [];
   /** The store answers without I/O, so its calls need no deadline. */
   private readonly inProcess: boolean;
   /** An in-process store's synchronous writes, when it has them and `persist()` is not overridden. */
@@ -93,6 +94,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   private readonly chainedReads: boolean;
   /** Likewise for the write at the end of a response, when `persist()` and `storeCall()` are the engine's own. */
   private readonly chainedWrites: boolean;
+  /** Key prefixes extensions reserved for their records (see {@link SessionManager.reserveKeys}). @internal */
+  reservedKeyPrefixes: readonly string[] = [];
 
   constructor(@Inject(SESSION_RESOLVED_OPTIONS) protected readonly options: ResolvedSessionOptions) {
     this.signer = new SessionSigner(options.secrets);
@@ -253,7 +256,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     session._degraded = loaded.degraded;
     (session as AnySession)._binding = newBinding(req);
     bindSession(req, session as AnySession);
-    this.exposeView(req, session as AnySession);
+    this.exposeView(req);
     return session as Session;
   }
 
@@ -261,14 +264,59 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * Expose the session as express-session's `req.session`. On Express the view is made only when
    * something reads `req.session` (passport, a CSRF library): an accessor on the app's request
    * prototype finds it through the request's session, so requests that never touch it pay nothing.
+   * Elsewhere (a bare Node server, Fastify's raw request) the request gets the same accessor as its
+   * own property.
    */
-  private exposeView(req: IncomingMessage, session: AnySession): void {
+  private exposeView(req: IncomingMessage): void {
     const proto = Object.getPrototypeOf(req) as object | null;
     if (proto !== null && Object.hasOwn(proto, 'app') && !Object.hasOwn(req, 'session')) {
-      if (!Object.hasOwn(proto, 'session')) defineLazyView(proto, this);
+      if (!Object.hasOwn(proto, 'session')) Object.defineProperty(proto, 'session', PROTOTYPE_VIEW);
       return;
     }
-    (req as { session?: unknown }).session = createExpressSessionView(session, this);
+    // A request loaded again (`load(req, { fresh: true })`) shows its new session, not an earlier assignment.
+    if ((req as ViewRequest)[ASSIGNED_VIEW] !== undefined) (req as ViewRequest)[ASSIGNED_VIEW] = undefined;
+    Object.defineProperty(req, 'session', OWN_VIEW);
+  }
+
+  /**
+   * Hide the keys starting with `prefix` from `keys()`, `toJSON()`, `Object.keys(req.session)`,
+   * `JSON.stringify(req.session)` and logs: an extension's records (the auth module's tokens under
+   * `auth:`). `get()`, `has()`, `set()` and `delete()` still reach them, `Session.allKeys()` lists
+   * them, and `clear()` removes them.
+   * @internal
+   */
+  reserveKeys(prefix: string): void {
+    if (typeof prefix !== 'string' || prefix === '') {
+      throw new SessionError(
+        'SESSION_OPTIONS_INVALID',
+        SessionMessages.invalidArgument('SessionManager.reserveKeys', 'prefix', 'it must be a non-empty string', "Pass e.g. 'auth:'."),
+      );
+    }
+    if (!this.reservedKeyPrefixes.includes(prefix)) this.reservedKeyPrefixes = [...this.reservedKeyPrefixes, prefix];
+  }
+
+  /**
+   * `req.session = null` (cookie-session's way to log out): destroy the session as
+   * `req.session.destroy()` does. Nothing awaits an assignment, so the end of the response waits
+   * for the destroy; a failed one is reported to `onError` and leaves the session degraded, so it is
+   * not written again and the response answers 503.
+   * @throws SessionError `SESSION_HEADERS_SENT` once the response headers were sent,
+   *   `SESSION_STORE_UNAVAILABLE` when the store could not be read for this request.
+   * @internal
+   */
+  destroyAssigned(session: AnySession): void {
+    if (this.headersSent(session)) throw new SessionError('SESSION_HEADERS_SENT', SessionMessages.headersSent('destroy the session'));
+    this.assertNotDegraded(session, 'destroy the session');
+    // Makes the end of the response wait for the store (see mayWrite()) when the destroy is still
+    // running; the reset after a destroy drops it.
+    session._touchRequested = true;
+    this.destroy(session).catch((error: unknown) => {
+      // Handlers run in the order they were added: this one before the end of the response's write,
+      // which is chained on the same promise (see exclusive()) and so fails with 503.
+      session._degraded = true;
+      const binding = this.bindingOf(session);
+      this.options.onError(toSessionError(error), { req: binding.req, res: binding.res });
+    });
   }
 
   /**
@@ -331,6 +379,13 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     await this.storeCall('regenerate the session', () =>
       this.serverStore.set(newId, { data, createdAt: session._createdAt, expiresAt, ...this.principalField(principal) }),
     );
+    try {
+      for (const listener of this.idChangeListeners) await listener(session, oldId, newId);
+    } catch (error) {
+      // Keep the session under the ID its cookie still names; the copy would only be an orphan.
+      await this.storeCall('regenerate the session', () => this.serverStore.destroy(newId)).catch(() => undefined);
+      throw error;
+    }
     await this.storeCall('regenerate the session', () => this.serverStore.destroy(oldId));
     session.markSaved(newId, data, expiresAt, principal);
   }
@@ -372,7 +427,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    */
   async peek<V = unknown>(session: AnySession, key: string): Promise<V | undefined> {
     const record = await this.rereadRecord(session);
-    const raw = record?.data[key];
+    // Own properties only: a name of Object.prototype is not session data.
+    const raw = record && Object.hasOwn(record.data, key) ? record.data[key] : undefined;
     if (raw === undefined) return undefined;
     try {
       return this.options.codec.decode(raw) as V;
@@ -384,6 +440,27 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   /** When `session` ends at the latest (epoch ms): its creation plus `absoluteTimeout`. */
   absoluteDeadline(session: AnySession): number {
     return session._createdAt + this.options.absoluteTimeout;
+  }
+
+  /**
+   * The request `session` was loaded for, and the response it is answered with (`undefined` for a
+   * session loaded without one, see {@link SessionManager.load}).
+   * @internal For extensions such as the auth module, which sets cookies of its own.
+   */
+  exchangeOf(session: AnySession): { req: IncomingMessage; res: ServerResponse | undefined } {
+    const binding = this.bindingOf(session);
+    return { req: binding.req, res: binding.res };
+  }
+
+  /**
+   * Call `listener` whenever a session's ID changes (`regenerate()`), after the record was written
+   * under the new ID and before the old one is deleted, so state kept elsewhere under the ID (the
+   * auth module's index of logins) can move with it. When it rejects, the new record is deleted
+   * again, the old one kept, and the regeneration fails with its error.
+   * @internal
+   */
+  onIdChange(listener: (session: AnySession, oldId: string, newId: string) => Promise<void>): void {
+    this.idChangeListeners.push(listener);
   }
 
   /** Whether the response of the session's request has sent its headers. */
@@ -796,27 +873,45 @@ const ASSIGNED_VIEW = Symbol('nest-sessions:assigned-session');
 /** The view made for a session, kept on the session so the request object gets no new property. */
 const VIEW = Symbol('nest-sessions:view');
 
+type ViewRequest = IncomingMessage & { [ASSIGNED_VIEW]?: { value: unknown } };
+type ViewedSession = AnySession & { [VIEW]?: unknown };
+
 /**
- * `req.session` as an accessor on an Express app's request prototype: the express-session view of
- * the request's session, made on first read. Assigning `req.session` (some middleware sets it to
- * `null` to log out) is honoured and read back.
+ * Read `req.session`: the express-session view of the request's session, made on first read, or
+ * what the request assigned (`null` after a logout).
  */
-function defineLazyView(proto: object, host: SessionManager): void {
-  Object.defineProperty(proto, 'session', {
-    configurable: true,
-    enumerable: false,
-    get(this: IncomingMessage & { [ASSIGNED_VIEW]?: { value: unknown } }) {
-      const assigned = this[ASSIGNED_VIEW];
-      if (assigned !== undefined) return assigned.value;
-      const session = getSessionFromRequest(this) as (AnySession & { [VIEW]?: unknown }) | undefined;
-      if (session === undefined) return undefined;
-      return (session[VIEW] ??= createExpressSessionView(session, host));
-    },
-    set(this: IncomingMessage & { [ASSIGNED_VIEW]?: { value: unknown } }, value: unknown) {
-      this[ASSIGNED_VIEW] = { value };
-    },
-  });
+function readView(this: ViewRequest): unknown {
+  const assigned = this[ASSIGNED_VIEW];
+  if (assigned !== undefined) return assigned.value;
+  const session = getSessionFromRequest(this) as ViewedSession | undefined;
+  if (session === undefined) return undefined;
+  return (session[VIEW] ??= createExpressSessionView(session, session._operations as SessionManager));
 }
+
+/**
+ * Assign `req.session`. `null` or `undefined` log out (cookie-session's idiom) as `destroy()` does;
+ * the view itself is taken back; anything else would hide the session from the code that reads
+ * `req.session` while the engine went on saving it, so it throws. A request without a session
+ * keeps what it is given, as a plain property would.
+ * @throws SessionError `SESSION_READ_ONLY` for any other value.
+ */
+function assignView(this: ViewRequest, value: unknown): void {
+  const session = getSessionFromRequest(this) as ViewedSession | undefined;
+  if (session !== undefined) {
+    if (value !== undefined && value === session[VIEW]) {
+      if (this[ASSIGNED_VIEW] !== undefined) this[ASSIGNED_VIEW] = undefined;
+      return;
+    }
+    if (value !== null && value !== undefined) throw new SessionError('SESSION_READ_ONLY', SessionMessages.replaceSession());
+    (session._operations as SessionManager).destroyAssigned(session);
+  }
+  this[ASSIGNED_VIEW] = { value };
+}
+
+/** `req.session` on an Express app's request prototype (see `exposeView()`). */
+const PROTOTYPE_VIEW: PropertyDescriptor = { configurable: true, enumerable: false, get: readView, set: assignView };
+/** `req.session` on a request of its own, enumerable as the plain property it replaces. */
+const OWN_VIEW: PropertyDescriptor = { configurable: true, enumerable: true, get: readView, set: assignView };
 
 /** The binding of a hooked response, found through its request (`res.req`) and the request's session. */
 function hookOf(res: ServerResponse): SessionBinding {

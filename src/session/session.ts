@@ -49,6 +49,12 @@ export interface SessionOperations {
   reload(session: AnySession): Promise<void>;
   /** Whether the response headers already went out. */
   headersSent(session: AnySession): boolean;
+  /**
+   * Key prefixes of records an extension keeps in the session (the auth module's `auth:`), left out
+   * of {@link Session.keys} and {@link Session.toJSON}.
+   * @internal
+   */
+  readonly reservedKeyPrefixes: readonly string[];
 }
 
 /**
@@ -79,7 +85,11 @@ export class Session<T extends object = SessionData> {
   /** @internal */ _touchRequested = false;
   /** @internal */ _flash: FlashBag | undefined;
   /** @internal The principal the store holds. */ _principal: string | undefined;
-  /** @internal The store could not be read; the session is empty and must not be written. */ _degraded = false;
+  /**
+   * @internal The store could not be read (the session is empty), or a destroy nobody awaited failed
+   * (`req.session = null`); either way the session must not be written.
+   */
+  _degraded = false;
   /** @internal The engine's per-request state (request, response, response hook). */ _binding: unknown;
 
   /** @internal */
@@ -113,7 +123,8 @@ export class Session<T extends object = SessionData> {
 
   /**
    * `true` when the store could not be read and the request went on without its session
-   * (`onStoreUnavailable: 'anonymous'` on a GET or HEAD); writing to such a session fails with 503.
+   * (`onStoreUnavailable: 'anonymous'` on a GET or HEAD), or when `req.session = null` could not
+   * destroy the session; writing to such a session fails with 503.
    */
   get isDegraded(): boolean {
     return this._degraded;
@@ -133,7 +144,7 @@ export class Session<T extends object = SessionData> {
   get<K extends keyof T & string>(key: K): T[K] | undefined {
     if (this._values.has(key)) return this._values.get(key) as T[K];
     if (this._deleted.has(key)) return undefined;
-    const raw = this._raw[key];
+    const raw = this.stored(key);
     if (raw === undefined) return undefined;
     const value = this.decode(key, raw);
     // An object is kept, so every read returns the same one and an edit in place is found when the
@@ -155,7 +166,7 @@ export class Session<T extends object = SessionData> {
   /** Whether `key` holds a value. */
   has(key: keyof T & string): boolean {
     if (this._values.has(key)) return true;
-    return !this._deleted.has(key) && this._raw[key] !== undefined;
+    return !this._deleted.has(key) && this.stored(key) !== undefined;
   }
 
   /** Remove one key. */
@@ -167,13 +178,33 @@ export class Session<T extends object = SessionData> {
     return this;
   }
 
-  /** The keys holding values (the flash key excluded). */
+  /**
+   * The keys holding values. The flash key and the records extensions keep in the session (the
+   * auth module's tokens) are left out; `get()` still reads those.
+   */
   keys(): Array<keyof T & string> {
+    const keys = this.allKeys();
+    return (this.ops.reservedKeyPrefixes.length === 0 ? keys : keys.filter((key) => !this.isReservedKey(key))) as Array<keyof T & string>;
+  }
+
+  /**
+   * Every key holding a value, extensions' reserved records included (the flash key excluded).
+   * @internal
+   */
+  allKeys(): string[] {
     const keys = new Set<string>();
     for (const key of Object.keys(this._raw)) if (!this._deleted.has(key)) keys.add(key);
     for (const key of this._values.keys()) keys.add(key);
     keys.delete(FLASH_KEY);
-    return [...keys] as Array<keyof T & string>;
+    return [...keys];
+  }
+
+  /**
+   * Whether {@link Session.keys} leaves `key` out: the flash key, or a key of an extension's records.
+   * @internal
+   */
+  isHiddenKey(key: string): boolean {
+    return key === FLASH_KEY || this.isReservedKey(key);
   }
 
   /** All values as a plain object (decodes every key). */
@@ -198,9 +229,13 @@ export class Session<T extends object = SessionData> {
     return `${this.constructor.name} { id: ${this._id === undefined ? 'none' : '[redacted]'}, isNew: ${this._isNew}, keys: ${list} }`;
   }
 
-  /** Remove every key (the session itself and its ID stay; see {@link Session.destroy}). */
+  /**
+   * Remove every key, the records extensions keep in the session included: a login of the auth
+   * module ends too, so `clear()` never leaves a user logged in. The session itself and its ID stay
+   * (see {@link Session.destroy}).
+   */
   clear(): this {
-    for (const key of this.keys()) this.delete(key);
+    for (const key of this.allKeys()) this.delete(key as keyof T & string);
     return this;
   }
 
@@ -286,17 +321,17 @@ export class Session<T extends object = SessionData> {
       // Objects read through get() may have been edited in place, so they are compared by encoding too.
       if (!this._changed.has(key) && (typeof value !== 'object' || value === null)) continue;
       const encoded = this.encode(key, value);
-      if (encoded !== this._raw[key]) set[key] = encoded;
+      if (encoded !== this.stored(key)) set[key] = encoded;
     }
-    for (const key of this._deleted) if (this._raw[key] !== undefined) unset.push(key);
+    for (const key of this._deleted) if (this.stored(key) !== undefined) unset.push(key);
     const flash = this._flash;
     if (flash?.hasChanged) {
       const pending = flash.pending;
       if (pending === undefined) {
-        if (this._raw[FLASH_KEY] !== undefined) unset.push(FLASH_KEY);
+        if (this.stored(FLASH_KEY) !== undefined) unset.push(FLASH_KEY);
       } else {
         const encoded = this.encode(FLASH_KEY, pending);
-        if (encoded !== this._raw[FLASH_KEY]) set[FLASH_KEY] = encoded;
+        if (encoded !== this.stored(FLASH_KEY)) set[FLASH_KEY] = encoded;
       }
     }
     return { set, unset };
@@ -347,10 +382,10 @@ export class Session<T extends object = SessionData> {
     if (!record) this._id = undefined;
   }
 
-  /** Whether the session holds anything worth storing. @internal */
+  /** Whether the session holds anything worth storing (reserved records count). @internal */
   get hasData(): boolean {
-    if (this.keys().length > 0) return true;
-    return this._flash ? this._flash.pending !== undefined : this._raw[FLASH_KEY] !== undefined;
+    if (this.allKeys().length > 0) return true;
+    return this._flash ? this._flash.pending !== undefined : this.stored(FLASH_KEY) !== undefined;
   }
 
   /** `_values`, made this session's own before its first entry. */
@@ -359,9 +394,22 @@ export class Session<T extends object = SessionData> {
     return this._values;
   }
 
+  /**
+   * The encoded value the store holds for `key`. Own properties only: a name of `Object.prototype`
+   * (`constructor`, or one a polluted prototype gained) is not session data.
+   */
+  private stored(key: string): string | undefined {
+    return Object.hasOwn(this._raw, key) ? this._raw[key] : undefined;
+  }
+
+  private isReservedKey(key: string): boolean {
+    for (const prefix of this.ops.reservedKeyPrefixes) if (key.startsWith(prefix)) return true;
+    return false;
+  }
+
   private flashBag(): FlashBag {
     if (!this._flash) {
-      const raw = this._deleted.has(FLASH_KEY) ? undefined : this._raw[FLASH_KEY];
+      const raw = this._deleted.has(FLASH_KEY) ? undefined : this.stored(FLASH_KEY);
       this._flash = new FlashBag(raw === undefined ? undefined : this.decode(FLASH_KEY, raw));
     }
     return this._flash;

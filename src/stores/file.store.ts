@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { statSync, type Stats } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { SessionError } from '../session/errors/session.error.js';
@@ -6,6 +7,7 @@ import { SessionMessages } from '../session/errors/session.messages.js';
 import { isValidSessionId } from '../session/session-id.js';
 import { gcIntervalOption, startGcTimer } from './gc-timer.js';
 import { checkLockArguments, isValidLockOwner } from './lock-arguments.js';
+import { redactError } from './redact-error.js';
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from './session-store.interface.js';
 
 /** Options of {@link FileStore}. */
@@ -14,6 +16,12 @@ export interface FileStoreOptions {
    * Directory holding one `<id>.json` file per session. Created on first use (with missing parents)
    * when it does not exist. Give the store a directory of its own: {@link FileStore.gc} deletes
    * expired session files and stale temporary files in it.
+   *
+   * An existing directory must belong to the user the process runs as and must not be writable by
+   * its group or by other users (no `0o020` or `0o002` bit): anyone who can write to it can plant a
+   * session file, i.e. a session of their choosing. The store refuses any other directory with
+   * `SESSION_OPTIONS_INVALID`, when it is created and again when it first uses the directory (not
+   * on Windows, whose permissions mode bits and owner IDs do not describe).
    * @example '/var/lib/my-app/sessions'
    */
   directory: string;
@@ -39,7 +47,7 @@ export interface FileStoreOptions {
   fileMode?: number;
   /**
    * Permissions of the directory when the store creates it. A directory that already exists keeps
-   * its permissions.
+   * its permissions. Group and other users may not write (see {@link FileStoreOptions.directory}).
    * @default 0o700 (owner only)
    * @example 0o750
    */
@@ -84,7 +92,10 @@ const GUARD_WAIT = 2_000;
  *   the directory (see {@link FileStore.tryLock}).
  * - **Faults.** Missing, expired and corrupt files read as `null` (expired and corrupt ones are
  *   deleted). Any other file-system error rejects with a `SessionError` coded
- *   `SESSION_STORE_UNAVAILABLE` whose `cause` is the original error.
+ *   `SESSION_STORE_UNAVAILABLE` whose `cause` is a copy of the original error with the session ID
+ *   (part of every file name) replaced by `[redacted]`.
+ * - **Permissions.** The directory must be the process user's own and not writable by its group
+ *   or others, or the store refuses it (see {@link FileStoreOptions.directory}).
  *
  * @example
  * ```ts
@@ -114,7 +125,21 @@ export class FileStore implements SessionStore {
         throw invalidOption(name, 'it must be a permission number', 'Pass an octal literal such as 0o600.');
       }
     }
+    if (options.dirMode !== undefined && (options.dirMode & 0o022) !== 0) {
+      throw invalidOption(
+        'dirMode',
+        'it must not let the group or other users write to the directory (no 0o020 or 0o002 bit), or they could plant session files in it',
+        'Pass for example 0o700 or 0o750.',
+      );
+    }
     this.root = resolve(options.directory);
+    let existing: Stats | undefined;
+    try {
+      existing = statSync(this.root, { throwIfNoEntry: false });
+    } catch {
+      // Not readable now: the first operation reports it.
+    }
+    if (existing?.isDirectory()) checkDirectory(this.root, existing);
     this.clock = options.now ?? Date.now;
     this.fileMode = options.fileMode ?? 0o600;
     this.dirMode = options.dirMode ?? 0o700;
@@ -124,7 +149,7 @@ export class FileStore implements SessionStore {
   async get(id: string): Promise<SessionRecord | null> {
     const file = this.sessionPath(id);
     if (!file) return null;
-    return this.exclusive(id, () => this.readLive(file));
+    return this.exclusive(id, () => this.readLive(id, file));
   }
 
   /** @throws {SessionError} `SESSION_INVALID_ID` (as a rejection) when `id` is malformed. */
@@ -147,7 +172,7 @@ export class FileStore implements SessionStore {
     if (!file) return false;
     const changes: SessionPatch = { set: { ...patch.set }, unset: [...patch.unset], principal: patch.principal };
     return this.exclusive(id, async () => {
-      const record = await this.readLive(file);
+      const record = await this.readLive(id, file);
       if (!record) return false;
       for (const key of changes.unset) delete record.data[key];
       for (const [key, value] of Object.entries(changes.set)) {
@@ -166,7 +191,7 @@ export class FileStore implements SessionStore {
     const file = this.sessionPath(id);
     if (!file) return false;
     return this.exclusive(id, async () => {
-      const record = await this.readLive(file);
+      const record = await this.readLive(id, file);
       if (!record) return false;
       record.expiresAt = expiresAt;
       await this.write(id, file, JSON.stringify(record));
@@ -181,7 +206,7 @@ export class FileStore implements SessionStore {
       try {
         await unlink(file);
       } catch (err) {
-        if (code(err) !== 'ENOENT') throw unavailable('write', err);
+        if (code(err) !== 'ENOENT') throw unavailable('write', err, id);
       }
     });
   }
@@ -253,7 +278,7 @@ export class FileStore implements SessionStore {
     const ids = names.map((name) => SESSION_FILE.exec(name)?.[1]).filter((id): id is string => id !== undefined && this.sessionPath(id) !== null);
     const worker = async (): Promise<void> => {
       for (let id = ids.pop(); id !== undefined; id = ids.pop()) {
-        const record = await this.exclusive(id, () => this.readLive(this.sessionPath(id!)!));
+        const record = await this.exclusive(id, () => this.readLive(id!, this.sessionPath(id!)!));
         if (record?.principal === principal) found.push({ id, createdAt: record.createdAt, expiresAt: record.expiresAt });
       }
     };
@@ -287,8 +312,8 @@ export class FileStore implements SessionStore {
     checkLockArguments(key, owner, ttlMs);
     const paths = this.lockPaths(key)!;
     return this.exclusive(`lock:${key}`, () =>
-      this.guarded(paths, async () => {
-        const held = await this.readLock(paths.file);
+      this.guarded(key, paths, async () => {
+        const held = await this.readLock(key, paths.file);
         const now = this.now();
         if (held && held.owner !== owner && held.expiresAt > now) return false;
         await this.writeLock(key, paths.file, { owner, expiresAt: now + ttlMs });
@@ -303,10 +328,10 @@ export class FileStore implements SessionStore {
     const paths = this.lockPaths(key);
     if (!paths) return;
     await this.exclusive(`lock:${key}`, () =>
-      this.guarded(paths, async () => {
-        if ((await this.readLock(paths.file))?.owner !== owner) return;
+      this.guarded(key, paths, async () => {
+        if ((await this.readLock(key, paths.file))?.owner !== owner) return;
         await unlink(paths.file).catch((err: unknown) => {
-          if (code(err) !== 'ENOENT') throw unavailable('write', err);
+          if (code(err) !== 'ENOENT') throw unavailable('write', err, key);
         });
       }),
     );
@@ -347,16 +372,16 @@ export class FileStore implements SessionStore {
   }
 
   /**
-   * Run `operation` while holding the guard file of a lock: created with `wx`, so only one
+   * Run `operation` while holding the guard file of lock `key`: created with `wx`, so only one
    * process holds it; waited for (a few ms at a time, at most {@link GUARD_WAIT}) while another
    * process holds it, and broken once older than {@link STALE_GUARD_AGE}. Removed afterwards.
    */
-  private async guarded<T>(paths: { guard: string }, operation: () => Promise<T>): Promise<T> {
+  private async guarded<T>(key: string, paths: { guard: string }, operation: () => Promise<T>): Promise<T> {
     await this.ensureLockDir();
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       if (attempt > 0 && Date.now() - started > GUARD_WAIT) {
-        throw unavailable('write', new Error(`another process kept the lock guard ${paths.guard} for more than ${GUARD_WAIT} ms`));
+        throw unavailable('write', new Error(`another process kept the lock guard ${paths.guard} for more than ${GUARD_WAIT} ms`), key);
       }
       try {
         await (await open(paths.guard, 'wx', this.fileMode)).close();
@@ -368,9 +393,9 @@ export class FileStore implements SessionStore {
           await this.ensureLockDir();
           continue;
         }
-        if (code(err) !== 'EEXIST') throw unavailable('write', err);
+        if (code(err) !== 'EEXIST') throw unavailable('write', err, key);
       }
-      if (await this.breakStaleGuard(paths.guard)) continue;
+      if (await this.breakStaleGuard(key, paths.guard)) continue;
       await new Promise((done) => setTimeout(done, 1 + Math.random() * 4));
     }
     try {
@@ -386,7 +411,7 @@ export class FileStore implements SessionStore {
    * Remove `guard` if it is older than {@link STALE_GUARD_AGE}; resolves whether it did. Renamed
    * away before deletion, so of several processes breaking it at once only one succeeds.
    */
-  private async breakStaleGuard(guard: string): Promise<boolean> {
+  private async breakStaleGuard(key: string, guard: string): Promise<boolean> {
     try {
       if ((await stat(guard)).mtimeMs >= Date.now() - STALE_GUARD_AGE) return false;
       const tomb = `${guard}.${randomBytes(6).toString('hex')}.stale`;
@@ -396,18 +421,18 @@ export class FileStore implements SessionStore {
     } catch (err) {
       // Removed by its holder meanwhile: the next attempt may create it.
       if (code(err) === 'ENOENT') return true;
-      throw unavailable('write', err);
+      throw unavailable('write', err, key);
     }
   }
 
-  /** The lock in `file`, or `null` when there is none; a file that does not parse counts as none. */
-  private async readLock(file: string): Promise<LockFile | null> {
+  /** The lock `key` in `file`, or `null` when there is none; a file that does not parse counts as none. */
+  private async readLock(key: string, file: string): Promise<LockFile | null> {
     let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
       if (code(err) === 'ENOENT') return null;
-      throw unavailable('read', err);
+      throw unavailable('read', err, key);
     }
     return parseLock(text);
   }
@@ -420,7 +445,7 @@ export class FileStore implements SessionStore {
       await rename(tmp, file);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
-      throw unavailable('write', err);
+      throw unavailable('write', err, key);
     }
   }
 
@@ -445,13 +470,13 @@ export class FileStore implements SessionStore {
           const paths = this.lockPaths(key);
           if (!paths) continue;
           await this.exclusive(`lock:${key}`, () =>
-            this.guarded(paths, async () => {
-              const held = await this.readLock(paths.file);
+            this.guarded(key, paths, async () => {
+              const held = await this.readLock(key, paths.file);
               if (!held || held.expiresAt <= this.now()) await unlink(paths.file);
             }),
           );
         } else if (guardOf !== undefined && this.lockPaths(guardOf)) {
-          await this.breakStaleGuard(join(dir, name));
+          await this.breakStaleGuard(guardOf, join(dir, name));
         } else if (TMP_FILE.test(name) && (await stat(join(dir, name))).mtimeMs < staleBefore) {
           await unlink(join(dir, name));
         }
@@ -494,15 +519,15 @@ export class FileStore implements SessionStore {
     return result;
   }
 
-  /** The live record in `file`; expired and corrupt files are deleted and read as `null`. */
-  private async readLive(file: string): Promise<SessionRecord | null> {
+  /** The live record of `id` in `file`; expired and corrupt files are deleted and read as `null`. */
+  private async readLive(id: string, file: string): Promise<SessionRecord | null> {
     await this.ensureRoot('read');
     let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
       if (code(err) === 'ENOENT') return null;
-      throw unavailable('read', err);
+      throw unavailable('read', err, id);
     }
     const record = parseRecord(text);
     if (!record || record.expiresAt <= this.now()) {
@@ -548,7 +573,7 @@ export class FileStore implements SessionStore {
       await unlink(tmp).catch(() => {
         // The temporary file was not created, or gc removes it later.
       });
-      throw err instanceof SessionError ? err : unavailable('write', err);
+      throw err instanceof SessionError ? err : unavailable('write', err, id);
     }
   }
 
@@ -562,17 +587,22 @@ export class FileStore implements SessionStore {
     }
   }
 
-  /** Create the session directory on first use; a failure is retried by the next operation. */
+  /**
+   * Create the session directory on first use, or check one that exists (see
+   * {@link FileStoreOptions.directory}); a failure is retried by the next operation.
+   */
   private ensureRoot(operation: 'read' | 'write'): Promise<void> {
     this.rootReady ??= (async () => {
       const created = await mkdir(this.root, { recursive: true, mode: this.dirMode });
       // mkdir's mode is reduced by the umask; set it exactly, but only on a directory we created.
       if (created !== undefined) await chmod(this.root, this.dirMode);
+      // Someone else may have created it since the constructor looked.
+      else checkDirectory(this.root, await stat(this.root));
     })();
     const ready = this.rootReady;
     return ready.catch((err: unknown) => {
       if (this.rootReady === ready) this.rootReady = undefined;
-      throw unavailable(operation, err);
+      throw err instanceof SessionError ? err : unavailable(operation, err);
     });
   }
 }
@@ -613,8 +643,38 @@ function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
-function unavailable(operation: 'read' | 'write', cause: unknown): SessionError {
-  return new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
+/**
+ * A failed file operation on session (or lock) `id`. File-system errors name the file, whose name
+ * holds the ID, so the `cause` is a copy with it redacted (see `redactError`).
+ */
+function unavailable(operation: 'read' | 'write', cause: unknown, id?: string): SessionError {
+  return new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), {
+    cause: redactError(cause, id === undefined ? [] : [id]),
+  });
+}
+
+/**
+ * Refuse a session directory another local user could plant session files in: one writable by its
+ * group or by others, or owned by another user than the process's. Not on Windows, whose
+ * permissions mode bits and owner IDs do not describe.
+ */
+function checkDirectory(dir: string, stats: Stats): void {
+  if (process.platform === 'win32') return;
+  if ((stats.mode & 0o022) !== 0) {
+    throw invalidOption(
+      'directory',
+      `"${dir}" is writable by its group or by other users (mode ${(stats.mode & 0o7777).toString(8).padStart(4, '0')}), so another local user could plant session files in it`,
+      `Run \`chmod 700 ${dir}\` (or chmod go-w), or give a directory that only the user running this process can write to.`,
+    );
+  }
+  const uid = process.getuid?.();
+  if (uid !== undefined && stats.uid !== uid) {
+    throw invalidOption(
+      'directory',
+      `"${dir}" belongs to user ${stats.uid}, not to the user this process runs as (${uid}), so that user could plant session files in it`,
+      `Run \`chown ${uid} ${dir}\` and \`chmod 700 ${dir}\`, or give a directory of the user running this process.`,
+    );
+  }
 }
 
 function invalidOption(option: string, rule: string, fix: string): SessionError {

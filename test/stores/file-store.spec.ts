@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -107,8 +107,8 @@ describe('FileStore', () => {
 
   it('applies dirMode exactly to a directory it creates but leaves an existing one alone', async () => {
     const own = join(base, 'own');
-    await create({ directory: own, dirMode: 0o770 }).set(generateSessionId(), record());
-    expect(await mode(own)).toBe(0o770);
+    await create({ directory: own, dirMode: 0o750 }).set(generateSessionId(), record());
+    expect(await mode(own)).toBe(0o750);
 
     const existing = join(base, 'existing');
     await mkdir(existing, { mode: 0o755 });
@@ -386,4 +386,119 @@ describe('FileStore', () => {
     expect((error as SessionError).code).toBe('SESSION_OPTIONS_INVALID');
     expect((error as SessionError).message).toContain(`\`${option}\``);
   });
+});
+
+/**
+ * Security review (issue 10), point 14: a session directory other local users can write to would
+ * let them plant session files (a session of their choosing for any ID), so the store refuses one.
+ */
+describe('FileStore directory permissions', () => {
+  let base: string;
+  const stores: FileStore[] = [];
+  const record = (): SessionRecord => ({ data: { a: '"1"' }, createdAt: 1_000, expiresAt: Date.now() + 60_000 });
+  /** A new directory under `base` with exactly `permissions`. */
+  const directoryWithMode = async (permissions: number): Promise<string> => {
+    const dir = join(base, `sessions-${permissions.toString(8)}`);
+    await mkdir(dir);
+    await chmod(dir, permissions);
+    return dir;
+  };
+  /** The error `run` throws (failing the test when it throws none). */
+  const thrownBy = (run: () => unknown): SessionError => {
+    try {
+      run();
+    } catch (err) {
+      expect(err).toBeInstanceOf(SessionError);
+      return err as SessionError;
+    }
+    return expect.unreachable('expected the store to refuse');
+  };
+
+  beforeEach(async () => {
+    base = await mkdtemp(join(tmpdir(), 'nest-sessions-file-perms-'));
+  });
+
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it.skipIf(process.platform === 'win32').each([
+    ['0o777', 0o777],
+    ['0o770', 0o770],
+    ['0o702', 0o702],
+    ['0o1777', 0o1777],
+  ])(
+    'refuses an existing directory with mode %s (writable by its group or others) with SESSION_OPTIONS_INVALID',
+    async (_, permissions) => {
+      const dir = await directoryWithMode(permissions);
+      const error = thrownBy(() => stores.push(new FileStore({ directory: dir, gcInterval: 0 })));
+      expect(error.code).toBe('SESSION_OPTIONS_INVALID');
+      expect(error.message).toContain('invalid option `directory`');
+      expect(error.message).toContain(dir);
+      expect(error.message).toContain('writable by its group or by other users');
+      expect(error.message).toContain(`chmod 700 ${dir}`);
+      expect(await readdir(dir)).toEqual([]);
+    },
+  );
+
+  it('accepts an existing directory with mode 0o700, and one with 0o755', async () => {
+    for (const permissions of [0o700, 0o755]) {
+      const dir = await directoryWithMode(permissions);
+      const store = new FileStore({ directory: dir, gcInterval: 0 });
+      stores.push(store);
+      const id = generateSessionId();
+      await store.set(id, record());
+      expect((await store.get(id))?.data).toEqual({ a: '"1"' });
+      expect(await mode(dir)).toBe(permissions);
+    }
+  });
+
+  it('creates a missing directory with mode 0o700, and a later store on it starts', async () => {
+    const dir = join(base, 'new', 'sessions');
+    const store = new FileStore({ directory: dir, gcInterval: 0 });
+    stores.push(store);
+    await store.set(generateSessionId(), record());
+    expect(await mode(dir)).toBe(0o700);
+    stores.push(new FileStore({ directory: dir, gcInterval: 0 }));
+  });
+
+  it.skipIf(process.platform === 'win32')(
+    'refuses a directory someone else made group- or world-writable before the first operation',
+    async () => {
+      const dir = join(base, 'late');
+      const store = new FileStore({ directory: dir, gcInterval: 0 });
+      stores.push(store);
+      await mkdir(dir);
+      await chmod(dir, 0o777);
+      const error = await store.set(generateSessionId(), record()).then(
+        () => expect.unreachable('expected the store to refuse'),
+        (err: unknown) => err as SessionError,
+      );
+      expect(error).toBeInstanceOf(SessionError);
+      expect(error.code).toBe('SESSION_OPTIONS_INVALID');
+      expect(error.message).toContain(`chmod 700 ${dir}`);
+      expect(await readdir(dir)).toEqual([]);
+    },
+  );
+
+  it('refuses a dirMode that would create such a directory', () => {
+    const error = thrownBy(() => new FileStore({ directory: join(base, 'x'), gcInterval: 0, dirMode: 0o770 }));
+    expect(error.code).toBe('SESSION_OPTIONS_INVALID');
+    expect(error.message).toContain('invalid option `dirMode`');
+  });
+
+  // Only root can give a directory to another user.
+  it.skipIf(process.platform === 'win32' || process.getuid?.() !== 0)(
+    'refuses a directory owned by another user than the one the process runs as',
+    async () => {
+      const dir = await directoryWithMode(0o700);
+      await chown(dir, 54_321, 54_321);
+      const error = thrownBy(() => stores.push(new FileStore({ directory: dir, gcInterval: 0 })));
+      expect(error.code).toBe('SESSION_OPTIONS_INVALID');
+      expect(error.message).toContain('invalid option `directory`');
+      expect(error.message).toContain('belongs to user 54321');
+      expect(error.message).toContain(`chown`);
+    },
+  );
 });

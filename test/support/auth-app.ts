@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Controller, Get, Module, Post, UseGuards, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
+import { Controller, Get, Module, Post, Req, UseGuards, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -65,6 +65,26 @@ class AuthTestController {
     const api = this.auth.fetch(session);
     const response = await api(String(process.env.AUTH_TEST_RESOURCE_URL));
     return { status: response.status, body: await response.text() };
+  }
+
+  /** Stores something, so the visitor has a session before a login. */
+  @Get('visit')
+  visit(@Session() session: SessionHandle) {
+    session.set('visited', true);
+    return { visited: true };
+  }
+
+  /** What the app does on a privilege change: a new session ID, same data. */
+  @Post('regenerate')
+  async regenerate(@Session() session: SessionHandle) {
+    await session.regenerate();
+    return { regenerated: true };
+  }
+
+  /** What an app that returns the whole session (or `req.session`) sends. */
+  @Get('session-json')
+  sessionJson(@Session() session: SessionHandle, @Req() req: { session: unknown }) {
+    return { session, view: JSON.parse(JSON.stringify(req.session)), viewKeys: Object.keys(req.session as object) };
   }
 
   @Get('flash-and-session')

@@ -15,4 +15,11 @@ export const AuthMessages = {
   providerUnavailable: (provider: string, operation: string): string =>
     `nest-sessions/auth: provider "${provider}" could not ${operation}; try again later.`,
   logoutTokenInvalid: (reason: string): string => `nest-sessions/auth: invalid logout token: ${reason}.`,
+  crossOrigin: (): string =>
+    'nest-sessions/auth: this request came from another site, so it was refused. ' +
+    'Post the logout form from a page of this app, or list the page\'s origin in AuthModule `trustedOrigins`.',
+  cookieStore: (): string =>
+    'nest-sessions/auth: AuthModule keeps access, refresh and ID tokens in the session, and the session store is a ' +
+    'client-side store (CookieStore): the tokens would live in the browser, a copied cookie would stay logged in after ' +
+    'logout, and back-channel logout could not end it. Use a server-side store, or set `allowCookieStore: true` to accept that.',
 } as const;

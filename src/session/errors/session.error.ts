@@ -12,6 +12,8 @@
  * - `SESSION_NOT_SUPPORTED`: the store cannot do what was asked (list sessions by principal, say).
  * - `SESSION_LOST`: the stored record disappeared (expired or destroyed elsewhere) while the request ran,
  *   so its changes were not saved; the request is answered with 409.
+ * - `SESSION_READ_ONLY`: `req.session` was assigned something other than `null` (which logs out); the
+ *   session itself cannot be replaced, only its keys set.
  *
  * The OpenID Connect module (`nest-sessions/auth`) adds, thrown as `AuthError`:
  * - `AUTH_OPTIONS_INVALID`: an option given to `AuthModule` is missing or wrong (thrown at bootstrap).
@@ -25,6 +27,8 @@
  * - `AUTH_FORBIDDEN`: the user is logged in but lacks the claims a route requires (403).
  * - `AUTH_PROVIDER_UNAVAILABLE`: the provider could not be reached or answered unexpectedly (502).
  * - `AUTH_LOGOUT_TOKEN_INVALID`: a back-channel logout token failed validation (400).
+ * - `AUTH_CROSS_ORIGIN`: a state-changing auth route (`POST <prefix>/logout`) was called from another
+ *   origin, as the browser's `Sec-Fetch-Site` or `Origin` header tells (403).
  */
 export type SessionErrorCode =
   | 'SESSION_OPTIONS_INVALID'
@@ -37,6 +41,7 @@ export type SessionErrorCode =
   | 'SESSION_PAYLOAD_TOO_LARGE'
   | 'SESSION_NOT_SUPPORTED'
   | 'SESSION_LOST'
+  | 'SESSION_READ_ONLY'
   | 'AUTH_OPTIONS_INVALID'
   | 'AUTH_DISCOVERY_FAILED'
   | 'AUTH_UNKNOWN_PROVIDER'
@@ -45,7 +50,8 @@ export type SessionErrorCode =
   | 'AUTH_LOGIN_REQUIRED'
   | 'AUTH_FORBIDDEN'
   | 'AUTH_PROVIDER_UNAVAILABLE'
-  | 'AUTH_LOGOUT_TOKEN_INVALID';
+  | 'AUTH_LOGOUT_TOKEN_INVALID'
+  | 'AUTH_CROSS_ORIGIN';
 
 const STATUS: Partial<Record<SessionErrorCode, number>> = {
   SESSION_STORE_UNAVAILABLE: 503,
@@ -57,6 +63,7 @@ const STATUS: Partial<Record<SessionErrorCode, number>> = {
   AUTH_FORBIDDEN: 403,
   AUTH_PROVIDER_UNAVAILABLE: 502,
   AUTH_LOGOUT_TOKEN_INVALID: 400,
+  AUTH_CROSS_ORIGIN: 403,
 };
 
 /**

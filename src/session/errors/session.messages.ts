@@ -27,4 +27,6 @@ export const SessionMessages = {
     `nest-sessions: invalid argument \`${argument}\` of ${method}(): ${rule}. ${fix}`,
   lost: (): string =>
     'nest-sessions: the session record expired or was destroyed elsewhere while this request ran; its changes were not saved.',
+  replaceSession: (): string =>
+    'nest-sessions: req.session cannot be replaced by another value. Set a value with `req.session.<key> = …` or `session.set()`, and log out with `req.session = null` or `destroy()`.',
 } as const;

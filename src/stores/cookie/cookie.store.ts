@@ -1,8 +1,8 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SessionError } from '../../session/errors/session.error.js';
 import { SessionMessages } from '../../session/errors/session.messages.js';
 import { appendSetCookie, readCookie, serializeCookie, type CookieAttributes } from '../../session/cookie.util.js';
+import { SealedBox } from '../../session/sealed-box.js';
 import { isValidSessionId } from '../../session/session-id.js';
 import type { SessionRecord } from '../session-store.interface.js';
 
@@ -54,9 +54,6 @@ export function isClientSideStore(store: unknown): store is ClientSideSessionSto
   return typeof store === 'object' && store !== null && (store as { clientSide?: unknown }).clientSide === true;
 }
 
-const VERSION = 1;
-const IV_LENGTH = 12;
-const TAG_LENGTH = 16;
 /** Most chunks read from a request, whatever it sends. */
 const MAX_CHUNKS = 20;
 
@@ -89,7 +86,7 @@ export class CookieStore implements ClientSideSessionStore {
   readonly clientSide = true as const;
   protected readonly maxSize: number;
   protected readonly chunkSize: number;
-  private keys: Buffer[] = [];
+  private box: SealedBox | undefined;
   private context: ClientSideStoreContext | undefined;
 
   constructor(options: CookieStoreOptions = {}) {
@@ -105,9 +102,7 @@ export class CookieStore implements ClientSideSessionStore {
 
   configure(context: ClientSideStoreContext): void {
     this.context = context;
-    this.keys = context.secrets.map((secret) =>
-      Buffer.from(hkdfSync('sha256', secret, 'nest-sessions/cookie-store', 'aes-256-gcm', 32)),
-    );
+    this.box = new SealedBox(context.secrets, 'nest-sessions/cookie-store');
   }
 
   presented(req: IncomingMessage): boolean {
@@ -127,11 +122,7 @@ export class CookieStore implements ClientSideSessionStore {
   seal(id: string, record: SessionRecord): string[] {
     const payload: Payload = { i: id, d: record.data, c: record.createdAt, e: record.expiresAt };
     if (record.principal !== undefined) payload.p = record.principal;
-    const iv = randomBytes(IV_LENGTH);
-    const cipher = createCipheriv('aes-256-gcm', this.key(0), iv);
-    cipher.setAAD(Buffer.from(this.name));
-    const body = Buffer.concat([cipher.update(JSON.stringify(payload), 'utf8'), cipher.final()]);
-    const sealed = Buffer.concat([Buffer.from([VERSION]), iv, cipher.getAuthTag(), body]).toString('base64url');
+    const sealed = this.sealer.seal(JSON.stringify(payload), this.name);
     if (sealed.length > this.maxSize) {
       throw new SessionError('SESSION_PAYLOAD_TOO_LARGE', SessionMessages.payloadTooLarge(sealed.length, this.maxSize));
     }
@@ -163,10 +154,9 @@ export class CookieStore implements ClientSideSessionStore {
     return this.context.cookieName;
   }
 
-  private key(index: number): Buffer {
-    const key = this.keys[index];
-    if (!key) throw new Error('CookieStore used before SessionModule configured it');
-    return key;
+  private get sealer(): SealedBox {
+    if (!this.box) throw new Error('CookieStore used before SessionModule configured it');
+    return this.box;
   }
 
   private heldChunks(req: IncomingMessage): number {
@@ -184,23 +174,8 @@ export class CookieStore implements ClientSideSessionStore {
   }
 
   private open(sealed: string): Payload | null {
-    const raw = Buffer.from(sealed, 'base64url');
-    if (raw.length < 1 + IV_LENGTH + TAG_LENGTH || raw[0] !== VERSION) return null;
-    const iv = raw.subarray(1, 1 + IV_LENGTH);
-    const tag = raw.subarray(1 + IV_LENGTH, 1 + IV_LENGTH + TAG_LENGTH);
-    const body = raw.subarray(1 + IV_LENGTH + TAG_LENGTH);
-    for (const key of this.keys) {
-      try {
-        const decipher = createDecipheriv('aes-256-gcm', key, iv);
-        decipher.setAAD(Buffer.from(this.name));
-        decipher.setAuthTag(tag);
-        const text = Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8');
-        return parsePayload(text);
-      } catch {
-        // Not this key (or tampered); try the next one.
-      }
-    }
-    return null;
+    const text = this.sealer.open(sealed, this.name);
+    return text === undefined ? null : parsePayload(text);
   }
 }
 

@@ -3,6 +3,7 @@ import { SessionError } from '../../session/errors/session.error.js';
 import { SessionMessages } from '../../session/errors/session.messages.js';
 import { isValidSessionId, MAX_ID_LENGTH } from '../../session/session-id.js';
 import { checkLockArguments, isValidLockOwner } from '../lock-arguments.js';
+import { redactError } from '../redact-error.js';
 import type { SessionPatch, SessionRecord, SessionStore } from '../session-store.interface.js';
 import { FailFastMemcached } from './fail-fast-memcached.js';
 
@@ -185,7 +186,8 @@ const SERVER_PATTERN = /^[A-Za-z0-9._-]+(?::(\d{1,5}))?$/;
  *   refuses a `set` as too large (`SERVER_ERROR object too large for cache`, also reported as
  *   `SESSION_STORE_UNAVAILABLE`), it deletes the item it was asked to replace.
  * - **Faults.** Every failure (server down, timeout, server error) rejects with a `SessionError`
- *   coded `SESSION_STORE_UNAVAILABLE` whose `cause` is the original error. Each command is given
+ *   coded `SESSION_STORE_UNAVAILABLE` whose `cause` is a copy of the original error with the
+ *   session ID replaced by `[redacted]` (it is logged; see `redactError`). Each command is given
  *   `timeout` ms. A client the store creates fails fast while a server is down and works again as
  *   soon as it is back (see {@link FailFastMemcached}).
  *
@@ -270,7 +272,7 @@ export class MemcachedStore implements SessionStore {
   async get(id: string): Promise<SessionRecord | null> {
     const key = this.key(id);
     if (!key) return null;
-    const value = await this.command<unknown>('read', (done) => this.client.get(key, done));
+    const value = await this.command<unknown>('read', (done) => this.client.get(key, done), key);
     const record = this.parse(value);
     return record && record.expiresAt > this.now() ? record : null;
   }
@@ -282,8 +284,8 @@ export class MemcachedStore implements SessionStore {
     const json = this.serialize(record);
     const expiration = this.expiration(record.expiresAt);
     this.checkSize(key, json);
-    const stored = await this.command<boolean>('write', (done) => this.client.set(key, json, expiration, done));
-    if (!stored) throw unavailable('write', new Error(`memcached did not store the session item "${key}"`));
+    const stored = await this.command<boolean>('write', (done) => this.client.set(key, json, expiration, done), key);
+    if (!stored) throw unavailable('write', new Error('memcached did not store the session item'));
   }
 
   async patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean> {
@@ -312,7 +314,7 @@ export class MemcachedStore implements SessionStore {
   async destroy(id: string): Promise<void> {
     const key = this.key(id);
     if (!key) return;
-    await this.command<boolean>('write', (done) => this.client.del(key, done));
+    await this.command<boolean>('write', (done) => this.client.del(key, done), key);
   }
 
   /**
@@ -336,26 +338,30 @@ export class MemcachedStore implements SessionStore {
       const expiresAt = this.now() + ttlMs;
       const value = JSON.stringify({ o: owner, e: expiresAt } satisfies LockItem);
       const expiration = this.expiration(expiresAt);
-      const added = await this.command<boolean>('write', (done) =>
-        this.client.add(itemKey, value, expiration, function (this: unknown, error: unknown, result: boolean) {
-          // `add` of an existing item answers NOT_STORED, which the client reports as an error.
-          if ((error as { notStored?: boolean } | undefined)?.notStored === true) done.call(this, undefined, false);
-          else done.call(this, error, result);
-        }),
+      const added = await this.command<boolean>(
+        'write',
+        (done) =>
+          this.client.add(itemKey, value, expiration, function (this: unknown, error: unknown, result: boolean) {
+            // `add` of an existing item answers NOT_STORED, which the client reports as an error.
+            if ((error as { notStored?: boolean } | undefined)?.notStored === true) done.call(this, undefined, false);
+            else done.call(this, error, result);
+          }),
+        itemKey,
       );
       if (added) return true;
-      const found = await this.command<GetsResult | undefined>('read', (done) => this.client.gets(itemKey, done as CommandCallback<GetsResult>));
+      const found = await this.command<GetsResult | undefined>(
+        'read',
+        (done) => this.client.gets(itemKey, done as CommandCallback<GetsResult>),
+        itemKey,
+      );
       // Gone since the add (released or expired): add again.
       if (!found) continue;
       const held = parseLock(found[itemKey]);
       if (held && held.o !== owner && held.e > this.now()) return false;
-      const swapped = await this.command<boolean>('write', (done) => this.client.cas(itemKey, value, found.cas, expiration, done));
+      const swapped = await this.command<boolean>('write', (done) => this.client.cas(itemKey, value, found.cas, expiration, done), itemKey);
       if (swapped) return true;
     }
-    throw unavailable(
-      'write',
-      new Error(`other writes to the lock item "${itemKey}" kept winning; gave up after ${this.casRetries + 1} attempts`),
-    );
+    throw unavailable('write', new Error(`other writes to the lock item kept winning; gave up after ${this.casRetries + 1} attempts`));
   }
 
   /**
@@ -368,15 +374,16 @@ export class MemcachedStore implements SessionStore {
     const itemKey = this.keyPrefix + LOCK_INFIX + key;
     for (let attempt = 0; attempt <= this.casRetries; attempt++) {
       if (attempt > 0) await this.backoff(attempt);
-      const found = await this.command<GetsResult | undefined>('read', (done) => this.client.gets(itemKey, done as CommandCallback<GetsResult>));
+      const found = await this.command<GetsResult | undefined>(
+        'read',
+        (done) => this.client.gets(itemKey, done as CommandCallback<GetsResult>),
+        itemKey,
+      );
       if (!found || parseLock(found[itemKey])?.o !== owner) return;
       const released = JSON.stringify({ o: '', e: 0 } satisfies LockItem);
-      if (await this.command<boolean>('write', (done) => this.client.cas(itemKey, released, found.cas, EXPIRED, done))) return;
+      if (await this.command<boolean>('write', (done) => this.client.cas(itemKey, released, found.cas, EXPIRED, done), itemKey)) return;
     }
-    throw unavailable(
-      'write',
-      new Error(`other writes to the lock item "${itemKey}" kept winning; gave up after ${this.casRetries + 1} attempts`),
-    );
+    throw unavailable('write', new Error(`other writes to the lock item kept winning; gave up after ${this.casRetries + 1} attempts`));
   }
 
   /** End the client's connections if the store created the client; a client passed in is left alone. */
@@ -459,8 +466,10 @@ export class MemcachedStore implements SessionStore {
   /**
    * Run one client command, turning its callback into a promise that rejects with
    * `SESSION_STORE_UNAVAILABLE` on an error, a `SERVER_ERROR` answer, or no answer within `timeout`.
+   * The rejection's `cause` is the client's error with `key` (the item the command is about) and
+   * the session ID in it replaced by `[redacted]`.
    */
-  protected command<T>(operation: 'read' | 'write', invoke: (done: CommandCallback<T>) => void): Promise<T> {
+  protected command<T>(operation: 'read' | 'write', invoke: (done: CommandCallback<T>) => void, key?: string): Promise<T> {
     const timeout = this.timeout;
     return new Promise<T>((resolve, reject) => {
       let settled = false;
@@ -473,7 +482,7 @@ export class MemcachedStore implements SessionStore {
         settled = true;
         clearTimeout(timer);
         const serverError = (this as { serverError?: unknown } | null | undefined)?.serverError;
-        if (error) reject(unavailable(operation, toError(error)));
+        if (error) reject(unavailable(operation, toError(error), key));
         else if (typeof serverError === 'string') reject(unavailable(operation, new Error(`memcached answered SERVER_ERROR ${serverError}`)));
         else resolve(result);
       };
@@ -482,7 +491,7 @@ export class MemcachedStore implements SessionStore {
       } catch (error) {
         settled = true;
         clearTimeout(timer);
-        reject(unavailable(operation, error));
+        reject(unavailable(operation, error, key));
       }
     });
   }
@@ -496,20 +505,20 @@ export class MemcachedStore implements SessionStore {
     if (!key) return false;
     for (let attempt = 0; attempt <= this.casRetries; attempt++) {
       if (attempt > 0) await this.backoff(attempt);
-      const found = await this.command<GetsResult | undefined>('read', (done) => this.client.gets(key, done as CommandCallback<GetsResult>));
+      const found = await this.command<GetsResult | undefined>('read', (done) => this.client.gets(key, done as CommandCallback<GetsResult>), key);
       const record = found ? this.parse(found[key]) : null;
       if (!found || !record || record.expiresAt <= this.now()) return false;
       change(record);
       const json = this.serialize(record);
       this.checkSize(key, json);
       const expiration = this.expiration(record.expiresAt);
-      const swapped = await this.command<boolean>('write', (done) => this.client.cas(key, json, found.cas, expiration, done));
+      const swapped = await this.command<boolean>('write', (done) => this.client.cas(key, json, found.cas, expiration, done), key);
       // `false` means the item changed (EXISTS) or disappeared (NOT_FOUND); the next read tells which.
       if (swapped) return true;
     }
     throw unavailable(
       'write',
-      new Error(`other writes to the session item "${key}" kept winning; gave up after ${this.casRetries + 1} compare-and-swap attempts`),
+      new Error(`other writes to the session item kept winning; gave up after ${this.casRetries + 1} compare-and-swap attempts`),
     );
   }
 
@@ -520,7 +529,7 @@ export class MemcachedStore implements SessionStore {
       throw unavailable(
         'write',
         new Error(
-          `the session item "${key}" would take about ${size} bytes, more than maxItemSize (${this.maxItemSize} bytes, ` +
+          `the session item would take about ${size} bytes, more than maxItemSize (${this.maxItemSize} bytes, ` +
             "the memcached servers' -I setting); store less in the session, or raise -I and maxItemSize together",
         ),
       );
@@ -588,8 +597,11 @@ function toError(error: unknown): unknown {
   return Array.isArray(error) ? new AggregateError(error, 'memcached reported several errors') : error;
 }
 
-function unavailable(operation: 'read' | 'write', cause: unknown): SessionError {
-  return new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
+/** The failure of a command about item `key`: its `cause` never carries the key (see `redactError`). */
+function unavailable(operation: 'read' | 'write', cause: unknown, key?: string): SessionError {
+  return new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), {
+    cause: redactError(cause, key === undefined ? [] : [key]),
+  });
 }
 
 function invalidOption(option: string, rule: string, fix: string): SessionError {

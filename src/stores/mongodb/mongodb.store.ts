@@ -12,6 +12,7 @@ import { SessionError } from '../../session/errors/session.error.js';
 import { SessionMessages } from '../../session/errors/session.messages.js';
 import { isValidSessionId } from '../../session/session-id.js';
 import { checkLockArguments, isValidLockOwner } from '../lock-arguments.js';
+import { redactError } from '../redact-error.js';
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../session-store.interface.js';
 import { escapeKey, unescapeKey } from './mongo-key-escape.js';
 
@@ -157,7 +158,8 @@ const DATABASE_NAME = /^[^/\\. "$*<>:|?\0]{1,63}$/;
  * - **Locks** ({@link MongoStore.tryLock}) are documents `{ _id: 'lock:<key>', owner, expiresAt }`
  *   in the same collection (see {@link MongoLockDocument}).
  * - **Faults.** Every driver error rejects with a `SessionError` coded `SESSION_STORE_UNAVAILABLE`
- *   whose `cause` is the driver's error.
+ *   whose `cause` is a copy of the driver's error with the session ID (which a server error may
+ *   quote, as in a duplicate key's `keyValue`) replaced by `[redacted]`.
  *
  * @example
  * ```ts
@@ -240,7 +242,7 @@ export class MongoStore implements SessionStore {
 
   async get(id: string): Promise<SessionRecord | null> {
     if (!isValidSessionId(id)) return null;
-    const document = await this.run('read', () => this.collection.findOne({ _id: id, expiresAt: { $gt: this.nowDate() } }));
+    const document = await this.run('read', [id], () => this.collection.findOne({ _id: id, expiresAt: { $gt: this.nowDate() } }));
     return document ? this.toRecord(document) : null;
   }
 
@@ -248,7 +250,8 @@ export class MongoStore implements SessionStore {
   async set(id: string, record: SessionRecord): Promise<void> {
     if (!isValidSessionId(id)) throw new SessionError('SESSION_INVALID_ID', SessionMessages.invalidId());
     const document = this.toDocument(record);
-    await this.run('write', () => this.collection.replaceOne({ _id: id }, document, { upsert: true }));
+    // The data too: a validation error can quote the document, and an index's data keys are session IDs.
+    await this.run('write', [id, record.data], () => this.collection.replaceOne({ _id: id }, document, { upsert: true }));
   }
 
   async patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean> {
@@ -263,7 +266,7 @@ export class MongoStore implements SessionStore {
     if (patch.principal === null) $unset.principal = '';
     else if (patch.principal !== undefined) $set.principal = patch.principal;
     const update: UpdateFilter<MongoSessionDocument> = Object.keys($unset).length > 0 ? { $set, $unset } : { $set };
-    const result = await this.run('write', () =>
+    const result = await this.run('write', [id, patch.set, patch.unset], () =>
       this.collection.updateOne({ _id: id, expiresAt: { $gt: this.nowDate() } }, update),
     );
     return result.matchedCount === 1;
@@ -271,7 +274,7 @@ export class MongoStore implements SessionStore {
 
   async touch(id: string, expiresAt: number): Promise<boolean> {
     if (!isValidSessionId(id)) return false;
-    const result = await this.run('write', () =>
+    const result = await this.run('write', [id], () =>
       this.collection.updateOne({ _id: id, expiresAt: { $gt: this.nowDate() } }, { $set: { expiresAt: new Date(expiresAt) } }),
     );
     return result.matchedCount === 1;
@@ -279,7 +282,7 @@ export class MongoStore implements SessionStore {
 
   async destroy(id: string): Promise<void> {
     if (!isValidSessionId(id)) return;
-    await this.run('write', () => this.collection.deleteOne({ _id: id }));
+    await this.run('write', [id], () => this.collection.deleteOne({ _id: id }));
   }
 
   /**
@@ -288,10 +291,10 @@ export class MongoStore implements SessionStore {
    */
   async gc(): Promise<number> {
     const now = this.nowDate();
-    const result = await this.run('write', () =>
+    const result = await this.run('write', [], () =>
       this.collection.deleteMany({ expiresAt: { $lte: now }, owner: { $exists: false } }),
     );
-    await this.run('write', () => this.locks.deleteMany({ expiresAt: { $lte: now }, owner: { $exists: true } }));
+    await this.run('write', [], () => this.locks.deleteMany({ expiresAt: { $lte: now }, owner: { $exists: true } }));
     return result.deletedCount;
   }
 
@@ -309,7 +312,7 @@ export class MongoStore implements SessionStore {
   async tryLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
     checkLockArguments(key, owner, ttlMs);
     const _id = LOCK_ID_PREFIX + key;
-    return this.run('write', async () => {
+    return this.run('write', [key], async () => {
       // Twice: a lock released between the insert and the update is free and gets inserted.
       for (let attempt = 0; attempt < 2; attempt++) {
         const now = this.now();
@@ -334,13 +337,13 @@ export class MongoStore implements SessionStore {
   /** Release lock `key` if `owner` holds it (see {@link SessionStore.unlock}): `deleteOne({ _id, owner })`. */
   async unlock(key: string, owner: string): Promise<void> {
     if (!isValidSessionId(key) || !isValidLockOwner(owner)) return;
-    await this.run('write', () => this.locks.deleteOne({ _id: LOCK_ID_PREFIX + key, owner }));
+    await this.run('write', [key], () => this.locks.deleteOne({ _id: LOCK_ID_PREFIX + key, owner }));
   }
 
   /** The live sessions of `principal`, through the `principal` index. */
   async findByPrincipal(principal: string): Promise<PrincipalSession[]> {
     if (typeof principal !== 'string') return [];
-    const documents = await this.run('read', () =>
+    const documents = await this.run('read', [], () =>
       this.collection
         .find({ principal, expiresAt: { $gt: this.nowDate() } }, { projection: { createdAt: 1, expiresAt: 1 } })
         .toArray(),
@@ -355,7 +358,7 @@ export class MongoStore implements SessionStore {
   /** Delete every live session of `principal`; resolves how many were deleted. */
   async destroyByPrincipal(principal: string): Promise<number> {
     if (typeof principal !== 'string') return 0;
-    const result = await this.run('write', () => this.collection.deleteMany({ principal, expiresAt: { $gt: this.nowDate() } }));
+    const result = await this.run('write', [], () => this.collection.deleteMany({ principal, expiresAt: { $gt: this.nowDate() } }));
     return result.deletedCount;
   }
 
@@ -419,10 +422,11 @@ export class MongoStore implements SessionStore {
 
   /**
    * Run one driver call once the store's own client is connected and the indexes exist, turning any
-   * error into `SESSION_STORE_UNAVAILABLE`. A failed connection or index creation is retried by the
-   * next call.
+   * error into `SESSION_STORE_UNAVAILABLE` (with the session IDs in `inputs`, what the call was
+   * given, redacted from it; see `redactError`). A failed connection or index creation is retried
+   * by the next call.
    */
-  private async run<T>(operation: 'read' | 'write', call: () => Promise<T>): Promise<T> {
+  private async run<T>(operation: 'read' | 'write', inputs: readonly unknown[], call: () => Promise<T>): Promise<T> {
     try {
       await this.connect();
       if (this.createIndexesOnUse) {
@@ -435,7 +439,9 @@ export class MongoStore implements SessionStore {
       }
       return await call();
     } catch (cause) {
-      throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
+      throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), {
+        cause: redactError(cause, inputs),
+      });
     }
   }
 

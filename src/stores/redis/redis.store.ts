@@ -6,6 +6,7 @@ import { SessionError } from '../../session/errors/session.error.js';
 import { SessionMessages } from '../../session/errors/session.messages.js';
 import { isValidSessionId } from '../../session/session-id.js';
 import { checkLockArguments, isValidLockOwner } from '../lock-arguments.js';
+import { redactError } from '../redact-error.js';
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../session-store.interface.js';
 import { checkPrefix, checkTimeout, parseUrlOption, validateConnection } from './redis-options.validation.js';
 import {
@@ -323,7 +324,8 @@ const NO_FIELDS: WriteChange['fields'] = { deletes: [], sets: [] };
  *   one session never lose each other's keys, and a patch or touch of a missing or expired record
  *   writes nothing.
  * - **Faults.** Redis errors reject with a `SessionError` coded `SESSION_STORE_UNAVAILABLE` whose
- *   `cause` is the original error, within `commandTimeout`. Commands are only sent on a ready
+ *   `cause` is a copy of the original error without the command's arguments and with the session
+ *   ID replaced by `[redacted]`, within `commandTimeout`. Commands are only sent on a ready
  *   connection: while the client is between reconnection attempts operations fail at once, while
  *   it connects they wait (within `commandTimeout`), and one that gave up waiting never writes
  *   later. A client the store creates reconnects by itself.
@@ -411,9 +413,12 @@ export class RedisStore implements SessionStore {
     const key = this.sessionKey(id);
     const read = (): Promise<SessionRecord | null> => {
       this.batchWrites();
-      return this.client.hgetall(key).then((hash) => this.toRecord(hash, this.now()), readFailed);
+      return this.client.hgetall(key).then(
+        (hash) => this.toRecord(hash, this.now()),
+        (cause: unknown) => readFailed(cause, id),
+      );
     };
-    return this.sendable() ? read() : this.run('read', read);
+    return this.sendable() ? read() : this.run('read', id, read);
   }
 
   /** @throws {SessionError} `SESSION_INVALID_ID` (as a rejection) when `id` is malformed. */
@@ -423,7 +428,7 @@ export class RedisStore implements SessionStore {
     const { createdAt, expiresAt } = record;
     // Built before the first await, so later changes by the caller are not stored.
     const fields = dataFields(record.data, []);
-    await this.run('write', async () => {
+    await this.run('write', id, async () => {
       const now = this.now();
       const indexed =
         typeof principal === 'string' && expiresAt > now ? await this.index(principal, id, expiresAt, now) : undefined;
@@ -444,9 +449,9 @@ export class RedisStore implements SessionStore {
     const fields = dataFields(patch.set, patch.unset);
     if (typeof principal !== 'string') {
       const write = (): Promise<boolean> => this.write(id, 'merge', { now: this.now(), expiresAt, principal, fields });
-      return this.sendable() ? write() : this.run('write', write);
+      return this.sendable() ? write() : this.run('write', id, write);
     }
-    return this.run('write', async () => {
+    return this.run('write', id, async () => {
       const now = this.now();
       const indexed = expiresAt > now ? await this.index(principal, id, expiresAt, now) : undefined;
       return this.write(id, 'merge', { now, expiresAt, principal, fields, indexed });
@@ -456,14 +461,14 @@ export class RedisStore implements SessionStore {
   touch(id: string, expiresAt: number): Promise<boolean> {
     if (!isValidSessionId(id)) return Promise.resolve(false);
     const write = (): Promise<boolean> => this.write(id, 'merge', { now: this.now(), expiresAt, principal: undefined, fields: NO_FIELDS });
-    return this.sendable() ? write() : this.run('write', write);
+    return this.sendable() ? write() : this.run('write', id, write);
   }
 
   async destroy(id: string): Promise<void> {
     if (!isValidSessionId(id)) return;
     const key = this.sessionKey(id);
     // The principal index keeps the ID until its score passes; findByPrincipal skips it meanwhile.
-    await this.run('write', () => this.client.del(key));
+    await this.run('write', id, () => this.client.del(key));
   }
 
   /**
@@ -473,7 +478,7 @@ export class RedisStore implements SessionStore {
    */
   async findByPrincipal(principal: string): Promise<PrincipalSession[]> {
     const key = this.principalKey(principal);
-    return this.run('read', async () => {
+    return this.run('read', undefined, async () => {
       const now = this.now();
       const ids = await this.indexedIds(key, now);
       const metas = await Promise.all(
@@ -497,7 +502,7 @@ export class RedisStore implements SessionStore {
    */
   async destroyByPrincipal(principal: string): Promise<number> {
     const key = this.principalKey(principal);
-    return this.run('write', async () => {
+    return this.run('write', undefined, async () => {
       const now = this.now();
       const ids = await this.indexedIds(key, now);
       const results = await Promise.all(
@@ -526,7 +531,7 @@ export class RedisStore implements SessionStore {
     checkLockArguments(key, owner, ttlMs);
     const lockKey = this.lockKey(key);
     const ttl = Math.ceil(ttlMs);
-    return this.run('write', async () => {
+    return this.run('write', key, async () => {
       if ((await this.client.set(lockKey, owner, 'PX', ttl, 'NX')) === 'OK') return true;
       return (await RELOCK_SCRIPT.run(this.client, [lockKey], [owner, ttl])) === 1;
     });
@@ -536,7 +541,7 @@ export class RedisStore implements SessionStore {
   async unlock(key: string, owner: string): Promise<void> {
     if (!isValidSessionId(key) || !isValidLockOwner(owner)) return;
     const lockKey = this.lockKey(key);
-    await this.run('write', () => UNLOCK_SCRIPT.run(this.client, [lockKey], [owner]));
+    await this.run('write', key, () => UNLOCK_SCRIPT.run(this.client, [lockKey], [owner]));
   }
 
   /**
@@ -548,6 +553,7 @@ export class RedisStore implements SessionStore {
   async clear(): Promise<number> {
     return this.run(
       'write',
+      undefined,
       async () => {
         const clientPrefix = keyPrefixOf(this.client);
         const pattern = `${escapeGlob(clientPrefix + this.prefix)}*`;
@@ -707,10 +713,11 @@ export class RedisStore implements SessionStore {
 
   /**
    * Run one store operation: fail at once while the client is down, wait for a connection being
-   * made, turn Redis errors into `SESSION_STORE_UNAVAILABLE`, and give up after `commandTimeout`
-   * (unless `timed` is false).
+   * made, turn Redis errors into `SESSION_STORE_UNAVAILABLE` (with `key`, the session ID or lock
+   * key of the operation, redacted from them), and give up after `commandTimeout` (unless `timed`
+   * is false).
    */
-  private async run<T>(operation: 'read' | 'write', work: () => Promise<T>, timed = true): Promise<T> {
+  private async run<T>(operation: 'read' | 'write', key: string | undefined, work: () => Promise<T>, timed = true): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     let gaveUp = false;
     try {
@@ -730,7 +737,7 @@ export class RedisStore implements SessionStore {
       });
       return await Promise.race([attempt(), deadline]);
     } catch (err) {
-      throw err instanceof SessionError ? err : unavailable(operation, err);
+      throw err instanceof SessionError ? err : unavailable(operation, err, key);
     } finally {
       clearTimeout(timer);
     }
@@ -803,7 +810,7 @@ export class RedisStore implements SessionStore {
     this.batchWrites();
     return WRITE_SCRIPT.run(this.client, [this.sessionKey(id)], args).then(
       (reply) => this.written(reply as WriteReply, id, mode, change, attempt),
-      writeFailed,
+      (cause: unknown) => writeFailed(cause, id),
     );
   }
 
@@ -812,11 +819,11 @@ export class RedisStore implements SessionStore {
     if (reply[0] === WRITE_GONE) return false;
     if (reply[0] === WRITE_DONE) return reply[1] === 1 ? this.unindex(String(reply[2]), id).then(() => true) : true;
     if (reply[0] !== WRITE_NEEDS_INDEX || attempt >= MAX_INDEX_ATTEMPTS) {
-      throw unavailable('write', new Error(`unexpected reply of the session write script: ${JSON.stringify(reply)}`));
+      throw unavailable('write', new Error(`unexpected reply of the session write script: ${JSON.stringify(reply)}`), id);
     }
     return this.index(String(reply[1]), id, change.expiresAt, change.now).then(
       (indexed) => this.write(id, mode, { ...change, indexed }, attempt + 1),
-      writeFailed,
+      (cause: unknown) => writeFailed(cause, id),
     );
   }
 
@@ -925,17 +932,23 @@ function definedOnly(options: RedisStoreOptions): RedisStoreOptions {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as RedisStoreOptions;
 }
 
-/** Rejection handlers of the hot operations' promise chains (see `RedisStore.sendable`). */
-function readFailed(cause: unknown): never {
-  throw cause instanceof SessionError ? cause : unavailable('read', cause);
+/** Rejection handlers of the hot operations' promise chains (see `RedisStore.sendable`), for session `id`. */
+function readFailed(cause: unknown, id: string): never {
+  throw cause instanceof SessionError ? cause : unavailable('read', cause, id);
 }
 
-function writeFailed(cause: unknown): never {
-  throw cause instanceof SessionError ? cause : unavailable('write', cause);
+function writeFailed(cause: unknown, id: string): never {
+  throw cause instanceof SessionError ? cause : unavailable('write', cause, id);
 }
 
-function unavailable(operation: 'read' | 'write', cause: unknown): SessionError {
-  return new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
+/**
+ * A failed operation on session (or lock) `key`. ioredis errors carry the command's arguments
+ * (keys and values), so the `cause` is a copy without them and with the ID redacted (see `redactError`).
+ */
+function unavailable(operation: 'read' | 'write', cause: unknown, key?: string): SessionError {
+  return new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), {
+    cause: redactError(cause, key === undefined ? [] : [key]),
+  });
 }
 
 function invalidOption(option: string, rule: string, fix: string): SessionError {

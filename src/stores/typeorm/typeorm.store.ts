@@ -4,6 +4,7 @@ import { SessionError } from '../../session/errors/session.error.js';
 import { SessionMessages } from '../../session/errors/session.messages.js';
 import { isValidSessionId } from '../../session/session-id.js';
 import { checkLockArguments, isValidLockOwner } from '../lock-arguments.js';
+import { redactError } from '../redact-error.js';
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../session-store.interface.js';
 import {
   createTableStatements,
@@ -161,7 +162,8 @@ const initializations = new WeakMap<DataSource, Promise<void>>();
  * - **Locks** ({@link TypeormStore.tryLock}) are rows of the same table with the ID `lock:<key>`,
  *   which no session ID can have; no schema change is needed.
  * - **Faults.** Every database error rejects with a `SessionError` coded `SESSION_STORE_UNAVAILABLE`
- *   whose `cause` is the driver's error.
+ *   whose `cause` is a copy of the driver's error without the statement's parameters (and without
+ *   mysql2's `sql`, which has them written in), with every session ID in it replaced by `[redacted]`.
  *
  * @example
  * ```ts
@@ -537,7 +539,7 @@ export class TypeormStore implements SessionStore {
     try {
       result = await runner.query(this.placeholders(sql), params, true);
     } catch (err) {
-      throw unavailable(operation, err);
+      throw unavailable(operation, err, params);
     } finally {
       await runner.release().catch(() => undefined);
     }
@@ -674,9 +676,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms));
 }
 
-function unavailable(operation: 'read' | 'write', cause: unknown): SessionError {
+/**
+ * A failed statement whose parameters were `params`. Drivers' errors carry the parameters (and
+ * messages and details may quote them), among them session IDs, so the `cause` is a copy without
+ * them and with every ID in them redacted (see `redactError`).
+ */
+function unavailable(operation: 'read' | 'write', cause: unknown, params: readonly unknown[] = []): SessionError {
   if (cause instanceof SessionError) return cause;
-  return new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), { cause });
+  return new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), {
+    cause: redactError(cause, params),
+  });
 }
 
 function invalidOption(option: string, rule: string, fix: string): SessionError {
