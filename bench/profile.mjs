@@ -10,15 +10,15 @@
 //     [--duration 5] [--top 15] [--interval 250 (µs)] [--keep (keep the .cpuprofile files)]
 //     [--heap: bytes allocated per request instead of CPU time, from V8's sampling heap profiler
 //      (collected objects included; --interval is then the mean bytes between samples, default 4096)]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { loadOptions, runLoad } from './lib/load.mjs';
+import './lib/processes.mjs'; // servers and autocannon runs are killed on exit
+import { root, SCENARIOS, seed, startServer, stopServer } from './lib/servers.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '..');
 const { values: argv } = parseArgs({
   options: {
     scenario: { type: 'string', default: 'read' },
@@ -31,66 +31,12 @@ const { values: argv } = parseArgs({
     heap: { type: 'boolean', default: false },
   },
 });
-const SCENARIOS = { read: { method: 'GET', path: '/read' }, write: { method: 'POST', path: '/write' } };
-const scenario = SCENARIOS[argv.scenario];
-if (!scenario) throw new Error(`--scenario must be read or write`);
+if (!SCENARIOS[argv.scenario]) throw new Error(`--scenario must be read or write`);
 const top = Number(argv.top);
 const heap = argv.heap;
 const interval = argv.interval === '250' && heap ? '4096' : argv.interval;
-const BARE_COOKIE = `sid=${'a'.repeat(32)}.${'b'.repeat(43)}`;
 
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
-
-function track(child) {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-async function startServer(name, profileFile) {
-  const child = track(
-    spawn('taskset', ['-c', '0', process.execPath, path.join(here, 'servers', `${name}.mjs`)], {
-      cwd: root,
-      env: { ...process.env, NODE_ENV: 'production', BENCH_WATCH_STDIN: '1', BENCH_CPU_PROFILE: profileFile, BENCH_CPU_PROFILE_INTERVAL: interval, BENCH_HEAP_PROFILE: heap ? '1' : '' },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    }),
-  );
-  // The server speaks in JSON lines: { ready, port }, then { profiling: true } and { profile }.
-  const lines = [];
-  const waiters = [];
-  let buffer = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk) => {
-    buffer += chunk;
-    for (let nl = buffer.indexOf('\n'); nl !== -1; nl = buffer.indexOf('\n')) {
-      const message = JSON.parse(buffer.slice(0, nl));
-      buffer = buffer.slice(nl + 1);
-      const waiter = waiters.shift();
-      if (waiter) waiter.resolve(message);
-      else lines.push(message);
-    }
-  });
-  child.once('exit', (code) => {
-    for (const waiter of waiters.splice(0)) waiter.reject(new Error(`${name} exited (${code})`));
-  });
-  const next = () => (lines.length ? Promise.resolve(lines.shift()) : new Promise((resolve, reject) => waiters.push({ resolve, reject })));
-  const { port } = await next();
-  return { name, child, next, url: `http://127.0.0.1:${port}` };
-}
-
-function runLoad(options) {
-  return new Promise((resolve, reject) => {
-    const child = track(
-      spawn('taskset', ['-c', '1', process.execPath, path.join(here, 'load.mjs'), JSON.stringify(options)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] }),
-    );
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk) => (out += chunk));
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`load failed (${code})`))));
-  });
-}
 
 /** Self and inclusive time (µs) per function, keyed by name + location. */
 function analyse(profile) {
@@ -98,10 +44,6 @@ function analyse(profile) {
   const parent = new Map();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
   for (let i = 0; i < profile.samples.length; i++) nodes.get(profile.samples[i]).self += profile.timeDeltas[i] ?? 0;
-  const keyOf = (node) => {
-    const { functionName, url, lineNumber } = node.callFrame;
-    return `${functionName || '(anonymous)'} ${url ? `${shortUrl(url)}:${lineNumber + 1}` : ''}`.trim();
-  };
   // Inclusive time: every node's self time counts once for each distinct function on its stack.
   const self = new Map();
   const inclusive = new Map();
@@ -110,13 +52,13 @@ function analyse(profile) {
   for (const node of nodes.values()) {
     if (node.self === 0) continue;
     total += node.self;
-    const key = keyOf(node);
+    const key = frameKey(node.callFrame);
     self.set(key, (self.get(key) ?? 0) + node.self);
     const origin = originOf(node.callFrame);
     byOrigin.set(origin, (byOrigin.get(origin) ?? 0) + node.self);
     const seen = new Set();
     for (let id = node.id; id !== undefined; id = parent.get(id)) {
-      const k = keyOf(nodes.get(id));
+      const k = frameKey(nodes.get(id).callFrame);
       if (seen.has(k)) continue;
       seen.add(k);
       inclusive.set(k, (inclusive.get(k) ?? 0) + node.self);
@@ -132,8 +74,7 @@ function analyseHeap(profile) {
   const byOrigin = new Map();
   let total = 0;
   const walk = (node, stack) => {
-    const { functionName, url, lineNumber } = node.callFrame;
-    const key = `${functionName || '(anonymous)'} ${url ? `${shortUrl(url)}:${lineNumber + 1}` : ''}`.trim();
+    const key = frameKey(node.callFrame);
     const inner = stack.includes(key) ? stack : [...stack, key];
     if (node.selfSize > 0) {
       total += node.selfSize;
@@ -146,6 +87,11 @@ function analyseHeap(profile) {
   };
   walk(profile.head, []);
   return { self, inclusive, byOrigin, total };
+}
+
+/** A function by name and place: `name file:line`. */
+function frameKey({ functionName, url, lineNumber }) {
+  return `${functionName || '(anonymous)'} ${url ? `${shortUrl(url)}:${lineNumber + 1}` : ''}`.trim();
 }
 
 function shortUrl(url) {
@@ -179,27 +125,21 @@ const unit = heap ? 'KiB' : 'ms';
 async function profileServer(name) {
   const dir = mkdtempSync(path.join(os.tmpdir(), `nest-sessions-prof-${name}-`));
   const file = path.join(dir, `${name}-${argv.scenario}.${heap ? 'heapprofile' : 'cpuprofile'}`);
-  const server = await startServer(name, file);
+  // The server answers SIGUSR2 with { profiling: true }, then with { profile } (servers/common.mjs).
+  const server = await startServer(name, { BENCH_CPU_PROFILE: file, BENCH_CPU_PROFILE_INTERVAL: interval, BENCH_HEAP_PROFILE: heap ? '1' : '' });
   try {
-    let cookie = BARE_COOKIE;
-    if (name !== 'bare') {
-      const res = await fetch(`${server.url}/seed`);
-      await res.text();
-      cookie = res.headers.getSetCookie()[0].split(';')[0];
-    }
-    const options = { url: `${server.url}${scenario.path}`, method: scenario.method, headers: { cookie }, connections: Number(argv.connections) };
-    await runLoad({ ...options, duration: 2 }); // warm-up (JIT), not profiled
+    const cookie = await seed(server);
+    const options = (duration) => loadOptions(server, argv.scenario, cookie, Number(argv.connections), { duration });
+    await runLoad(options(2)); // warm-up (JIT), not profiled
     server.child.kill('SIGUSR2');
     await server.next(); // { profiling: true }
-    const run = await runLoad({ ...options, duration: Number(argv.duration) });
+    const run = await runLoad(options(Number(argv.duration)));
     server.child.kill('SIGUSR2');
     await server.next(); // { profile }
     const profile = JSON.parse(readFileSync(file, 'utf8'));
     return { name, run, analysis: heap ? analyseHeap(profile) : analyse(profile), file, dir };
   } finally {
-    const exited = new Promise((resolve) => server.child.once('exit', resolve));
-    if (server.child.exitCode === null) server.child.kill('SIGTERM');
-    await exited;
+    await stopServer(server);
   }
 }
 
