@@ -1,13 +1,13 @@
 export * from './session/codecs/index.js';
 export * from './session/decorators/index.js';
-export * from './session/errors/index.js';
-export { parseDuration, type Duration } from './session/duration.util.js';
-export { SessionSigner } from './session/session-signer.js';
+export * from './core/errors/index.js';
+export { parseDuration, type Duration } from './core/duration.util.js';
+export { SessionSigner } from './core/session-signer.js';
 export { CookieTransport, type ResolvedCookieOptions } from './session/transports/cookie.transport.js';
 export { HeaderTransport } from './session/transports/header.transport.js';
 export type { ExpressCompatibleSession } from './session/express-session.view.js';
 export { getRequestFromContext, getSessionFromContext, getSessionFromRequest } from './session/session-context.util.js';
-export { generateSessionId, isValidSessionId, MIN_ID_LENGTH, MAX_ID_LENGTH } from './session/session-id.js';
+export { generateSessionId, isValidSessionId, MIN_ID_LENGTH, MAX_ID_LENGTH } from './core/session-id.js';
 export type * from './session/session-options.interface.js';
 export type { ResolvedSessionOptions } from './session/session-options.resolver.js';
 export { SESSION_MODULE_OPTIONS, SESSION_STORE } from './session/session.constants.js';
@@ -21,14 +21,8 @@ export { SessionIndex } from './session/session-index.service.js';
 export { FLASH_KEY, type SessionData } from './session/session.js';
 export type { Session as SessionHandle } from './session/session.js';
 export * from './stores/cookie/cookie.store.js';
+export { isClientSideStore, type ClientSideSessionStore, type ClientSideStoreContext } from './core/client-side-store.interface.js';
 export * from './stores/file.store.js';
 export * from './stores/memory.store.js';
-export type * from './stores/session-store.interface.js';
-export {
-  checkLockArguments,
-  isValidLockOwner,
-  isValidLockTtl,
-  MAX_LOCK_OWNER_LENGTH,
-  MAX_LOCK_TTL,
-} from './stores/lock-arguments.js';
+export type * from './core/session-store.interface.js';
 export { createStoreFromUrl, type StoreUrlOptions } from './stores/store-url.js';

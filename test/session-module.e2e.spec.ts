@@ -1,3 +1,4 @@
+import type { MaybePromise } from '../src/core/maybe-promise.js';
 import { Controller, Get, Inject, Injectable, Module, Post, HttpCode } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
@@ -273,7 +274,7 @@ describe('sessions by principal', () => {
       expect(error).toBeInstanceOf(SessionError);
       expect((error as SessionError).code).toBe('SESSION_NOT_SUPPORTED');
       expect((error as SessionError).message).toBe(
-        "nest-sessions: the CountingStore store does not support findByPrincipal(); see the README's store table for the stores that do.",
+        "nest-sessions: the CountingStore store does not support findByPrincipal(); see the store table in docs/stores.md#which-store for the stores that do.",
       );
     } finally {
       await running.close();
@@ -309,7 +310,7 @@ describe('a SessionManager subclass', () => {
     const { FaultyStore } = await import('./support/faulty-store.js');
     const calls: string[] = [];
     class AuditingSessionManager extends SessionManager {
-      protected override storeCall<R>(operation: string, call: () => Promise<R>): Promise<R> {
+      protected override storeCall<R>(operation: string, call: () => MaybePromise<R>): MaybePromise<R> {
         calls.push(operation);
         return super.storeCall(operation, call);
       }

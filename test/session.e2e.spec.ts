@@ -288,9 +288,9 @@ describe('the memory store (writes finished in the same tick)', () => {
     // A fault a real MemoryStore cannot produce: its synchronous read throws.
     class BrokenMemoryStore extends MemoryStore {
       broken = false;
-      override getSync(id: string) {
+      override get(id: string) {
         if (this.broken) throw new Error('memory is on fire');
-        return super.getSync(id);
+        return super.get(id);
       }
     }
     for (const onStoreUnavailable of ['fail', 'anonymous'] as const) {

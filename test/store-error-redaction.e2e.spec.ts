@@ -1,3 +1,4 @@
+import type { MaybePromise } from '../src/core/maybe-promise.js';
 import 'reflect-metadata';
 import { Controller, Get, HttpCode, Module, Post, type INestApplication, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -25,7 +26,7 @@ import {
 import { MemcachedStore } from '../src/stores/memcached/index.js';
 import { MongoStore } from '../src/stores/mongodb/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
-import { redactError } from '../src/stores/redact-error.js';
+import { redactError } from '../src/core/redact-error.js';
 import { TypeormStore } from '../src/stores/typeorm/index.js';
 import { TestClient } from './support/http-client.js';
 import { MemcachedTestServer } from './support/memcached-server.js';
@@ -265,7 +266,7 @@ async function directFailures(store: SessionStore, ids: Set<string>): Promise<un
   const lockKey = generateSessionId(43);
   const owner = 'owner-1';
   ids.add(id).add(linked).add(lockKey);
-  const calls: (() => Promise<unknown>)[] = [
+  const calls: (() => MaybePromise<unknown>)[] = [
     () => store.get(id),
     () => store.set(id, recordLinking(linked)),
     () => store.patch(id, { set: { [linked]: '1', big: BIG_VALUE }, unset: [linked] }, Date.now() + 60_000),

@@ -1,5 +1,5 @@
 import type { webcrypto } from 'node:crypto';
-import type { Duration } from '../session/duration.util.js';
+import type { Duration } from '../core/duration.util.js';
 import type { AuthClaims, AuthLoginEvent, AuthLogoutEvent, AuthRefreshEvent } from './auth-session.js';
 
 /** One OpenID Connect provider ("broker") the app logs users in with. */

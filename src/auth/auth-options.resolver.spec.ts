@@ -75,6 +75,7 @@ describe('resolveAuthOptions', () => {
     [{}, 'providers'],
     [{ providers: {} }, 'providers'],
     [{ providers: { 'bad name': provider } }, 'providers.bad name'],
+    [{ providers: { 'logout-chain': provider } }, 'providers.logout-chain'],
     [{ providers: { main: { ...provider, clientId: '' } } }, 'providers.main.clientId'],
     [{ providers: { main: { ...provider, issuer: 'not a url' } } }, 'providers.main.issuer'],
     [{ providers: { main: { ...provider, privateKeyJwt: { key: {} } } } }, 'providers.main.privateKeyJwt'],

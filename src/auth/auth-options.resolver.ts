@@ -1,4 +1,4 @@
-import { parseDuration, type Duration } from '../session/duration.util.js';
+import { parseDuration, type Duration } from '../core/duration.util.js';
 import type { AuthClaims } from './auth-session.js';
 import type { AuthEventHandlers, AuthModuleOptions, AuthProviderOptions } from './auth-options.interface.js';
 import { AuthError } from './errors/auth.error.js';
@@ -109,6 +109,8 @@ export function resolveAuthOptions(options: AuthModuleOptions | undefined): Reso
   for (const [name, provider] of entries) {
     const at = `providers.${name}`;
     if (!PROVIDER_NAME.test(name)) throw invalid(at, 'a provider name must be letters, digits, "-" or "_" (at most 64)', "Rename it, e.g. 'main'.");
+    // The module keeps its logout chain under `auth:logout-chain`, beside each provider's `auth:<name>`.
+    if (name === 'logout-chain') throw invalid(at, '"logout-chain" is the name of a record the module keeps', "Rename it, e.g. 'main'.");
     if (!provider || typeof provider !== 'object') throw invalid(at, 'must be an object', 'Give { issuer, clientId, clientSecret, redirectUri }.');
     url(`${at}.issuer`, provider.issuer, allowInsecureIssuers);
     if (typeof provider.clientId !== 'string' || provider.clientId === '') throw invalid(`${at}.clientId`, 'is required', 'Give the client ID registered at the provider.');
@@ -148,7 +150,7 @@ export function resolveAuthOptions(options: AuthModuleOptions | undefined): Reso
   for (const name of ['events', 'isApiRequest', 'mapClaims'] as const) {
     const value = options[name];
     if (value !== undefined && typeof value !== (name === 'events' ? 'object' : 'function')) {
-      throw invalid(name, `must be ${name === 'events' ? 'an object of callbacks' : 'a function'}`, 'See the README’s AuthModule options.');
+      throw invalid(name, `must be ${name === 'events' ? 'an object of callbacks' : 'a function'}`, 'See docs/openid-connect.md#options.');
     }
   }
   if (options.trustedOrigins !== undefined && !Array.isArray(options.trustedOrigins)) {

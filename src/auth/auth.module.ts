@@ -3,13 +3,21 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { createAuthController } from './auth.controller.js';
 import { AUTH_RESOLVED_OPTIONS, AUTH_ROUTES_PREFIX } from './auth.constants.js';
 import { AuthManager } from './auth.manager.js';
+import { AuthReporter } from './auth.reporter.js';
+import { AuthSessionReader } from './auth-session.reader.js';
+import { BackchannelLogoutHandler } from './backchannel-logout.handler.js';
 import { ASYNC_OPTIONS_TYPE, ConfigurableAuthModule, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE } from './auth.module-definition.js';
 import type { AuthModuleOptions } from './auth-options.interface.js';
 import { resolveAuthOptions } from './auth-options.resolver.js';
 import { AuthenticatedGuard } from './guards/authenticated.guard.js';
 import { ClaimsGuard } from './guards/claims.guard.js';
+import { LoginIndex } from './login-index.js';
 import { LoginRedirectFilter } from './login-redirect.filter.js';
+import { LoginFlow } from './login.flow.js';
+import { LogoutFlow } from './logout.flow.js';
 import { OidcClients } from './oidc-clients.service.js';
+import { SessionBridge } from './session.bridge.js';
+import { TokenRefresher } from './token.refresher.js';
 import { AuthError } from './errors/auth.error.js';
 import { AuthMessages } from './errors/auth.messages.js';
 
@@ -20,6 +28,15 @@ const providers: Provider[] = [
     inject: [MODULE_OPTIONS_TOKEN],
   },
   OidcClients,
+  // The units AuthManager delegates to, one job each; internal, so not exported.
+  SessionBridge,
+  AuthReporter,
+  AuthSessionReader,
+  LoginIndex,
+  TokenRefresher,
+  LoginFlow,
+  LogoutFlow,
+  BackchannelLogoutHandler,
   AuthManager,
   AuthenticatedGuard,
   ClaimsGuard,

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { appendSetCookie, readCookie, serializeCookie, type CookieAttributes } from '../session/cookie.util.js';
-import { SealedBox } from '../session/sealed-box.js';
+import { appendSetCookie, readCookie, serializeCookie, type CookieAttributes } from '../core/cookie.util.js';
+import { SealedBox } from '../core/sealed-box.js';
 import type { PendingLogin } from './auth-session.js';
 
 /** Largest sealed value; a cookie's name, value and attributes must stay under 4096 bytes. */

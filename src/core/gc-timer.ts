@@ -1,5 +1,5 @@
-import { SessionError } from '../session/errors/session.error.js';
-import { SessionMessages } from '../session/errors/session.messages.js';
+import { SessionError } from './errors/session.error.js';
+import { SessionMessages } from './errors/session.messages.js';
 
 /**
  * The `gcInterval` option of a store: `fallback` when absent, else a non-negative number of ms.

@@ -1,6 +1,6 @@
-import { SessionError } from '../session/errors/session.error.js';
-import { SessionMessages } from '../session/errors/session.messages.js';
-import { isValidSessionId } from '../session/session-id.js';
+import { SessionError } from './errors/session.error.js';
+import { SessionMessages } from './errors/session.messages.js';
+import { isValidSessionId } from './session-id.js';
 
 /** Longest lock owner a store accepts. */
 export const MAX_LOCK_OWNER_LENGTH = 64;

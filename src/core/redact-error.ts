@@ -1,4 +1,4 @@
-import { isValidSessionId } from '../session/session-id.js';
+import { isValidSessionId } from './session-id.js';
 
 /** What stands in for a session ID (or lock key) in an error a store reports. */
 const REDACTED = '[redacted]';
@@ -29,7 +29,6 @@ const OMIT = Symbol('omit');
  * session's ID and data), mysql2's `sql` (the statement with its values written in), functions,
  * class instances other than errors (sockets, clients, topology descriptions) and accessors.
  *
- * @internal
  * @example throw new SessionError('SESSION_STORE_UNAVAILABLE', message, { cause: redactError(err, [id]) })
  */
 export function redactError(error: unknown, inputs: readonly unknown[]): Error {

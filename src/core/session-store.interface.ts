@@ -1,3 +1,5 @@
+import type { MaybePromise } from './maybe-promise.js';
+
 /**
  * What a store keeps for one session.
  *
@@ -72,26 +74,32 @@ export interface SessionStore {
    * hang, so the engine skips the `storeTimeout` deadline for its calls. Leave it out otherwise.
    */
   readonly inProcess?: boolean;
-  /** The record of `id`, or `null` when there is none or it has expired. Malformed IDs give `null`. */
-  get(id: string): Promise<SessionRecord | null>;
+  /**
+   * The record of `id`, or `null` when there is none or it has expired. Malformed IDs give `null`.
+   *
+   * `get`, `set`, `patch`, `touch` and `destroy` may answer with the value itself instead of a
+   * promise (`MaybePromise`), as an in-process store such as `MemoryStore` does: the engine then
+   * finishes the request in the same tick. Errors are then thrown or returned as a rejected promise.
+   */
+  get(id: string): MaybePromise<SessionRecord | null>;
   /**
    * Create or replace the whole record of `id`. Rejects with a `SessionError` coded
    * `SESSION_INVALID_ID` when `id` is malformed.
    */
-  set(id: string, record: SessionRecord): Promise<void>;
+  set(id: string, record: SessionRecord): MaybePromise<void>;
   /**
    * Merge `patch` into the record of `id` and move its expiry to `expiresAt`, atomically.
    * Resolves `false` (and writes nothing) when the record no longer exists or has expired, so a
    * session destroyed elsewhere is never brought back. Also `false` for a malformed ID.
    */
-  patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean>;
+  patch(id: string, patch: SessionPatch, expiresAt: number): MaybePromise<boolean>;
   /**
    * Move the expiry of `id` to `expiresAt` without changing its data. `false` (and nothing written)
    * when it is gone, has expired, or `id` is malformed.
    */
-  touch(id: string, expiresAt: number): Promise<boolean>;
+  touch(id: string, expiresAt: number): MaybePromise<boolean>;
   /** Delete the record of `id`. Deleting a missing record, or one with a malformed ID, is not an error. */
-  destroy(id: string): Promise<void>;
+  destroy(id: string): MaybePromise<void>;
   /**
    * Delete expired records and resolve how many were deleted. Stores whose backend expires keys
    * by itself (Redis, memcached) may leave it out. Stores that need sweeping run it on their own

@@ -1,7 +1,7 @@
 import type { ExecutionContext } from '@nestjs/common';
 import { IncomingMessage } from 'node:http';
-import { SessionError } from './errors/session.error.js';
-import { SessionMessages } from './errors/session.messages.js';
+import { SessionError } from '../core/errors/session.error.js';
+import { SessionMessages } from '../core/errors/session.messages.js';
 import type { AnySession, Session } from './session.js';
 
 /**

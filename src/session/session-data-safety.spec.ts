@@ -22,7 +22,9 @@ function operations(reserved: string[] = []): SessionOperations {
 /** A session loaded from a record holding `data` (values encoded as the JSON codec stores them). */
 function loaded(data: Record<string, string>, reserved?: string[]): AnySession {
   const now = Date.now();
-  return new Session(operations(reserved), { id: 'x'.repeat(32), record: { data, createdAt: now, expiresAt: now + 60_000 }, presented: true, now });
+  const id = 'x'.repeat(32);
+  const state = { id, isNew: false, createdAt: now, expiresAt: now + 60_000, loadedId: id, presented: true, transport: 0, principal: undefined, degraded: false, touchRequested: false, binding: undefined };
+  return new Session(operations(reserved), state, data);
 }
 
 const host = { describe: () => ({ expires: undefined, maxAge: undefined }) };

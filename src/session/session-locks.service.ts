@@ -1,11 +1,11 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { isClientSideStore } from '../stores/cookie/cookie.store.js';
-import { isValidLockTtl, MAX_LOCK_TTL } from '../stores/lock-arguments.js';
-import type { SessionStore } from '../stores/session-store.interface.js';
-import { deriveStoreKey } from './derived-store-key.js';
-import { SessionError } from './errors/session.error.js';
-import { SessionMessages } from './errors/session.messages.js';
+import { isClientSideStore } from '../core/client-side-store.interface.js';
+import { isValidLockTtl, MAX_LOCK_TTL } from '../core/lock-arguments.js';
+import type { SessionStore } from '../core/session-store.interface.js';
+import { deriveStoreKey } from '../core/derived-store-key.js';
+import { SessionError } from '../core/errors/session.error.js';
+import { SessionMessages } from '../core/errors/session.messages.js';
 import { SESSION_RESOLVED_OPTIONS } from './session.internal-constants.js';
 import type { ResolvedSessionOptions } from './session-options.resolver.js';
 import { StoreCalls } from './store-calls.js';

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ClientSideSessionStore } from '../stores/cookie/cookie.store.js';
-import type { SessionStore } from '../stores/session-store.interface.js';
+import type { ClientSideSessionStore } from '../core/client-side-store.interface.js';
+import type { SessionStore } from '../core/session-store.interface.js';
 import type { SessionCodec } from './codecs/session-codec.interface.js';
-import type { Duration } from './duration.util.js';
-import type { SessionError } from './errors/session.error.js';
+import type { Duration } from '../core/duration.util.js';
+import type { SessionError } from '../core/errors/session.error.js';
 
 /** Attributes of the session cookie. Every field is optional; the defaults are the secure choice. */
 export interface SessionCookieOptions {

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FileStore } from '../stores/file.store.js';
 import { MemoryStore } from '../stores/memory.store.js';
-import type { SessionStore } from '../stores/session-store.interface.js';
+import type { SessionStore } from '../core/session-store.interface.js';
 import { JsonCodec } from './codecs/json.codec.js';
 import { RichCodec } from './codecs/rich.codec.js';
 import type { SessionCodec } from './codecs/session-codec.interface.js';
-import { SessionError } from './errors/session.error.js';
+import { SessionError } from '../core/errors/session.error.js';
 import type { SessionIdTransport, SessionModuleOptions } from './session-options.interface.js';
 import { MIN_SECRET_LENGTH, resolveSessionOptions, type ResolvedSessionOptions } from './session-options.resolver.js';
 import { CookieTransport } from './transports/cookie.transport.js';
@@ -743,7 +743,7 @@ describe('resolveSessionOptions', () => {
 
     describe('transport', () => {
       const badEntry = (option: string) =>
-        M(option, "must be 'cookie', 'header' or an object with read() and write(). See SessionIdTransport in the README.");
+        M(option, "must be 'cookie', 'header' or an object with read() and write(). See docs/configuration.md#session-id-transports.");
 
       it('rejects an empty transport list', async () => {
         expect(await rejectionWith({ transport: [] }, 'transport')).toBe(

@@ -1,14 +1,14 @@
 import { Logger } from '@nestjs/common';
-import { isClientSideStore, type ClientSideSessionStore } from '../stores/cookie/cookie.store.js';
+import { isClientSideStore, type ClientSideSessionStore } from '../core/client-side-store.interface.js';
 import { createStoreFromUrl } from '../stores/store-url.js';
-import type { SessionStore } from '../stores/session-store.interface.js';
+import type { SessionStore } from '../core/session-store.interface.js';
 import { JsonCodec } from './codecs/json.codec.js';
 import { RichCodec } from './codecs/rich.codec.js';
 import type { SessionCodec } from './codecs/session-codec.interface.js';
-import { parseDuration, type Duration } from './duration.util.js';
-import { SessionError } from './errors/session.error.js';
-import { SessionMessages } from './errors/session.messages.js';
-import { DEFAULT_ID_LENGTH, MAX_ID_LENGTH, MIN_ID_LENGTH } from './session-id.js';
+import { parseDuration, type Duration } from '../core/duration.util.js';
+import { SessionError } from '../core/errors/session.error.js';
+import { SessionMessages } from '../core/errors/session.messages.js';
+import { DEFAULT_ID_LENGTH, MAX_ID_LENGTH, MIN_ID_LENGTH } from '../core/session-id.js';
 import type { AnySession } from './session.js';
 import type {
   SessionErrorContext,
@@ -251,7 +251,7 @@ function resolveTransports(
     throw invalid(
       list.length > 1 ? `transport[${index}]` : 'transport',
       "must be 'cookie', 'header' or an object with read() and write()",
-      'See SessionIdTransport in the README.',
+      'See docs/configuration.md#session-id-transports.',
     );
   });
 }

@@ -1,26 +1,19 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../stores/session-store.interface.js';
-import { SessionError } from './errors/session.error.js';
-import { SessionMessages } from './errors/session.messages.js';
+import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../core/session-store.interface.js';
+import { SessionError } from '../core/errors/session.error.js';
+import { SessionMessages } from '../core/errors/session.messages.js';
 import { createExpressSessionView } from './express-session.view.js';
 import { SESSION_RESOLVED_OPTIONS } from './session.internal-constants.js';
 import { bindSession, getSessionFromRequest } from './session-context.util.js';
-import { generateSessionId, isValidSessionId } from './session-id.js';
+import { generateSessionId, isValidSessionId } from '../core/session-id.js';
 import type { ResolvedSessionOptions } from './session-options.resolver.js';
-import { SessionSigner } from './session-signer.js';
+import { SessionSigner } from '../core/session-signer.js';
+import { chain, isPromiseLike, type MaybePromise } from '../core/maybe-promise.js';
 import { storeFailure } from './store-calls.js';
 import { StoreDeadlines } from './store-deadline.js';
-import { Session, isEmptyPatch, type AnySession, type SessionOperations } from './session.js';
-
-const FRESH = { fresh: true } as const;
-
-/** Synchronous calls of an in-process store (`MemoryStore`), used to load and save a session in the same tick. @internal */
-interface SyncStore {
-  getSync(id: string): SessionRecord | null;
-  patchSync(id: string, patch: SessionPatch, expiresAt: number): boolean;
-  touchSync(id: string, expiresAt: number): boolean;
-}
+import { Session, isEmptyPatch, sessionOperations, sessionState, type AnySession, type SessionOperations } from './session.js';
+import type { SessionState } from './session-state.js';
 
 /** Methods that must not change state, and so may go on without a session when the store is down. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -76,24 +69,13 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
 
   /** The per-request state of `session`. @internal */
   protected bindingOf(session: AnySession): SessionBinding {
-    return session._binding as SessionBinding;
+    return sessionState(session).binding as SessionBinding;
   }
 
   private readonly deadlines: StoreDeadlines;
   private readonly idChangeListeners: Array<(session: AnySession, oldId: string, newId: string) => Promise<void>> = [];
   /** The store answers without I/O, so its calls need no deadline. */
   private readonly inProcess: boolean;
-  /** An in-process store's synchronous writes, when it has them and `persist()` is not overridden. */
-  private readonly syncWrites: SyncStore | undefined;
-  /** The same store's synchronous reads, when `readSession()` is not overridden. */
-  private readonly syncReads: SyncStore | undefined;
-  /**
-   * Other stores: {@link SessionManager.attach} reads the store in one promise chain instead of
-   * awaiting through `load()`, `readSession()` and `storeCall()`, when none of those is overridden.
-   */
-  private readonly chainedReads: boolean;
-  /** Likewise for the write at the end of a response, when `persist()` and `storeCall()` are the engine's own. */
-  private readonly chainedWrites: boolean;
   /** Key prefixes extensions reserved for their records (see {@link SessionManager.reserveKeys}). @internal */
   reservedKeyPrefixes: readonly string[] = [];
 
@@ -101,18 +83,6 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     this.signer = new SessionSigner(options.secrets);
     this.deadlines = new StoreDeadlines(options.storeTimeout);
     this.inProcess = (options.store as SessionStore).inProcess === true;
-    const store = options.store as Partial<SyncStore> & SessionStore;
-    // The shortcuts skip these steps, so each is taken only when the steps it skips are the
-    // engine's own: a subclass that overrides one must see every read or write.
-    const own = (name: 'readSession' | 'persist' | 'load' | 'storeCall'): boolean =>
-      Object.getPrototypeOf(this)[name] === SessionManager.prototype[name];
-    const ownPersist = own('persist');
-    this.syncWrites =
-      this.inProcess && ownPersist && typeof store.patchSync === 'function' && typeof store.touchSync === 'function' ? (store as SyncStore) : undefined;
-    const ownRead = own('readSession');
-    this.syncReads = this.inProcess && ownRead && typeof store.getSync === 'function' ? (store as SyncStore) : undefined;
-    this.chainedReads = this.syncReads === undefined && ownRead && own('load') && own('storeCall');
-    this.chainedWrites = this.syncWrites === undefined && ownPersist && own('storeCall');
   }
 
   /** The codec values are encoded with. */
@@ -131,67 +101,25 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   /**
-   * Load the session of `req` (once per request), expose it as `req.session`, and hook `res` so the
-   * ID and the store write are never lost.
-   * @throws SessionError `SESSION_STORE_UNAVAILABLE` when the store cannot be read.
+   * The read path of every request: load the session of `req` (once per request), expose it as
+   * `req.session`, and hook `res` so the ID and the store write are never lost. Synchronous when
+   * the store answers synchronously (`MemoryStore`, `CookieStore`), else a promise.
+   * @throws SessionError `SESSION_STORE_UNAVAILABLE` (thrown or rejected) when the store cannot be read.
    */
-  attach(req: IncomingMessage, res: ServerResponse): Promise<Session> {
-    const existing = getSessionFromRequest<Session>(req);
-    if (existing) return Promise.resolve(existing);
-    // `fresh`: the lookup just above already found none.
-    if (!this.chainedReads) return this.load(req, FRESH).then((session) => this.hooked(session, res));
-    try {
-      return this.attachChained(req, res);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /**
-   * What `load()` then `readSession()` do, as one promise chain: each request would otherwise keep
-   * a suspended frame per async layer alive across the store's round trip. With the same change in
-   * `RedisStore`, a Redis-backed write request allocated about 5 KB less, of 57 KB.
-   */
-  private attachChained(req: IncomingMessage, res: ServerResponse): Promise<Session> {
-    const now = Date.now();
-    const { id, transport } = this.presentedId(req);
-    if (id === undefined) {
-      return Promise.resolve(this.hooked(this.bind(req, { record: null, presented: false, transport, degraded: false }, now), res));
-    }
-    return this.withinDeadline(() => this.serverStore.get(id)).then(
-      (record) => this.hooked(this.bind(req, { id, record, presented: true, transport, degraded: false }, now), res),
-      (cause: unknown) => this.hooked(this.bind(req, this.unreadable(req, transport, storeFailure('read the session', cause)), now), res),
-    );
-  }
-
-  /**
-   * {@link SessionManager.attach} in the same tick, for an in-process store with synchronous reads
-   * (MemoryStore) when `readSession()` is the engine's own; `undefined` otherwise.
-   * @throws SessionError as `attach()` rejects
-   */
-  private attachSync(req: IncomingMessage, res: ServerResponse): Session | undefined {
-    if (this.syncReads === undefined) return undefined;
+  attach(req: IncomingMessage, res: ServerResponse): MaybePromise<Session> {
     const existing = getSessionFromRequest<Session>(req);
     if (existing) return existing;
     const now = Date.now();
-    const { id, transport } = this.presentedId(req);
-    let loaded: LoadedSession;
-    if (id === undefined) loaded = { record: null, presented: false, transport, degraded: false };
-    else {
-      try {
-        loaded = { id, record: this.syncReads.getSync(id), presented: true, transport, degraded: false };
-      } catch (cause) {
-        loaded = this.unreadable(req, transport, storeFailure('read the session', cause));
-      }
-    }
-    return this.hooked(this.bind(req, loaded, now), res);
-  }
-
-  private hooked(session: Session, res: ServerResponse): Session {
-    const binding = this.bindingOf(session as AnySession);
-    binding.res = res;
-    this.hookResponse(session as AnySession, binding);
-    return session;
+    return chain(
+      () => this.readSession(req, now),
+      (loaded) => {
+        const session = this.bind(req, loaded, now);
+        const binding = this.bindingOf(session as AnySession);
+        binding.res = res;
+        this.hookResponse(session as AnySession, binding);
+        return session;
+      },
+    );
   }
 
   /**
@@ -210,17 +138,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    */
   middleware(): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
     return (req, res, next) => {
-      if (this.syncReads !== undefined) {
-        try {
-          this.attachSync(req, res);
-        } catch (error) {
-          this.failResponse(res, toSessionError(error), (body) => res.end(body));
-          return;
-        }
-        next();
-        return;
-      }
-      this.attach(req, res).then(
+      void chain(
+        () => this.attach(req, res),
         () => next(),
         // Answered here, not through next(error): Express's final handler would show a stack trace in development.
         (error: unknown) => this.failResponse(res, toSessionError(error), (body) => res.end(body)),
@@ -246,15 +165,20 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     let record = loaded.record;
     // Defence in depth: a store that serves stale records must not extend a session's life.
     if (record && (record.expiresAt <= now || record.createdAt + this.options.absoluteTimeout <= now)) record = null;
-    const session = new Session(this, {
+    const state: SessionState = {
       id: record ? loaded.id : undefined,
-      record: record ?? undefined,
+      isNew: !record,
+      createdAt: record ? record.createdAt : now,
+      expiresAt: record ? record.expiresAt : 0,
+      loadedId: record ? loaded.id : undefined,
       presented: loaded.presented,
       transport: loaded.transport,
-      now,
-    });
-    session._degraded = loaded.degraded;
-    (session as AnySession)._binding = newBinding(req);
+      principal: record?.principal,
+      degraded: loaded.degraded,
+      touchRequested: false,
+      binding: newBinding(req),
+    };
+    const session = new Session(this, state, record ? record.data : {});
     bindSession(req, session as AnySession);
     this.exposeView(req);
     return session as Session;
@@ -309,11 +233,11 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     this.assertNotDegraded(session, 'destroy the session');
     // Makes the end of the response wait for the store (see mayWrite()) when the destroy is still
     // running; the reset after a destroy drops it.
-    session._touchRequested = true;
+    sessionState(session).touchRequested = true;
     this.destroy(session).catch((error: unknown) => {
       // Handlers run in the order they were added: this one before the end of the response's write,
       // which is chained on the same promise (see exclusive()) and so fails with 503.
-      session._degraded = true;
+      sessionState(session).degraded = true;
       const binding = this.bindingOf(session);
       this.options.onError(toSessionError(error), { req: binding.req, res: binding.res });
     });
@@ -321,17 +245,17 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
 
   /**
    * Find the session a request carries: its signed ID through the transports, then the record in
-   * the store. Override for a store that keeps sessions elsewhere (see `CookieStore`).
+   * the store (synchronously when the store answers synchronously). `ClientSessionManager`
+   * overrides it for stores that keep sessions in the request itself.
    */
-  protected async readSession(req: IncomingMessage, _now: number): Promise<LoadedSession> {
+  protected readSession(req: IncomingMessage, _now: number): MaybePromise<LoadedSession> {
     const { id, transport } = this.presentedId(req);
     if (id === undefined) return { record: null, presented: false, transport, degraded: false };
-    try {
-      const record = await this.storeCall('read the session', () => this.serverStore.get(id));
-      return { id, record, presented: true, transport, degraded: false };
-    } catch (error) {
-      return this.unreadable(req, transport, error as SessionError);
-    }
+    return chain(
+      () => this.storeCall('read the session', () => this.serverStore.get(id)),
+      (record): LoadedSession => ({ id, record, presented: true, transport, degraded: false }),
+      (error) => this.unreadable(req, transport, error as SessionError),
+    );
   }
 
   /** The verified, well-formed session ID the request presents, if any, and its transport. */
@@ -368,22 +292,22 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
 
   /** Move the session to `newId`: the record is written under the new ID and the old one deleted. */
   protected async replaceId(session: AnySession, newId: string): Promise<void> {
-    const oldId = session._isNew ? undefined : session._id;
+    const oldId = sessionState(session).isNew ? undefined : sessionState(session).id;
     if (oldId === undefined) {
-      session._id = newId;
+      sessionState(session).id = newId;
       return;
     }
     const expiresAt = this.nextExpiry(session);
     const data = session.encodeAll();
     const principal = this.principalOf(session);
     await this.storeCall('regenerate the session', () =>
-      this.serverStore.set(newId, { data, createdAt: session._createdAt, expiresAt, ...this.principalField(principal) }),
+      this.serverStore.set(newId, { data, createdAt: sessionState(session).createdAt, expiresAt, ...this.principalField(principal) }),
     );
     try {
       for (const listener of this.idChangeListeners) await listener(session, oldId, newId);
     } catch (error) {
       // Keep the session under the ID its cookie still names; the copy would only be an orphan.
-      await this.storeCall('regenerate the session', () => this.serverStore.destroy(newId)).catch(() => undefined);
+      await Promise.resolve(this.storeCall('regenerate the session', () => this.serverStore.destroy(newId))).catch(() => undefined);
       throw error;
     }
     await this.storeCall('regenerate the session', () => this.serverStore.destroy(oldId));
@@ -394,8 +318,9 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   destroy(session: AnySession): Promise<void> {
     return this.exclusive(session, async () => {
       this.assertNotDegraded(session, 'destroy the session');
-      if (!session._isNew && session._id !== undefined) await this.removeRecord(session._id);
-      session._loadedId = undefined;
+      const state = sessionState(session);
+      if (!state.isNew && state.id !== undefined) await this.removeRecord(state.id);
+      sessionState(session).loadedId = undefined;
       session.reset(Date.now());
     });
   }
@@ -415,7 +340,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
 
   /** The record of `session` as the store holds it now. */
   protected async rereadRecord(session: AnySession): Promise<SessionRecord | null> {
-    const id = session._isNew ? undefined : session._id;
+    const id = sessionState(session).isNew ? undefined : sessionState(session).id;
     return id === undefined ? null : this.storeCall('read the session', () => this.serverStore.get(id));
   }
 
@@ -439,7 +364,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
 
   /** When `session` ends at the latest (epoch ms): its creation plus `absoluteTimeout`. */
   absoluteDeadline(session: AnySession): number {
-    return session._createdAt + this.options.absoluteTimeout;
+    return sessionState(session).createdAt + this.options.absoluteTimeout;
   }
 
   /**
@@ -465,13 +390,13 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
 
   /** Whether the response of the session's request has sent its headers. */
   headersSent(session: AnySession): boolean {
-    return (session._binding as SessionBinding | undefined)?.res?.headersSent ?? false;
+    return (sessionState(session).binding as SessionBinding | undefined)?.res?.headersSent ?? false;
   }
 
   /** Cookie expiry of a session (epoch ms and ms left; `undefined` for browser-session cookies), for `req.session.cookie`. */
   describe(session: AnySession): { expires: number | undefined; maxAge: number | undefined } {
     if (!this.options.cookie.persistent) return { expires: undefined, maxAge: undefined };
-    const expires = session._createdAt + this.options.absoluteTimeout;
+    const expires = sessionState(session).createdAt + this.options.absoluteTimeout;
     return { expires, maxAge: expires - Date.now() };
   }
 
@@ -505,7 +430,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
 
   /** The expiry a write made now gives `session`: the earlier of its idle and absolute deadlines. */
   protected nextExpiry(session: AnySession): number {
-    return Math.min(Date.now() + this.options.idleTimeout, session._createdAt + this.options.absoluteTimeout);
+    return Math.min(Date.now() + this.options.idleTimeout, sessionState(session).createdAt + this.options.absoluteTimeout);
   }
 
   /**
@@ -515,27 +440,29 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    */
   /** @internal */
   mayWrite(session: AnySession): boolean {
-    if (session._isNew) return session.hasData;
-    if (session._changed.size > 0 || session._deleted.size > 0 || session._touchRequested || session._flash?.hasChanged) {
-      return true;
-    }
-    if (this.nextExpiry(session) - session._expiresAt >= this.options.touchInterval) return true;
-    for (const value of session._values.values()) if (typeof value === 'object' && value !== null) return true;
-    return false;
+    const state = sessionState(session);
+    if (state.isNew) return session.hasData;
+    if (state.touchRequested || session.mayHaveChanges()) return true;
+    return this.nextExpiry(session) - state.expiresAt >= this.options.touchInterval;
   }
 
-  /** Write what changed: a new session whole, an existing one as a patch, or a due touch. */
-  protected async persist(session: AnySession, binding: SessionBinding): Promise<void> {
+  /**
+   * The write path of every request (what the end of the response and `save()` run): a new
+   * session written whole, a stored one's changed keys as a patch, or a due touch; nothing when
+   * nothing changed. Synchronous when the store answers synchronously, else a promise.
+   * `ClientSessionManager` overrides it to seal the session into cookies instead.
+   */
+  protected persist(session: AnySession, binding: SessionBinding): MaybePromise<void> {
     const store = this.serverStore;
     const expiresAt = this.nextExpiry(session);
-    if (session._degraded) {
+    if (sessionState(session).degraded) {
       if (!session.hasData && !session.hasChanged) return;
       // The stored session could not be read, so writing would overwrite it with a partial one.
       throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('save the session'));
     }
-    if (session._isNew) {
+    if (sessionState(session).isNew) {
       if (!session.hasData) return;
-      if (binding.res?.headersSent && binding.issuedId !== session._id) {
+      if (binding.res?.headersSent && binding.issuedId !== sessionState(session).id) {
         // No cookie can carry a new ID any more; storing the record would only leave an orphan.
         this.options.onError(new SessionError('SESSION_HEADERS_SENT', SessionMessages.headersSent('start a session')), {
           req: binding.req,
@@ -544,37 +471,28 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
         return;
       }
       if (!binding.res) return;
-      const id = (session._id ??= generateSessionId(this.options.idLength));
+      const id = (sessionState(session).id ??= generateSessionId(this.options.idLength));
       const data = session.encodeAll();
       const principal = this.principalOf(session);
-      await this.storeCall('save the session', () =>
-        store.set(id, { data, createdAt: session._createdAt, expiresAt, ...this.principalField(principal) }),
+      const record = { data, createdAt: sessionState(session).createdAt, expiresAt, ...this.principalField(principal) };
+      return chain(
+        () => this.storeCall('save the session', () => store.set(id, record)),
+        () => session.markSaved(id, data, expiresAt, principal),
       );
-      session.markSaved(id, data, expiresAt, principal);
-      return;
     }
-    const id = session._id!;
+    const id = sessionState(session).id!;
     const { patch, principal } = this.pendingPatch(session);
     if (!isEmptyPatch(patch) || patch.principal !== undefined) {
-      const saved = await this.storeCall('save the session', () => store.patch(id, patch, expiresAt));
-      this.patched(session, saved, id, patch, expiresAt, principal);
-    } else if (session._touchRequested || expiresAt - session._expiresAt >= this.options.touchInterval) {
-      this.touched(session, await this.storeCall('extend the session', () => store.touch(id, expiresAt)), expiresAt);
+      return chain(
+        () => this.storeCall('save the session', () => store.patch(id, patch, expiresAt)),
+        (saved) => this.patched(session, saved, id, patch, expiresAt, principal),
+      );
     }
-  }
-
-  /**
-   * {@link SessionManager.persist} for a stored session in an in-process store with synchronous
-   * writes (MemoryStore): the same steps without a promise, so the response ends in the same tick.
-   */
-  private persistSync(session: AnySession, store: SyncStore): void {
-    const id = session._id!;
-    const expiresAt = this.nextExpiry(session);
-    const { patch, principal } = this.pendingPatch(session);
-    if (!isEmptyPatch(patch) || patch.principal !== undefined) {
-      this.patched(session, store.patchSync(id, patch, expiresAt), id, patch, expiresAt, principal);
-    } else if (session._touchRequested || expiresAt - session._expiresAt >= this.options.touchInterval) {
-      this.touched(session, store.touchSync(id, expiresAt), expiresAt);
+    if (sessionState(session).touchRequested || expiresAt - sessionState(session).expiresAt >= this.options.touchInterval) {
+      return chain(
+        () => this.storeCall('extend the session', () => store.touch(id, expiresAt)),
+        (touched) => this.touched(session, touched, expiresAt),
+      );
     }
   }
 
@@ -582,31 +500,31 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   private pendingPatch(session: AnySession): { patch: SessionPatch; principal: string | undefined } {
     const patch = session.buildPatch();
     const principal = this.principalOf(session);
-    if (principal !== session._principal) patch.principal = principal ?? null;
+    if (principal !== sessionState(session).principal) patch.principal = principal ?? null;
     return { patch, principal };
   }
 
   private patched(session: AnySession, saved: boolean, id: string, patch: SessionPatch, expiresAt: number, principal: string | undefined): void {
     if (!saved) {
-      session._loadedId = undefined;
+      sessionState(session).loadedId = undefined;
       session.reset(Date.now());
       throw new SessionError('SESSION_LOST', SessionMessages.lost());
     }
-    session.markSaved(id, applyPatch(session._raw, patch), expiresAt, principal);
+    session.markPatched(id, patch, expiresAt, principal);
   }
 
   private touched(session: AnySession, touched: boolean, expiresAt: number): void {
-    session._touchRequested = false;
-    if (touched) session._expiresAt = expiresAt;
+    sessionState(session).touchRequested = false;
+    if (touched) sessionState(session).expiresAt = expiresAt;
     else {
       // Nothing was going to be written, so nothing is lost: the visitor simply has no session now.
-      session._loadedId = undefined;
+      sessionState(session).loadedId = undefined;
       session.reset(Date.now());
     }
   }
 
   protected assertNotDegraded(session: AnySession, operation: string): void {
-    if (session._degraded) throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation));
+    if (sessionState(session).degraded) throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation));
   }
 
   protected principalOf(session: AnySession): string | undefined {
@@ -651,31 +569,33 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   /**
-   * Run a store call within `storeTimeout`. A call that times out is reported as failed even though
-   * the store may still complete it later: the response never claims a write that is not certain.
+   * Run a store call within `storeTimeout` (an in-process store needs no deadline), mapping its
+   * failure (thrown or rejected) to `SESSION_STORE_UNAVAILABLE` naming `operation`. A call that
+   * times out is reported as failed even though the store may still complete it later: the
+   * response never claims a write that is not certain. Every store call of the engine goes through
+   * here: override it to observe or wrap them.
    */
-  protected async storeCall<R>(operation: string, call: () => Promise<R>): Promise<R> {
+  protected storeCall<R>(operation: string, call: () => MaybePromise<R>): MaybePromise<R> {
+    let pending: MaybePromise<R>;
     try {
-      return await this.withinDeadline(call);
+      pending = call();
     } catch (cause) {
       throw storeFailure(operation, cause);
     }
-  }
-
-  /** `call()` within `storeTimeout` (an in-process store needs no deadline); a synchronous throw becomes a rejection. */
-  private withinDeadline<R>(call: () => Promise<R>): Promise<R> {
-    let pending: Promise<R>;
-    try {
-      pending = call();
-    } catch (error) {
-      return Promise.reject(error);
+    if (!isPromiseLike(pending)) return pending;
+    const failure = (cause: unknown): SessionError => storeFailure(operation, cause);
+    if (this.inProcess) {
+      return pending.then(undefined, (cause: unknown) => {
+        throw failure(cause);
+      });
     }
-    return this.inProcess ? pending : this.deadlines.race(pending);
+    return this.deadlines.race(pending, failure);
   }
 
-  private exclusive<R>(session: AnySession, work: () => Promise<R>): Promise<R> {
+  /** Run `work` after the session's store work still in flight (one at a time per session). */
+  private exclusive<R>(session: AnySession, work: () => MaybePromise<R>): Promise<R> {
     const binding = this.bindingOf(session);
-    const run = binding.queue ? binding.queue.then(work, work) : work();
+    const run = binding.queue ? binding.queue.then(work, work) : settled(work);
     // The caller handles a rejection; the next caller chains on both outcomes.
     binding.queue = run;
     return run;
@@ -688,20 +608,20 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   protected emitIdentity(session: AnySession, binding: SessionBinding, headers: OutgoingHttpHeaders | undefined): void {
     const res = binding.res!;
     let value: string | null | undefined;
-    if (session._isNew ? session.hasData : true) {
-      const id = (session._id ??= generateSessionId(this.options.idLength));
-      if (id !== session._loadedId) value = this.signer.sign(id);
-    } else if (session._presentedId && binding.issuedId === undefined) {
+    if (sessionState(session).isNew ? session.hasData : true) {
+      const id = (sessionState(session).id ??= generateSessionId(this.options.idLength));
+      if (id !== sessionState(session).loadedId) value = this.signer.sign(id);
+    } else if (sessionState(session).presented && binding.issuedId === undefined) {
       value = null;
     }
     if (value === undefined || (binding.failed && value !== null)) return;
-    binding.issuedId = value === null ? null : session._id;
+    binding.issuedId = value === null ? null : sessionState(session).id;
     const before = res.getHeader('set-cookie');
-    this.options.transports[session._transport]!.write({
+    this.options.transports[sessionState(session).transport]!.write({
       req: binding.req,
       res,
       value,
-      expiresAt: session._createdAt + this.options.absoluteTimeout,
+      expiresAt: sessionState(session).createdAt + this.options.absoluteTimeout,
     });
     if (headers) mergeSetCookie(headers, before, res.getHeader('set-cookie'));
   }
@@ -747,58 +667,29 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   onEnd(binding: SessionBinding, args: unknown[]): void {
     const session = binding.session!;
     const end = binding.end as (...a: unknown[]) => unknown;
-    let run: Promise<void> | undefined;
-    // A stored session's write without a save() before it: done in the same tick for an in-process
-    // store with synchronous writes, else chained straight to the store (see persistChained()).
-    if (binding.queue === undefined && !session._isNew && !session._degraded && (this.syncWrites !== undefined || this.chainedWrites)) {
+    let written: MaybePromise<void>;
+    if (binding.queue !== undefined) {
+      // A save() or regenerate() is still running: write after it.
+      written = this.save(session);
+    } else {
       try {
-        if (this.syncWrites !== undefined) this.persistSync(session, this.syncWrites);
-        else run = this.persistChained(session);
+        written = this.persist(session, binding);
       } catch (error) {
         this.fail(binding, error, binding.end!);
         return;
       }
-      if (run === undefined) {
+      // Written already (an in-process store): end in the same tick.
+      if (!isPromiseLike(written)) {
         end.apply(binding.res, args);
         return;
       }
       // As exclusive() does: a save() called meanwhile waits for this write.
-      binding.queue = run;
-    } else {
-      run = this.save(session);
+      binding.queue = written;
     }
-    run.then(
+    written.then(
       () => end.apply(binding.res, args),
       (error: unknown) => this.fail(binding, error, binding.end!),
     );
-  }
-
-  /**
-   * {@link SessionManager.persist} for a stored session, as one promise chain (see
-   * `attachChained()`); `undefined` when there is nothing to write.
-   */
-  private persistChained(session: AnySession): Promise<void> | undefined {
-    const store = this.serverStore;
-    const id = session._id!;
-    const expiresAt = this.nextExpiry(session);
-    const { patch, principal } = this.pendingPatch(session);
-    if (!isEmptyPatch(patch) || patch.principal !== undefined) {
-      return this.withinDeadline(() => store.patch(id, patch, expiresAt)).then(
-        (saved) => this.patched(session, saved, id, patch, expiresAt, principal),
-        (cause: unknown) => {
-          throw storeFailure('save the session', cause);
-        },
-      );
-    }
-    if (session._touchRequested || expiresAt - session._expiresAt >= this.options.touchInterval) {
-      return this.withinDeadline(() => store.touch(id, expiresAt)).then(
-        (touched) => this.touched(session, touched, expiresAt),
-        (cause: unknown) => {
-          throw storeFailure('extend the session', cause);
-        },
-      );
-    }
-    return undefined;
   }
 
   private fail(binding: SessionBinding, error: unknown, originalEnd: ServerResponse['end']): void {
@@ -844,6 +735,15 @@ function applyPatch(raw: Record<string, string>, patch: SessionPatch): Record<st
   return raw;
 }
 
+/** `work()` as a promise, a synchronous throw included. */
+function settled<R>(work: () => MaybePromise<R>): Promise<R> {
+  try {
+    return Promise.resolve(work());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 /** `error` as a SessionError: anything else a store threw is an outage. */
 function toSessionError(error: unknown): SessionError {
   return error instanceof SessionError
@@ -885,7 +785,7 @@ function readView(this: ViewRequest): unknown {
   if (assigned !== undefined) return assigned.value;
   const session = getSessionFromRequest(this) as ViewedSession | undefined;
   if (session === undefined) return undefined;
-  return (session[VIEW] ??= createExpressSessionView(session, session._operations as SessionManager));
+  return (session[VIEW] ??= createExpressSessionView(session, sessionOperations(session) as SessionManager));
 }
 
 /**
@@ -903,7 +803,7 @@ function assignView(this: ViewRequest, value: unknown): void {
       return;
     }
     if (value !== null && value !== undefined) throw new SessionError('SESSION_READ_ONLY', SessionMessages.replaceSession());
-    (session._operations as SessionManager).destroyAssigned(session);
+    (sessionOperations(session) as SessionManager).destroyAssigned(session);
   }
   this[ASSIGNED_VIEW] = { value };
 }
@@ -915,7 +815,7 @@ const OWN_VIEW: PropertyDescriptor = { configurable: true, enumerable: true, get
 
 /** The binding of a hooked response, found through its request (`res.req`) and the request's session. */
 function hookOf(res: ServerResponse): SessionBinding {
-  return (getSessionFromRequest(res.req) as AnySession)._binding as SessionBinding;
+  return sessionState(getSessionFromRequest(res.req) as AnySession).binding as SessionBinding;
 }
 
 /** Marks an Express response prototype whose `writeHead`/`end` are hooked, holding the originals. */
@@ -936,7 +836,7 @@ function hookPrototype(proto: ResponsePrototype): NonNullable<ResponsePrototype[
   const originals = { writeHead: proto.writeHead, end: proto.end };
   const bound = (res: ServerResponse): SessionBinding | undefined => {
     const session = res.req === undefined ? undefined : (getSessionFromRequest(res.req) as AnySession | undefined);
-    const binding = session?._binding as SessionBinding | undefined;
+    const binding = session === undefined ? undefined : (sessionState(session).binding as SessionBinding);
     return binding?.res === res && binding.writeHead === originals.writeHead ? binding : undefined;
   };
   Object.defineProperty(proto, PROTOTYPE_HOOK, { value: originals });

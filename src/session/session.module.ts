@@ -8,7 +8,7 @@ import {
   type Provider,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
-import { isClientSideStore } from '../stores/cookie/cookie.store.js';
+import { isClientSideStore } from '../core/client-side-store.interface.js';
 import { ClientSessionManager } from './client-session.manager.js';
 import { SESSION_STORE } from './session.constants.js';
 import { SessionInterceptor } from './session.interceptor.js';

@@ -1,9 +1,10 @@
 import { inspect } from 'node:util';
-import type { SessionPatch, SessionRecord } from '../stores/session-store.interface.js';
+import type { SessionPatch, SessionRecord } from '../core/session-store.interface.js';
 import type { SessionCodec } from './codecs/session-codec.interface.js';
-import { SessionError } from './errors/session.error.js';
-import { SessionMessages } from './errors/session.messages.js';
+import { SessionError } from '../core/errors/session.error.js';
+import { SessionMessages } from '../core/errors/session.messages.js';
 import { FlashBag } from './flash-bag.js';
+import type { SessionState } from './session-state.js';
 
 /**
  * The shape of session data. Extend it by declaration merging to type `session.get()`:
@@ -26,6 +27,21 @@ export function isEmptyPatch(patch: SessionPatch): boolean {
   if (patch.unset.length > 0) return false;
   for (const _ in patch.set) return false;
   return true;
+}
+
+/** Where a session keeps its {@link SessionState}; read through {@link sessionState}. */
+const STATE = Symbol('nest-sessions:state');
+/** Where a session keeps the engine that loaded it; read through {@link sessionOperations}. */
+const OPS = Symbol('nest-sessions:operations');
+
+/** The engine's view of `session`, which the engine created with it. @internal */
+export function sessionState(session: AnySession): SessionState {
+  return session[STATE];
+}
+
+/** The engine `session` belongs to (extensions such as the auth module find theirs through it). @internal */
+export function sessionOperations(session: AnySession): SessionOperations {
+  return session[OPS];
 }
 
 /** The empty key set every session starts with; never added to (sessions replace it on first use). */
@@ -67,50 +83,29 @@ export interface SessionOperations {
  * @typeParam T the session data; defaults to {@link SessionData}.
  */
 export class Session<T extends object = SessionData> {
-  /** @internal */ _id: string | undefined;
-  /** @internal Whether no record exists in the store for `_id` yet. */ _isNew: boolean;
-  /** @internal Encoded values as the store holds them. */ _raw: Record<string, string>;
+  /** The engine's view of this session (see {@link SessionState}). */
+  private readonly [STATE]: SessionState;
+  /** Encoded values as the store holds them. */
+  private raw: Record<string, string>;
   /**
-   * @internal Values set in this request, and objects read in it (primitives that were only read
-   * are decoded again when read again); the shared empty map until the first entry.
+   * Values set in this request, and objects read in it (primitives that were only read are decoded
+   * again when read again); the shared empty map until the first entry.
    */
-  _values: Map<string, unknown> = NO_VALUES;
-  /** @internal Keys set in this request (the shared empty set until the first write). */ _changed: Set<string> = NONE;
-  /** @internal Keys deleted in this request (the shared empty set until the first delete). */ _deleted: Set<string> = NONE;
-  /** @internal */ _createdAt: number;
-  /** @internal Expiry the store holds. */ _expiresAt: number;
-  /** @internal The ID the request presented and the store knew. */ _loadedId: string | undefined;
-  /** @internal Whether the request presented a correctly signed ID (known or not). */ _presentedId: boolean;
-  /** @internal Index of the transport the ID arrived through. */ _transport = 0;
-  /** @internal */ _touchRequested = false;
-  /** @internal */ _flash: FlashBag | undefined;
-  /** @internal The principal the store holds. */ _principal: string | undefined;
-  /**
-   * @internal The store could not be read (the session is empty), or a destroy nobody awaited failed
-   * (`req.session = null`); either way the session must not be written.
-   */
-  _degraded = false;
-  /** @internal The engine's per-request state (request, response, response hook). */ _binding: unknown;
+  private values: Map<string, unknown> = NO_VALUES;
+  /** Keys set in this request (the shared empty set until the first write). */
+  private changed: Set<string> = NONE;
+  /** Keys deleted in this request (the shared empty set until the first delete). */
+  private deleted: Set<string> = NONE;
+  private bag: FlashBag | undefined = undefined;
+
+  /** The engine that loaded this session. */
+  private readonly [OPS]: SessionOperations;
 
   /** @internal */
-  constructor(
-    private readonly ops: SessionOperations,
-    init: { id?: string; record?: SessionRecord; presented: boolean; transport?: number; now: number },
-  ) {
-    this._id = init.id;
-    this._isNew = !init.record;
-    this._raw = init.record ? init.record.data : {};
-    this._createdAt = init.record ? init.record.createdAt : init.now;
-    this._expiresAt = init.record ? init.record.expiresAt : 0;
-    this._loadedId = init.record ? init.id : undefined;
-    this._principal = init.record?.principal;
-    this._presentedId = init.presented;
-    this._transport = init.transport ?? 0;
-  }
-
-  /** The engine this session belongs to (extensions such as the auth module find their state through it). @internal */
-  get _operations(): SessionOperations {
-    return this.ops;
+  constructor(ops: SessionOperations, state: SessionState, data: Record<string, string>) {
+    this[OPS] = ops;
+    this[STATE] = state;
+    this.raw = data;
   }
 
   /**
@@ -118,7 +113,7 @@ export class Session<T extends object = SessionData> {
    * lazily, on the first write). Never log it: it is a bearer credential.
    */
   get id(): string | undefined {
-    return this._id;
+    return this[STATE].id;
   }
 
   /**
@@ -127,23 +122,23 @@ export class Session<T extends object = SessionData> {
    * destroy the session; writing to such a session fails with 503.
    */
   get isDegraded(): boolean {
-    return this._degraded;
+    return this[STATE].degraded;
   }
 
   /** `true` until the session has been written to the store. */
   get isNew(): boolean {
-    return this._isNew;
+    return this[STATE].isNew;
   }
 
   /** When the session was created (epoch ms). */
   get createdAt(): number {
-    return this._createdAt;
+    return this[STATE].createdAt;
   }
 
   /** One value, or `undefined`. */
   get<K extends keyof T & string>(key: K): T[K] | undefined {
-    if (this._values.has(key)) return this._values.get(key) as T[K];
-    if (this._deleted.has(key)) return undefined;
+    if (this.values.has(key)) return this.values.get(key) as T[K];
+    if (this.deleted.has(key)) return undefined;
     const raw = this.stored(key);
     if (raw === undefined) return undefined;
     const value = this.decode(key, raw);
@@ -157,24 +152,24 @@ export class Session<T extends object = SessionData> {
   set<K extends keyof T & string>(key: K, value: T[K]): this {
     if (value === undefined) return this.delete(key);
     this.ownValues().set(key, value);
-    if (this._changed === NONE) this._changed = new Set();
-    this._changed.add(key);
-    if (this._deleted !== NONE) this._deleted.delete(key);
+    if (this.changed === NONE) this.changed = new Set();
+    this.changed.add(key);
+    if (this.deleted !== NONE) this.deleted.delete(key);
     return this;
   }
 
   /** Whether `key` holds a value. */
   has(key: keyof T & string): boolean {
-    if (this._values.has(key)) return true;
-    return !this._deleted.has(key) && this.stored(key) !== undefined;
+    if (this.values.has(key)) return true;
+    return !this.deleted.has(key) && this.stored(key) !== undefined;
   }
 
   /** Remove one key. */
   delete(key: keyof T & string): this {
-    this._values.delete(key);
-    if (this._changed !== NONE) this._changed.delete(key);
-    if (this._deleted === NONE) this._deleted = new Set();
-    this._deleted.add(key);
+    this.values.delete(key);
+    if (this.changed !== NONE) this.changed.delete(key);
+    if (this.deleted === NONE) this.deleted = new Set();
+    this.deleted.add(key);
     return this;
   }
 
@@ -184,7 +179,7 @@ export class Session<T extends object = SessionData> {
    */
   keys(): Array<keyof T & string> {
     const keys = this.allKeys();
-    return (this.ops.reservedKeyPrefixes.length === 0 ? keys : keys.filter((key) => !this.isReservedKey(key))) as Array<keyof T & string>;
+    return (this[OPS].reservedKeyPrefixes.length === 0 ? keys : keys.filter((key) => !this.isReservedKey(key))) as Array<keyof T & string>;
   }
 
   /**
@@ -193,8 +188,8 @@ export class Session<T extends object = SessionData> {
    */
   allKeys(): string[] {
     const keys = new Set<string>();
-    for (const key of Object.keys(this._raw)) if (!this._deleted.has(key)) keys.add(key);
-    for (const key of this._values.keys()) keys.add(key);
+    for (const key of Object.keys(this.raw)) if (!this.deleted.has(key)) keys.add(key);
+    for (const key of this.values.keys()) keys.add(key);
     keys.delete(FLASH_KEY);
     return [...keys];
   }
@@ -226,7 +221,7 @@ export class Session<T extends object = SessionData> {
   [inspect.custom](): string {
     const keys = this.keys().map((key) => inspect(key));
     const list = keys.length === 0 ? '[]' : `[ ${keys.join(', ')} ]`;
-    return `${this.constructor.name} { id: ${this._id === undefined ? 'none' : '[redacted]'}, isNew: ${this._isNew}, keys: ${list} }`;
+    return `${this.constructor.name} { id: ${this[STATE].id === undefined ? 'none' : '[redacted]'}, isNew: ${this[STATE].isNew}, keys: ${list} }`;
   }
 
   /**
@@ -273,7 +268,7 @@ export class Session<T extends object = SessionData> {
    */
   async regenerate(): Promise<void> {
     this.assertHeadersNotSent('regenerate the session');
-    await this.ops.regenerate(this as AnySession);
+    await this[OPS].regenerate(this as AnySession);
   }
 
   /**
@@ -284,23 +279,23 @@ export class Session<T extends object = SessionData> {
    */
   async destroy(): Promise<void> {
     this.assertHeadersNotSent('destroy the session');
-    await this.ops.destroy(this as AnySession);
+    await this[OPS].destroy(this as AnySession);
   }
 
   /** Move the idle deadline forward at the end of this request even if nothing changed. */
   touch(): this {
-    this._touchRequested = true;
+    this[STATE].touchRequested = true;
     return this;
   }
 
   /** Write pending changes now instead of at the end of the response. */
   async save(): Promise<void> {
-    await this.ops.save(this as AnySession);
+    await this[OPS].save(this as AnySession);
   }
 
   /** Discard unsaved changes and read the record again from the store. */
   async reload(): Promise<void> {
-    await this.ops.reload(this as AnySession);
+    await this[OPS].reload(this as AnySession);
   }
 
   /** Whether this request changed anything that will be written (in-place edits of objects included). */
@@ -317,14 +312,14 @@ export class Session<T extends object = SessionData> {
     // No prototype, so a session key named `__proto__` is an ordinary entry.
     const set = Object.create(null) as Record<string, string>;
     const unset: string[] = [];
-    for (const [key, value] of this._values) {
+    for (const [key, value] of this.values) {
       // Objects read through get() may have been edited in place, so they are compared by encoding too.
-      if (!this._changed.has(key) && (typeof value !== 'object' || value === null)) continue;
+      if (!this.changed.has(key) && (typeof value !== 'object' || value === null)) continue;
       const encoded = this.encode(key, value);
       if (encoded !== this.stored(key)) set[key] = encoded;
     }
-    for (const key of this._deleted) if (this.stored(key) !== undefined) unset.push(key);
-    const flash = this._flash;
+    for (const key of this.deleted) if (this.stored(key) !== undefined) unset.push(key);
+    const flash = this.bag;
     if (flash?.hasChanged) {
       const pending = flash.pending;
       if (pending === undefined) {
@@ -342,7 +337,7 @@ export class Session<T extends object = SessionData> {
    * @internal
    */
   encodeAll(patch: SessionPatch = this.buildPatch()): Record<string, string> {
-    const data: Record<string, string> = { ...this._raw, ...patch.set };
+    const data: Record<string, string> = { ...this.raw, ...patch.set };
     for (const key of patch.unset) delete data[key];
     return data;
   }
@@ -352,16 +347,16 @@ export class Session<T extends object = SessionData> {
    * @internal
    */
   markSaved(id: string, data: Record<string, string>, expiresAt: number, principal: string | undefined): void {
-    this._id = id;
-    this._principal = principal;
-    this._isNew = false;
-    this._raw = data;
-    this._expiresAt = expiresAt;
-    this._changed = NONE;
-    this._deleted = NONE;
-    this._touchRequested = false;
+    this[STATE].id = id;
+    this[STATE].principal = principal;
+    this[STATE].isNew = false;
+    this.raw = data;
+    this[STATE].expiresAt = expiresAt;
+    this.changed = NONE;
+    this.deleted = NONE;
+    this[STATE].touchRequested = false;
     // Decoded objects stay cached but now compare against the new encoding.
-    this._flash?.markSaved();
+    this.bag?.markSaved();
   }
 
   /**
@@ -369,29 +364,58 @@ export class Session<T extends object = SessionData> {
    * @internal
    */
   reset(now: number, record?: SessionRecord): void {
-    this._isNew = !record;
-    this._raw = record ? record.data : {};
-    this._createdAt = record ? record.createdAt : now;
-    this._expiresAt = record ? record.expiresAt : 0;
-    this._principal = record?.principal;
-    this._values = NO_VALUES;
-    this._changed = NONE;
-    this._deleted = NONE;
-    this._touchRequested = false;
-    this._flash = undefined;
-    if (!record) this._id = undefined;
+    this[STATE].isNew = !record;
+    this.raw = record ? record.data : {};
+    this[STATE].createdAt = record ? record.createdAt : now;
+    this[STATE].expiresAt = record ? record.expiresAt : 0;
+    this[STATE].principal = record?.principal;
+    this.values = NO_VALUES;
+    this.changed = NONE;
+    this.deleted = NONE;
+    this[STATE].touchRequested = false;
+    this.bag = undefined;
+    if (!record) this[STATE].id = undefined;
   }
 
   /** Whether the session holds anything worth storing (reserved records count). @internal */
   get hasData(): boolean {
     if (this.allKeys().length > 0) return true;
-    return this._flash ? this._flash.pending !== undefined : this.stored(FLASH_KEY) !== undefined;
+    return this.bag ? this.bag.pending !== undefined : this.stored(FLASH_KEY) !== undefined;
   }
 
-  /** `_values`, made this session's own before its first entry. */
+  /**
+   * Mark `patch` as written (on top of what the store held) and forget the tracked changes. The
+   * session's copy of the stored data is its own (stores hand out copies), so it is changed in
+   * place rather than copied.
+   * @internal
+   */
+  markPatched(id: string, patch: SessionPatch, expiresAt: number, principal: string | undefined): void {
+    const raw = this.raw;
+    for (const key of patch.unset) delete raw[key];
+    for (const key in patch.set) {
+      // defineProperty for `__proto__`, so it stays an own key instead of changing the prototype.
+      if (key === '__proto__') Object.defineProperty(raw, key, { value: patch.set[key], enumerable: true, writable: true, configurable: true });
+      else raw[key] = patch.set[key]!;
+    }
+    this.markSaved(id, raw, expiresAt, principal);
+  }
+
+  /**
+   * Whether the end of the request may have something to write: keys set or deleted, a changed
+   * flash, or objects that were read (they may have been edited in place). Conservative and cheap;
+   * {@link Session.buildPatch} gives the exact answer.
+   * @internal
+   */
+  mayHaveChanges(): boolean {
+    if (this.changed.size > 0 || this.deleted.size > 0 || this.bag?.hasChanged) return true;
+    for (const value of this.values.values()) if (typeof value === 'object' && value !== null) return true;
+    return false;
+  }
+
+  /** `values`, made this session's own before its first entry. */
   private ownValues(): Map<string, unknown> {
-    if (this._values === NO_VALUES) this._values = new Map();
-    return this._values;
+    if (this.values === NO_VALUES) this.values = new Map();
+    return this.values;
   }
 
   /**
@@ -399,31 +423,31 @@ export class Session<T extends object = SessionData> {
    * (`constructor`, or one a polluted prototype gained) is not session data.
    */
   private stored(key: string): string | undefined {
-    return Object.hasOwn(this._raw, key) ? this._raw[key] : undefined;
+    return Object.hasOwn(this.raw, key) ? this.raw[key] : undefined;
   }
 
   private isReservedKey(key: string): boolean {
-    for (const prefix of this.ops.reservedKeyPrefixes) if (key.startsWith(prefix)) return true;
+    for (const prefix of this[OPS].reservedKeyPrefixes) if (key.startsWith(prefix)) return true;
     return false;
   }
 
   private flashBag(): FlashBag {
-    if (!this._flash) {
-      const raw = this._deleted.has(FLASH_KEY) ? undefined : this.stored(FLASH_KEY);
-      this._flash = new FlashBag(raw === undefined ? undefined : this.decode(FLASH_KEY, raw));
+    if (!this.bag) {
+      const raw = this.deleted.has(FLASH_KEY) ? undefined : this.stored(FLASH_KEY);
+      this.bag = new FlashBag(raw === undefined ? undefined : this.decode(FLASH_KEY, raw));
     }
-    return this._flash;
+    return this.bag;
   }
 
   private assertHeadersNotSent(what: string): void {
-    if (this.ops.headersSent(this as AnySession)) {
+    if (this[OPS].headersSent(this as AnySession)) {
       throw new SessionError('SESSION_HEADERS_SENT', SessionMessages.headersSent(what));
     }
   }
 
   private encode(key: string, value: unknown): string {
     try {
-      return this.ops.codec.encode(value);
+      return this[OPS].codec.encode(value);
     } catch (cause) {
       if (cause instanceof SessionError) throw cause;
       throw new SessionError('SESSION_CODEC_ERROR', SessionMessages.codec('encode', key), { cause });
@@ -432,7 +456,7 @@ export class Session<T extends object = SessionData> {
 
   private decode(key: string, raw: string): unknown {
     try {
-      return this.ops.codec.decode(raw);
+      return this[OPS].codec.decode(raw);
     } catch (cause) {
       if (cause instanceof SessionError) throw cause;
       throw new SessionError('SESSION_CODEC_ERROR', SessionMessages.codec('decode', key), { cause });

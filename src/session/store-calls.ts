@@ -1,6 +1,7 @@
-import type { SessionStore } from '../stores/session-store.interface.js';
-import { SessionError } from './errors/session.error.js';
-import { SessionMessages } from './errors/session.messages.js';
+import { isPromiseLike, type MaybePromise } from '../core/maybe-promise.js';
+import type { SessionStore } from '../core/session-store.interface.js';
+import { SessionError } from '../core/errors/session.error.js';
+import { SessionMessages } from '../core/errors/session.messages.js';
 import { StoreDeadlines } from './store-deadline.js';
 
 /**
@@ -24,9 +25,10 @@ export class StoreCalls {
    *
    * @example await calls.run('read a session index', () => store.get(id))
    */
-  async run<R>(operation: string, call: () => Promise<R>): Promise<R> {
+  async run<R>(operation: string, call: () => MaybePromise<R>): Promise<R> {
     try {
-      return await (this.deadlines ? this.deadlines.race(call()) : call());
+      const pending = call();
+      return await (this.deadlines && isPromiseLike(pending) ? this.deadlines.race(pending) : pending);
     } catch (cause) {
       throw storeFailure(operation, cause);
     }

@@ -15,9 +15,13 @@ export class StoreDeadlines {
     this.period = Math.max(5, Math.min(250, Math.floor(timeout / 4)));
   }
 
-  /** `promise`, or a rejection with `Error('no answer from the store within … ms')` if it is late. */
-  race<R>(promise: Promise<R>): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
+  /**
+   * `promise`, or a rejection with `Error('no answer from the store within … ms')` if it is late;
+   * `mapError` turns either rejection into what the caller reports (one promise, not two).
+   */
+  race<R>(promise: Promise<R>, mapError?: (error: unknown) => unknown): Promise<R> {
+    return new Promise<R>((resolve, rejectWith) => {
+      const reject = mapError === undefined ? rejectWith : (error: unknown) => rejectWith(mapError(error));
       const entry: Pending = { deadline: Date.now() + this.timeout, reject };
       this.pending.add(entry);
       this.timer ??= this.startSweeping();

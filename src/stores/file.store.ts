@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { statSync, type Stats } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { SessionError } from '../session/errors/session.error.js';
-import { SessionMessages } from '../session/errors/session.messages.js';
-import { isValidSessionId } from '../session/session-id.js';
-import { gcIntervalOption, startGcTimer } from './gc-timer.js';
-import { checkLockArguments, isValidLockOwner } from './lock-arguments.js';
-import { redactError } from './redact-error.js';
-import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from './session-store.interface.js';
+import { SessionError } from '../core/errors/session.error.js';
+import { SessionMessages } from '../core/errors/session.messages.js';
+import { isValidSessionId } from '../core/session-id.js';
+import { gcIntervalOption, startGcTimer } from '../core/gc-timer.js';
+import { checkLockArguments, isValidLockOwner } from '../core/lock-arguments.js';
+import { redactError } from '../core/redact-error.js';
+import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../core/session-store.interface.js';
 
 /** Options of {@link FileStore}. */
 export interface FileStoreOptions {

@@ -1,9 +1,9 @@
-import { SessionError } from '../session/errors/session.error.js';
-import { SessionMessages } from '../session/errors/session.messages.js';
-import { isValidSessionId } from '../session/session-id.js';
-import { gcIntervalOption, startGcTimer } from './gc-timer.js';
-import { checkLockArguments, isValidLockOwner } from './lock-arguments.js';
-import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from './session-store.interface.js';
+import { SessionError } from '../core/errors/session.error.js';
+import { SessionMessages } from '../core/errors/session.messages.js';
+import { isValidSessionId } from '../core/session-id.js';
+import { gcIntervalOption, startGcTimer } from '../core/gc-timer.js';
+import { checkLockArguments, isValidLockOwner } from '../core/lock-arguments.js';
+import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../core/session-store.interface.js';
 
 /** Options of {@link MemoryStore}. Every field is optional. */
 export interface MemoryStoreOptions {
@@ -87,56 +87,33 @@ export class MemoryStore implements SessionStore {
     return this.records.size;
   }
 
-  async get(id: string): Promise<SessionRecord | null> {
-    return this.getSync(id);
-  }
+  // get, set, patch, touch and destroy answer synchronously (see SessionStore.get): the engine
+  // then finishes the request in the same tick.
 
-  /** `get()` without the promise (see {@link MemoryStore.patchSync}). @internal */
-  getSync(id: string): SessionRecord | null {
+  get(id: string): SessionRecord | null {
     const record = this.live(id);
     return record === null ? null : this.copy(record);
   }
 
-  /** @throws {SessionError} `SESSION_INVALID_ID` (as a rejection) when `id` is malformed. */
-  async set(id: string, record: SessionRecord): Promise<void> {
-    if (!isValidSessionId(id)) throw new SessionError('SESSION_INVALID_ID', SessionMessages.invalidId());
+  /** Returns a rejected promise coded `SESSION_INVALID_ID` when `id` is malformed. */
+  set(id: string, record: SessionRecord): void | Promise<never> {
+    if (!isValidSessionId(id)) return Promise.reject(new SessionError('SESSION_INVALID_ID', SessionMessages.invalidId()));
     this.store(id, this.copy(record));
   }
 
-  async patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean> {
-    return this.patchSync(id, patch, expiresAt);
-  }
-
-  /**
-   * `patch()` without the promise: the engine finishes an in-process store's write before the
-   * response ends without deferring the end to a later tick. @internal
-   */
-  patchSync(id: string, patch: SessionPatch, expiresAt: number): boolean {
+  patch(id: string, patch: SessionPatch, expiresAt: number): boolean {
     const record = this.live(id);
     if (!record) return false;
-    if (this.merge === MemoryStore.prototype.merge) {
-      // The stored record is private to this store (get() and set() hand out and take copies), so
-      // it is changed in place: a write allocates nothing.
-      applyPatchInPlace(record.data, patch);
-      record.expiresAt = expiresAt;
-      if (typeof patch.principal === 'string') record.principal = patch.principal;
-      else if (patch.principal === null) delete record.principal;
-      return true;
-    }
-    // live() already made it the most recently used.
-    this.records.get(id)!.record = withPrincipal(
-      { data: this.merge(record.data, patch), createdAt: record.createdAt, expiresAt },
-      patch.principal === undefined ? record.principal : patch.principal,
-    );
+    // The stored record is private to this store (get() and set() hand out and take copies), so
+    // merge() may change it in place.
+    record.data = this.merge(record.data, patch);
+    record.expiresAt = expiresAt;
+    if (typeof patch.principal === 'string') record.principal = patch.principal;
+    else if (patch.principal === null) delete record.principal;
     return true;
   }
 
-  async touch(id: string, expiresAt: number): Promise<boolean> {
-    return this.touchSync(id, expiresAt);
-  }
-
-  /** `touch()` without the promise (see {@link MemoryStore.patchSync}). @internal */
-  touchSync(id: string, expiresAt: number): boolean {
+  touch(id: string, expiresAt: number): boolean {
     const record = this.live(id);
     if (!record) return false;
     // The stored record is private to this store, so it can be changed in place.
@@ -144,7 +121,7 @@ export class MemoryStore implements SessionStore {
     return true;
   }
 
-  async destroy(id: string): Promise<void> {
+  destroy(id: string): void {
     if (!isValidSessionId(id)) return;
     const entry = this.records.get(id);
     if (entry !== undefined) this.remove(entry);
@@ -243,11 +220,12 @@ export class MemoryStore implements SessionStore {
   }
 
   /**
-   * A new `data` object: `data` with `patch.unset` removed and `patch.set` applied. Overriding it
-   * makes `patch()` build a new record with it (the default changes the stored record in place).
+   * `data` with `patch.unset` removed and `patch.set` applied: the stored record's data, which is
+   * private to this store, so the default changes it in place and a write allocates nothing. An
+   * override may return a new object instead; `patch()` stores whatever it returns.
    */
   protected merge(data: Record<string, string>, patch: SessionPatch): Record<string, string> {
-    return applyPatchInPlace({ ...data }, patch);
+    return applyPatchInPlace(data, patch);
   }
 
   /** The stored (uncopied) live record of `id`, marked as most recently used; expired ones are deleted. */
@@ -327,7 +305,6 @@ function applyPatchInPlace(data: Record<string, string>, patch: SessionPatch): R
   return data;
 }
 
-/** `{ principal }` when there is one, else nothing, so records never carry `principal: undefined`. */
 /** `record` with `principal` set on it when it is a string (`null` and `undefined` leave none). */
 function withPrincipal(record: SessionRecord, principal: string | null | undefined): SessionRecord {
   if (typeof principal === 'string') record.principal = principal;

@@ -1,20 +1,15 @@
-import { SessionError } from '../session/errors/session.error.js';
-import { SessionMessages } from '../session/errors/session.messages.js';
-import { CookieStore, type ClientSideSessionStore } from './cookie/cookie.store.js';
+import { SessionError } from '../core/errors/session.error.js';
+import { SessionMessages } from '../core/errors/session.messages.js';
+import type { ClientSideSessionStore } from '../core/client-side-store.interface.js';
+import { CookieStore } from './cookie/cookie.store.js';
 import { FileStore } from './file.store.js';
 import { MemoryStore } from './memory.store.js';
-import type { SessionStore } from './session-store.interface.js';
+import type { SessionStore } from '../core/session-store.interface.js';
+import type { StoreUrlOptions, UrlStoreModule } from './store-url.options.js';
 
-/** Settings a URL cannot carry, applied to the store it builds. */
-export interface StoreUrlOptions {
-  /** Milliseconds between sweeps of expired sessions; `undefined` keeps the store's default. */
-  gcInterval?: number;
-}
+export type { StoreUrlOptions } from './store-url.options.js';
 
-/** What each optional store module exports for URLs. */
-interface UrlStoreModule {
-  storeFromUrl(url: string, options: StoreUrlOptions): Promise<SessionStore>;
-}
+
 
 /**
  * Stores behind optional peers, loaded only when their URL is used, so importing the package root

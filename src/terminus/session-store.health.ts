@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { SessionManager } from '../session/session.manager.js';
-import { generateSessionId } from '../session/session-id.js';
-import { isClientSideStore } from '../stores/cookie/cookie.store.js';
+import { generateSessionId } from '../core/session-id.js';
+import { isClientSideStore } from '../core/client-side-store.interface.js';
 
 /**
  * A `@nestjs/terminus` health indicator for the session store: one real round trip (a read of a

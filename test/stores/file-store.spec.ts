@@ -2,11 +2,11 @@ import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writ
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SessionError } from '../../src/session/errors/session.error.js';
-import { generateSessionId } from '../../src/session/session-id.js';
+import { SessionError } from '../../src/core/errors/session.error.js';
+import { generateSessionId } from '../../src/core/session-id.js';
 import { FileStore, type FileStoreOptions } from '../../src/stores/file.store.js';
-import type { SessionRecord, SessionStore } from '../../src/stores/session-store.interface.js';
-import { describeStoreConformance } from './store-conformance.js';
+import type { SessionRecord, SessionStore } from '../../src/core/session-store.interface.js';
+import { describeStoreConformance } from '../../src/store-kit/store-conformance.js';
 
 const conformanceDirs = new Map<SessionStore, string>();
 describeStoreConformance(

@@ -1,7 +1,7 @@
 import type Memcached from 'memcached';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SessionError } from '../../src/session/errors/session.error.js';
-import { generateSessionId } from '../../src/session/session-id.js';
+import { SessionError } from '../../src/core/errors/session.error.js';
+import { generateSessionId } from '../../src/core/session-id.js';
 import { FailFastMemcached } from '../../src/stores/memcached/fail-fast-memcached.js';
 import { parseMemcachedUrl } from '../../src/stores/memcached/memcached-store.url.js';
 import {
@@ -9,10 +9,10 @@ import {
   type MemcachedClientOptions,
   type MemcachedStoreOptions,
 } from '../../src/stores/memcached/memcached.store.js';
-import type { SessionRecord } from '../../src/stores/session-store.interface.js';
+import type { SessionRecord } from '../../src/core/session-store.interface.js';
 import { createStoreFromUrl } from '../../src/stores/store-url.js';
 import { MemcachedTestServer } from '../support/memcached-server.js';
-import { describeStoreConformance } from './store-conformance.js';
+import { describeStoreConformance } from '../../src/store-kit/store-conformance.js';
 
 const MiB = 1024 * 1024;
 const DAY = 24 * 60 * 60 * 1000;

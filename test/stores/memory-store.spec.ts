@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { SessionError } from '../../src/session/errors/session.error.js';
-import { generateSessionId } from '../../src/session/session-id.js';
+import { SessionError } from '../../src/core/errors/session.error.js';
+import { generateSessionId } from '../../src/core/session-id.js';
 import { MemoryStore, type MemoryStoreOptions } from '../../src/stores/memory.store.js';
-import type { SessionRecord } from '../../src/stores/session-store.interface.js';
-import { describeStoreConformance } from './store-conformance.js';
+import type { SessionRecord } from '../../src/core/session-store.interface.js';
+import { describeStoreConformance } from '../../src/store-kit/store-conformance.js';
 
 describeStoreConformance('MemoryStore', () => new MemoryStore(), { supportsLocks: true });
 

@@ -1,13 +1,13 @@
 import { freePort } from '../support/ports.js';
 import { MongoClient, type Collection, type Db, type Document } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SessionError } from '../../src/session/errors/session.error.js';
-import { generateSessionId } from '../../src/session/session-id.js';
+import { SessionError } from '../../src/core/errors/session.error.js';
+import { generateSessionId } from '../../src/core/session-id.js';
 import { escapeKey, unescapeKey } from '../../src/stores/mongodb/mongo-key-escape.js';
 import { parseMongoUrl } from '../../src/stores/mongodb/mongodb-store.url.js';
 import { MongoStore, type MongoSessionDocument, type MongoStoreOptions } from '../../src/stores/mongodb/mongodb.store.js';
 import { createStoreFromUrl } from '../../src/stores/store-url.js';
-import { describeStoreConformance } from './store-conformance.js';
+import { describeStoreConformance } from '../../src/store-kit/store-conformance.js';
 
 /**
  * The conformance suite and the index tests need a real MongoDB server, which this machine does

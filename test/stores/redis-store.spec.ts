@@ -3,10 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SessionError } from '../../src/session/errors/session.error.js';
-import { generateSessionId } from '../../src/session/session-id.js';
+import { SessionError } from '../../src/core/errors/session.error.js';
+import { generateSessionId } from '../../src/core/session-id.js';
 import { RedisStore, parseRedisUrl, type RedisStoreOptions } from '../../src/stores/redis/index.js';
-import type { SessionRecord } from '../../src/stores/session-store.interface.js';
+import type { SessionRecord } from '../../src/core/session-store.interface.js';
 import { WRITE_SCRIPT } from '../../src/stores/redis/redis-scripts.js';
 import { createStoreFromUrl } from '../../src/stores/store-url.js';
 import {
@@ -19,7 +19,7 @@ import {
   type RedisServer,
   type TlsFiles,
 } from '../support/redis-servers.js';
-import { describeStoreConformance } from './store-conformance.js';
+import { describeStoreConformance } from '../../src/store-kit/store-conformance.js';
 
 /** Every key of this run starts with it, on the shared server too, so runs never see each other. */
 const RUN = `test:${randomBytes(4).toString('hex')}:`;

@@ -8,14 +8,14 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SessionModule } from '../../src/index.js';
-import { SessionError } from '../../src/session/errors/session.error.js';
-import { generateSessionId } from '../../src/session/session-id.js';
-import type { SessionRecord, SessionStore } from '../../src/stores/session-store.interface.js';
+import { SessionError } from '../../src/core/errors/session.error.js';
+import { generateSessionId } from '../../src/core/session-id.js';
+import type { SessionRecord, SessionStore } from '../../src/core/session-store.interface.js';
 import { createStoreFromUrl } from '../../src/stores/store-url.js';
 import { sessionTableSql, TypeormStore, type TypeormStoreOptions, type VersionedRow } from '../../src/stores/typeorm/index.js';
 import { parseDatabaseUrl } from '../../src/stores/typeorm/typeorm-store.url.js';
 import { SECRET, startApp, testModule } from '../support/test-app.js';
-import { describeStoreConformance } from './store-conformance.js';
+import { describeStoreConformance } from '../../src/store-kit/store-conformance.js';
 
 /** Unique per run, so parallel or crashed runs never share tables. */
 const RUN = `${process.pid}_${randomBytes(3).toString('hex')}`;

@@ -1,3 +1,4 @@
+import type { MaybePromise } from '../../src/core/maybe-promise.js';
 import type { SessionPatch, SessionRecord, SessionStore } from '../../src/index.js';
 
 type Method = 'get' | 'set' | 'patch' | 'touch' | 'destroy';
@@ -19,27 +20,27 @@ export class CountingStore implements SessionStore {
     this.calls = [];
   }
 
-  get(id: string): Promise<SessionRecord | null> {
+  get(id: string): MaybePromise<SessionRecord | null> {
     this.calls.push('get');
     return this.inner.get(id);
   }
 
-  set(id: string, record: SessionRecord): Promise<void> {
+  set(id: string, record: SessionRecord): MaybePromise<void> {
     this.calls.push('set');
     return this.inner.set(id, record);
   }
 
-  patch(id: string, patch: SessionPatch, expiresAt: number): Promise<boolean> {
+  patch(id: string, patch: SessionPatch, expiresAt: number): MaybePromise<boolean> {
     this.calls.push('patch');
     return this.inner.patch(id, patch, expiresAt);
   }
 
-  touch(id: string, expiresAt: number): Promise<boolean> {
+  touch(id: string, expiresAt: number): MaybePromise<boolean> {
     this.calls.push('touch');
     return this.inner.touch(id, expiresAt);
   }
 
-  destroy(id: string): Promise<void> {
+  destroy(id: string): MaybePromise<void> {
     this.calls.push('destroy');
     return this.inner.destroy(id);
   }

@@ -1,14 +1,10 @@
 import { applyDecorators, SetMetadata, UseGuards } from '@nestjs/common';
 import { REQUIRED_CLAIMS_KEY } from '../auth.constants.js';
-import type { AuthClaims } from '../auth-session.js';
+import type { ClaimsRequirement } from '../claims-requirement.js';
+
+export type { ClaimsRequirement } from '../claims-requirement.js';
 import { ClaimsGuard } from '../guards/claims.guard.js';
 
-/**
- * What a route requires of the user's claims: each listed claim must equal the value, or, for an
- * array value, match one of them; a claim that is itself an array (such as `groups`) matches when it
- * contains one of them. Or a predicate over the claims.
- */
-export type ClaimsRequirement = Record<string, unknown> | ((claims: AuthClaims) => boolean);
 
 /**
  * Require a login whose claims meet `requirement` (403 otherwise; not logged in: the login

@@ -2,7 +2,7 @@ import { Injectable, type ExecutionContext } from '@nestjs/common';
 import type { AnySession } from '../../session/session.js';
 import { REQUIRED_CLAIMS_KEY } from '../auth.constants.js';
 import type { AuthClaims } from '../auth-session.js';
-import type { ClaimsRequirement } from '../decorators/require-claims.decorator.js';
+import type { ClaimsRequirement } from '../claims-requirement.js';
 import { AuthError } from '../errors/auth.error.js';
 import { AuthMessages } from '../errors/auth.messages.js';
 import { AuthenticatedGuard } from './authenticated.guard.js';

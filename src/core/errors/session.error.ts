@@ -15,20 +15,8 @@
  * - `SESSION_READ_ONLY`: `req.session` was assigned something other than `null` (which logs out); the
  *   session itself cannot be replaced, only its keys set.
  *
- * The OpenID Connect module (`nest-sessions/auth`) adds, thrown as `AuthError`:
- * - `AUTH_OPTIONS_INVALID`: an option given to `AuthModule` is missing or wrong (thrown at bootstrap).
- * - `AUTH_DISCOVERY_FAILED`: a provider's discovery document could not be fetched at start-up, retries included.
- * - `AUTH_UNKNOWN_PROVIDER`: a login or logout named a provider that is not configured (400).
- * - `AUTH_CALLBACK_INVALID`: a login callback failed its checks: unknown, expired or replayed `state`,
- *   a code the provider refused, or an ID token with the wrong issuer, audience, nonce or expiry (400).
- * - `AUTH_LOGIN_FAILED`: the provider answered the login with an error such as `access_denied` (401).
- * - `AUTH_LOGIN_REQUIRED`: the request needs a login it does not have, or the login ended (a refresh the
- *   provider refused) (401).
- * - `AUTH_FORBIDDEN`: the user is logged in but lacks the claims a route requires (403).
- * - `AUTH_PROVIDER_UNAVAILABLE`: the provider could not be reached or answered unexpectedly (502).
- * - `AUTH_LOGOUT_TOKEN_INVALID`: a back-channel logout token failed validation (400).
- * - `AUTH_CROSS_ORIGIN`: a state-changing auth route (`POST <prefix>/logout`) was called from another
- *   origin, as the browser's `Sec-Fetch-Site` or `Origin` header tells (403).
+ * Extensions add codes of their own through subclasses: `nest-sessions/auth` throws `AuthError`
+ * with `AUTH_*` codes (see `AuthErrorCode`).
  */
 export type SessionErrorCode =
   | 'SESSION_OPTIONS_INVALID'
@@ -41,29 +29,11 @@ export type SessionErrorCode =
   | 'SESSION_PAYLOAD_TOO_LARGE'
   | 'SESSION_NOT_SUPPORTED'
   | 'SESSION_LOST'
-  | 'SESSION_READ_ONLY'
-  | 'AUTH_OPTIONS_INVALID'
-  | 'AUTH_DISCOVERY_FAILED'
-  | 'AUTH_UNKNOWN_PROVIDER'
-  | 'AUTH_CALLBACK_INVALID'
-  | 'AUTH_LOGIN_FAILED'
-  | 'AUTH_LOGIN_REQUIRED'
-  | 'AUTH_FORBIDDEN'
-  | 'AUTH_PROVIDER_UNAVAILABLE'
-  | 'AUTH_LOGOUT_TOKEN_INVALID'
-  | 'AUTH_CROSS_ORIGIN';
+  | 'SESSION_READ_ONLY';
 
 const STATUS: Partial<Record<SessionErrorCode, number>> = {
   SESSION_STORE_UNAVAILABLE: 503,
   SESSION_LOST: 409,
-  AUTH_UNKNOWN_PROVIDER: 400,
-  AUTH_CALLBACK_INVALID: 400,
-  AUTH_LOGIN_FAILED: 401,
-  AUTH_LOGIN_REQUIRED: 401,
-  AUTH_FORBIDDEN: 403,
-  AUTH_PROVIDER_UNAVAILABLE: 502,
-  AUTH_LOGOUT_TOKEN_INVALID: 400,
-  AUTH_CROSS_ORIGIN: 403,
 };
 
 /**
@@ -77,12 +47,12 @@ const STATUS: Partial<Record<SessionErrorCode, number>> = {
  * catch (err) { if (err instanceof SessionError && err.code === 'SESSION_STORE_UNAVAILABLE') { ... } }
  * ```
  */
-export class SessionError extends Error {
+export class SessionError<C extends string = SessionErrorCode> extends Error {
   /** Stable code, safe to branch on. */
-  readonly code: SessionErrorCode;
+  readonly code: C;
   /**
    * HTTP status this error answers with: 503 for `SESSION_STORE_UNAVAILABLE`, 409 for
-   * `SESSION_LOST`, the status listed with each `AUTH_*` code, 500 otherwise.
+   * `SESSION_LOST`, the status a subclass gives its own codes (`AuthError`), 500 otherwise.
    * Together with {@link SessionError.status} and {@link SessionError.expose} it gives the error the
    * `http-errors` shape that Nest's default exception filter, Express and Fastify all honour.
    */
@@ -97,11 +67,15 @@ export class SessionError extends Error {
    */
   readonly expose: boolean;
 
-  constructor(code: SessionErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /**
+   * @param options.statusCode the status to answer with; by default the one listed for `code`
+   *   (subclasses pass the statuses of their own codes), else 500.
+   */
+  constructor(code: C, message: string, options?: { cause?: unknown; statusCode?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.name = new.target.name;
-    this.statusCode = this.status = STATUS[code] ?? 500;
+    this.statusCode = this.status = options?.statusCode ?? STATUS[code as string as SessionErrorCode] ?? 500;
     this.expose = this.statusCode !== 500;
   }
 }

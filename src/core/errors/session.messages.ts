@@ -18,7 +18,7 @@ export const SessionMessages = {
   payloadTooLarge: (size: number, max: number): string =>
     `nest-sessions: the sealed session is ${size} bytes, over the cookie store's maxSize of ${max}; keep less in the session or use a server-side store.`,
   notSupported: (store: string, method: string): string =>
-    `nest-sessions: the ${store} store does not support ${method}(); see the README's store table for the stores that do.`,
+    `nest-sessions: the ${store} store does not support ${method}(); see the store table in docs/stores.md#which-store for the stores that do.`,
   clientSideStore: (service: string): string =>
     `nest-sessions: ${service} needs a server-side store, but the \`store\` option is a client-side store (CookieStore) that keeps each session in its browser, with nothing shared to lock or index. Give SessionModule a server-side store, e.g. store: 'redis://…', a TypeormStore or a MemcachedStore.`,
   locksNotSupported: (store: string): string =>

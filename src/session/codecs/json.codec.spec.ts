@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SessionError } from '../errors/session.error.js';
+import { SessionError } from '../../core/errors/session.error.js';
 import { JsonCodec } from './json.codec.js';
 
 function codecError(fn: () => unknown): SessionError {

@@ -1,4 +1,4 @@
-import { SessionError } from '../errors/session.error.js';
+import { SessionError } from '../../core/errors/session.error.js';
 import type { SessionCodec } from './session-codec.interface.js';
 
 /**

@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { SessionError } from '../errors/session.error.js';
+import { SessionError } from '../../core/errors/session.error.js';
 import { RichCodec } from './rich.codec.js';
 
 function thrown(fn: () => unknown): SessionError {

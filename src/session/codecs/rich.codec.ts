@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
-import { SessionError } from '../errors/session.error.js';
-import { SessionMessages } from '../errors/session.messages.js';
+import { SessionError } from '../../core/errors/session.error.js';
+import { SessionMessages } from '../../core/errors/session.messages.js';
 import type { SessionCodec } from './session-codec.interface.js';
 
 /**

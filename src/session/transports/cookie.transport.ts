@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { appendSetCookie, readCookie, serializeCookie, type CookieAttributes } from '../cookie.util.js';
+import { appendSetCookie, readCookie, serializeCookie, type CookieAttributes } from '../../core/cookie.util.js';
 import type { SessionCookieOptions, SessionIdTransport, SessionIdWriteContext } from '../session-options.interface.js';
 
 /** Cookie attributes after defaults were applied. */

@@ -1,7 +1,7 @@
-import { SessionError } from '../../session/errors/session.error.js';
-import { SessionMessages } from '../../session/errors/session.messages.js';
-import type { SessionStore } from '../session-store.interface.js';
-import type { StoreUrlOptions } from '../store-url.js';
+import { SessionError } from '../../core/errors/session.error.js';
+import { SessionMessages } from '../../core/errors/session.messages.js';
+import type { SessionStore } from '../../core/session-store.interface.js';
+import type { StoreUrlOptions } from '../store-url.options.js';
 import { MemcachedStore, type MemcachedStoreOptions } from './memcached.store.js';
 
 /** The {@link MemcachedStoreOptions} a `memcached://` URL can carry. */

@@ -1,10 +1,10 @@
 import type Memcached from 'memcached';
-import { SessionError } from '../../session/errors/session.error.js';
-import { SessionMessages } from '../../session/errors/session.messages.js';
-import { isValidSessionId, MAX_ID_LENGTH } from '../../session/session-id.js';
-import { checkLockArguments, isValidLockOwner } from '../lock-arguments.js';
-import { redactError } from '../redact-error.js';
-import type { SessionPatch, SessionRecord, SessionStore } from '../session-store.interface.js';
+import { SessionError } from '../../core/errors/session.error.js';
+import { SessionMessages } from '../../core/errors/session.messages.js';
+import { isValidSessionId, MAX_ID_LENGTH } from '../../core/session-id.js';
+import { checkLockArguments, isValidLockOwner } from '../../core/lock-arguments.js';
+import { redactError } from '../../core/redact-error.js';
+import type { SessionPatch, SessionRecord, SessionStore } from '../../core/session-store.interface.js';
 import { FailFastMemcached } from './fail-fast-memcached.js';
 
 /**

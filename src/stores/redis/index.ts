@@ -5,5 +5,5 @@ export type {
   RedisSentinelOptions,
   RedisStoreOptions,
   RedisTlsOptions,
-} from './redis.store.js';
+} from './redis-store.options.js';
 export { parseRedisUrl, type RedisUrlOptions } from './redis-url.js';

@@ -1,7 +1,7 @@
-import { SessionError } from '../../session/errors/session.error.js';
-import { SessionMessages } from '../../session/errors/session.messages.js';
+import { SessionError } from '../../core/errors/session.error.js';
+import { SessionMessages } from '../../core/errors/session.messages.js';
 import { parseRedisUrl } from './redis-url.js';
-import type { RedisNodeAddress, RedisStoreOptions, RedisTlsOptions } from './redis.store.js';
+import type { RedisNodeAddress, RedisStoreOptions, RedisTlsOptions } from './redis-store.options.js';
 
 /*
  * Validation of RedisStore options: every check throws a SessionError coded

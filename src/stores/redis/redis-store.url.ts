@@ -1,5 +1,5 @@
-import type { SessionStore } from '../session-store.interface.js';
-import type { StoreUrlOptions } from '../store-url.js';
+import type { SessionStore } from '../../core/session-store.interface.js';
+import type { StoreUrlOptions } from '../store-url.options.js';
 import { RedisStore } from './redis.store.js';
 
 /**

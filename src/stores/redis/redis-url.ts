@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { SessionError } from '../../session/errors/session.error.js';
-import { SessionMessages } from '../../session/errors/session.messages.js';
-import type { RedisStoreOptions, RedisTlsOptions } from './redis.store.js';
+import { SessionError } from '../../core/errors/session.error.js';
+import { SessionMessages } from '../../core/errors/session.messages.js';
+import type { RedisStoreOptions, RedisTlsOptions } from './redis-store.options.js';
 
 /** The options a `redis://` or `rediss://` URL can carry. */
 export type RedisUrlOptions = Pick<

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { SessionError } from '../../session/errors/session.error.js';
-import { SessionMessages } from '../../session/errors/session.messages.js';
+import { SessionError } from '../../core/errors/session.error.js';
+import { SessionMessages } from '../../core/errors/session.messages.js';
 
 /**
  * The databases the TypeORM store supports, named as TypeORM's `DataSource` option `type` names

@@ -1,8 +1,8 @@
 import { DataSource, DriverPackageNotInstalledError, type DataSourceOptions } from 'typeorm';
-import { SessionError } from '../../session/errors/session.error.js';
-import { SessionMessages } from '../../session/errors/session.messages.js';
-import type { SessionStore } from '../session-store.interface.js';
-import type { StoreUrlOptions } from '../store-url.js';
+import { SessionError } from '../../core/errors/session.error.js';
+import { SessionMessages } from '../../core/errors/session.messages.js';
+import type { SessionStore } from '../../core/session-store.interface.js';
+import type { StoreUrlOptions } from '../store-url.options.js';
 import { TypeormStore } from './typeorm.store.js';
 
 /** What a database URL describes: how to connect, and the optional `?table=` name. */

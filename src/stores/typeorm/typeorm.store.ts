@@ -1,11 +1,11 @@
-import { gcIntervalOption, startGcTimer } from '../gc-timer.js';
+import { gcIntervalOption, startGcTimer } from '../../core/gc-timer.js';
 import type { DataSource, QueryResult } from 'typeorm';
-import { SessionError } from '../../session/errors/session.error.js';
-import { SessionMessages } from '../../session/errors/session.messages.js';
-import { isValidSessionId } from '../../session/session-id.js';
-import { checkLockArguments, isValidLockOwner } from '../lock-arguments.js';
-import { redactError } from '../redact-error.js';
-import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../session-store.interface.js';
+import { SessionError } from '../../core/errors/session.error.js';
+import { SessionMessages } from '../../core/errors/session.messages.js';
+import { isValidSessionId } from '../../core/session-id.js';
+import { checkLockArguments, isValidLockOwner } from '../../core/lock-arguments.js';
+import { redactError } from '../../core/redact-error.js';
+import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../../core/session-store.interface.js';
 import {
   createTableStatements,
   parseTableName,
