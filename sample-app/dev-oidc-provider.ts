@@ -110,7 +110,8 @@ export async function startDevOidcProvider(options: DevOidcProviderOptions): Pro
     server.close();
     throw error;
   }
-  server.on('request', provider.callback());
+  const handle = provider.callback();
+  server.on('request', (req, res) => void handle(req, res));
 
   let closed: Promise<void> | undefined;
   return {
@@ -130,7 +131,7 @@ function devClaims(username: string): { sub: string; name: string; email: string
   const name = username
     .split(/[._\s-]+/)
     .filter(Boolean)
-    .map((word) => word[0]!.toUpperCase() + word.slice(1))
+    .map((word) => word[0].toUpperCase() + word.slice(1))
     .join(' ');
   const local = username.toLowerCase().replace(/[^a-z0-9._-]+/g, '-') || 'user';
   return { sub: username, name: name || username, email: `${local}@example.test`, email_verified: true };

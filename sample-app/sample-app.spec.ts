@@ -23,7 +23,7 @@ function visits(response: { text: string }): number {
 /** The flash paragraphs the page shows, as [type, text] pairs. */
 function flashes(response: { text: string }): Array<[string, string]> {
   return [...response.text.matchAll(/<p class="flash flash-(\w+)" role="status">([^<]*)<\/p>/g)].map(
-    (match) => [match[1]!, match[2]!] as [string, string],
+    (match) => [match[1], match[2]] as [string, string],
   );
 }
 

@@ -23,7 +23,7 @@ const ENTITIES: Record<string, string> = {
 
 /** Escape text for use in element content and in quoted attribute values. */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => ENTITIES[char]!);
+  return text.replace(/[&<>"']/g, (char) => ENTITIES[char]);
 }
 
 function interpolate(value: unknown): string {
@@ -31,7 +31,7 @@ function interpolate(value: unknown): string {
   if (Array.isArray(value)) return value.map(interpolate).join('');
   // Leaving out "nothing" lets templates write `${condition && html`...`}`.
   if (value === undefined || value === null || value === false) return '';
-  return escapeHtml(String(value));
+  return escapeHtml(typeof value === 'string' ? value : JSON.stringify(value) ?? '');
 }
 
 /**
@@ -40,9 +40,9 @@ function interpolate(value: unknown): string {
  * @example html`<p>${userInput}</p>`
  */
 export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeHtml {
-  let out = strings[0]!;
+  let out = strings[0];
   values.forEach((value, index) => {
-    out += interpolate(value) + strings[index + 1]!;
+    out += interpolate(value) + strings[index + 1];
   });
   return new SafeHtml(out);
 }

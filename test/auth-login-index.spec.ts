@@ -95,13 +95,13 @@ describe('LoginIndex', () => {
     const browser = await loggedIn('alice');
     const { id, logins } = await current(browser);
     const [login] = logins;
-    expect(login!.sid).toEqual(expect.any(String));
-    const entries = async () => [await index.find('oidc:main:sub:alice'), await index.find(`oidc:main:sid:${login!.sid}`)];
+    expect(login.sid).toEqual(expect.any(String));
+    const entries = async () => [await index.find('oidc:main:sub:alice'), await index.find(`oidc:main:sid:${login.sid}`)];
     expect(await entries()).toEqual([[id], [id]]);
 
-    await inRequest(browser, (session) => loginIndex.unlink(session, login!));
+    await inRequest(browser, (session) => loginIndex.unlink(session, login));
     expect(await entries()).toEqual([[], []]);
-    await inRequest(browser, (session) => loginIndex.link(session, login!));
+    await inRequest(browser, (session) => loginIndex.link(session, login));
     expect(await entries()).toEqual([[id], [id]]);
   });
 
@@ -152,7 +152,7 @@ describe('LoginIndex', () => {
           () => 'regenerated',
           (error: unknown) => (error as { code: string }).code,
         );
-        await loginIndex.unlink(session, logins[0]!);
+        await loginIndex.unlink(session, logins[0]);
         return { regenerated, id: session.id };
       } finally {
         faulty.failing.clear();

@@ -102,7 +102,7 @@ describe('token refresh across two app processes sharing one Redis store', () =>
       refreshes: 1,
       grantErrors: [],
     });
-    const fresh = results[0]!.body;
+    const fresh = results[0].body;
     expect(fresh.at).not.toBe(before.body.at);
     expect(fresh.rt).not.toBe(before.body.rt);
 

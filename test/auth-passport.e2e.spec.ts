@@ -71,7 +71,7 @@ describe('openid-client/passport with @nestjs/passport on top of req.session', (
     const result = await browser.login(`${url}/login`, { login: 'alice' });
     expect(result.response.status).toBe(200);
     expect(JSON.parse(result.response.text)).toEqual({ sub: 'alice', leftover: [] });
-    expect(new URL(result.visited[1]!).searchParams.get('code_challenge_method')).toBe('S256');
+    expect(new URL(result.visited[1]).searchParams.get('code_challenge_method')).toBe('S256');
     expect(idp.counts.grants.authorization_code).toBe(1);
   });
 

@@ -142,7 +142,7 @@ describe('TokenRefresher', () => {
     const responses = await Promise.all([browser.request(`${app}/probe`, { method: 'POST' }), browser.request(`${app}/probe`, { method: 'POST' })]);
     expect(responses.map((r) => r.status)).toEqual([201, 201]);
     expect(results).toHaveLength(2);
-    expect(results[0]!.accessToken).toBe(results[1]!.accessToken);
+    expect(results[0].accessToken).toBe(results[1].accessToken);
     expect(idp.counts.grants.refresh_token).toBe(1);
     expect(idp.counts.grantErrors).toEqual([]);
   });

@@ -30,7 +30,7 @@ describe('CookieStore: the session sealed in the cookie', () => {
       await client.post('/set', { role: 'user' });
       const sealed = client.jar.get('sid')!;
       const bytes = Buffer.from(sealed, 'base64url');
-      bytes[bytes.length - 1]! ^= 1;
+      bytes[bytes.length - 1] ^= 1;
       client.jar.set('sid', bytes.toString('base64url'));
       const read = await client.get('/all');
       expect(read.json()).toEqual({});
@@ -76,7 +76,7 @@ describe('CookieStore: the session sealed in the cookie', () => {
       for (const line of created.setCookies) expect(line.length).toBeLessThan(4096);
       expect((await client.get('/all')).json()).toEqual({ big });
       const shrunk = await client.post('/set', { big: 'small' });
-      expect(shrunk.setCookies.map((line) => line.split(';')[0]!.split('=')[0])).toEqual(['sid', 'sid.1']);
+      expect(shrunk.setCookies.map((line) => line.split(';')[0].split('=')[0])).toEqual(['sid', 'sid.1']);
       expect(shrunk.cookie('sid.1')).toMatch(/^sid\.1=; Max-Age=0/);
       expect(client.jar.has('sid.1')).toBe(false);
       expect((await client.get('/all')).json()).toEqual({ big: 'small' });
@@ -94,7 +94,7 @@ describe('CookieStore: the session sealed in the cookie', () => {
       expect(response.status).toBe(500);
       expect(response.setCookies).toEqual([]);
       expect(errors.map((e) => e.code)).toEqual(['SESSION_PAYLOAD_TOO_LARGE']);
-      expect(errors[0]!.message).toMatch(/^nest-sessions: the sealed session is \d+ bytes, over the cookie store's maxSize of 4000; keep less in the session or use a server-side store\.$/);
+      expect(errors[0].message).toMatch(/^nest-sessions: the sealed session is \d+ bytes, over the cookie store's maxSize of 4000; keep less in the session or use a server-side store\.$/);
     } finally {
       await running.close();
     }

@@ -328,7 +328,7 @@ describe('test OpenID provider + browser driver', () => {
     expect(idp.counts.backchannel).toEqual({ success: 1, errors: [] });
     expect(rp.logoutTokens).toHaveLength(1);
     const jwks = createRemoteJWKSet(new URL(rp.config!.serverMetadata().jwks_uri!));
-    const { payload } = await jwtVerify(rp.logoutTokens[0]!, jwks, { issuer: idp.issuer, audience: CLIENT_ID });
+    const { payload } = await jwtVerify(rp.logoutTokens[0], jwks, { issuer: idp.issuer, audience: CLIENT_ID });
     expect(payload).toMatchObject({ sub: 'alice', sid, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } });
     expect(payload.nonce).toBeUndefined();
     expect(decodeJwt(tokens.id_token!).sid).toBe(sid);

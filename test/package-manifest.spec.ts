@@ -229,14 +229,14 @@ describe('package manifest', () => {
       });
       // npm may print notices before the JSON on some versions; the JSON array starts at the first "[".
       const [packed] = JSON.parse(stdout.slice(stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
-      packedFiles = packed!.files.map((file) => file.path);
+      packedFiles = packed.files.map((file) => file.path);
 
       await rm(packTestDir, { recursive: true, force: true });
       installed = join(packTestDir, 'node_modules', manifest.name);
       await mkdir(installed, { recursive: true });
       // Its own package.json stops Node from resolving the name to the repository itself (self-reference).
       writeFileSync(join(packTestDir, 'package.json'), JSON.stringify({ name: 'pack-test', private: true, type: 'module' }));
-      await run('tar', ['-xzf', join(tarballDir, packed!.filename), '-C', installed, '--strip-components=1']);
+      await run('tar', ['-xzf', join(tarballDir, packed.filename), '-C', installed, '--strip-components=1']);
     });
 
     afterAll(async () => {
@@ -270,7 +270,7 @@ describe('package manifest', () => {
       for (const [subpath, target] of Object.entries(manifest.exports)) {
         const specifier = manifest.name + subpath.slice(1);
         if (typeof target === 'object') {
-          const types = target['types']!;
+          const types = target['types'];
           expect(existsSync(join(installed, types)), `${specifier}: types file ${types} is not in the tarball`).toBe(true);
         }
         const script = [

@@ -24,7 +24,7 @@ function caught(run: () => unknown): { threw: false } | { threw: true; name: str
 
 /** The record ID a signed session cookie carries. */
 function idOf(client: TestClient): string {
-  return client.jar.get('sid')!.split('.')[0]!;
+  return client.jar.get('sid')!.split('.')[0];
 }
 
 /** The routes of the bare Node server below: what it answers `view.url` with. */
@@ -487,7 +487,7 @@ describe('req.session = null outside Express (req.session set on the request its
 });
 
 describe("an extension's reserved keys (the auth module's tokens) are hidden from serialisation", () => {
-  const { app, store } = useMemoryApp((running) => app().app.get(SessionManager).reserveKeys('auth:'));
+  const { app, store } = useMemoryApp((running) => running.app.get(SessionManager).reserveKeys('auth:'));
 
   it('toJSON(), inspect() and a controller returning the session omit them', async () => {
     const client = app().client();

@@ -7,7 +7,6 @@ import {
   SessionError,
   SessionIndex,
   SessionModule,
-  type SessionStore,
 } from '../src/index.js';
 import { FaultyLockingStore, FaultyStore } from './support/faulty-store.js';
 import { MORE_SERVER_STORE_BACKENDS, SHARED_STORE_BACKENDS, type OpenBackend } from './support/shared-store-backends.js';
@@ -25,7 +24,7 @@ const keyOf = (label: string): string => `oidc:main:${label}:${generateSessionId
 /** The session ID a browser's cookie carries (`<id>.<signature>`). */
 const sessionIdOf = (cookie: string | undefined): string => {
   expect(cookie).toBeDefined();
-  return cookie!.split('.')[0]!;
+  return cookie!.split('.')[0];
 };
 
 /** The rejection of `promise`, which must reject with a SessionError. */
@@ -64,9 +63,9 @@ for (const backend of [...SHARED_STORE_BACKENDS, ...MORE_SERVER_STORE_BACKENDS])
       const bobKey = keyOf('sub');
 
       expect(index.supported).toBe(true);
-      await index.link(key, laptopId!, Date.now() + HOUR);
-      await index.link(key, phoneId!, Date.now() + HOUR);
-      await index.link(bobKey, bobId!, Date.now() + HOUR);
+      await index.link(key, laptopId, Date.now() + HOUR);
+      await index.link(key, phoneId, Date.now() + HOUR);
+      await index.link(bobKey, bobId, Date.now() + HOUR);
       expect((await index.find(key)).sort()).toEqual([laptopId, phoneId].sort());
       expect(await index.find(bobKey)).toEqual([bobId]);
       expect(await index.find(keyOf('nobody'))).toEqual([]);
@@ -87,7 +86,7 @@ for (const backend of [...SHARED_STORE_BACKENDS, ...MORE_SERVER_STORE_BACKENDS])
       await Promise.all(ids.map((id) => index.link(key, id, Date.now() + HOUR)));
       expect((await index.find(key)).sort()).toEqual([...ids].sort());
 
-      await index.unlink(key, ids[0]!);
+      await index.unlink(key, ids[0]);
       await index.unlink(key, generateSessionId());
       expect((await index.find(key)).sort()).toEqual(ids.slice(1).sort());
     });
@@ -153,22 +152,22 @@ for (const backend of [...SHARED_STORE_BACKENDS, ...MORE_SERVER_STORE_BACKENDS])
         const base = Date.now() + HOUR;
         const ids = Array.from({ length: 8 }, () => generateSessionId());
         const expiryOf = (i: number): number => base + i * 1000;
-        await opened.store.set(ids[0]!, { data: { user: '"alice"' }, createdAt: Date.now(), expiresAt: expiryOf(0) });
+        await opened.store.set(ids[0], { data: { user: '"alice"' }, createdAt: Date.now(), expiresAt: expiryOf(0) });
         // Out of expiry order, so the entries dropped are the earliest expiries, not the first links.
-        for (const i of [3, 0, 6, 1, 7, 2, 5, 4]) await cappedIndex.link(key, ids[i]!, expiryOf(i));
+        for (const i of [3, 0, 6, 1, 7, 2, 5, 4]) await cappedIndex.link(key, ids[i], expiryOf(i));
 
-        const latest = Object.fromEntries([3, 4, 5, 6, 7].map((i) => [ids[i]!, String(expiryOf(i))]));
+        const latest = Object.fromEntries([3, 4, 5, 6, 7].map((i) => [ids[i], String(expiryOf(i))]));
         expect((await opened.store.get(indexIdOf(key)))?.data).toEqual(latest);
         expect((await cappedIndex.find(key)).sort()).toEqual(Object.keys(latest).sort());
         // Dropped from the index only: the session itself lives on.
-        expect((await opened.store.get(ids[0]!))?.data).toEqual({ user: '"alice"' });
+        expect((await opened.store.get(ids[0]))?.data).toEqual({ user: '"alice"' });
 
         // Linking a listed session again moves its expiry and drops nothing.
-        await cappedIndex.link(key, ids[3]!, expiryOf(9));
-        expect((await opened.store.get(indexIdOf(key)))?.data).toEqual({ ...latest, [ids[3]!]: String(expiryOf(9)) });
+        await cappedIndex.link(key, ids[3], expiryOf(9));
+        expect((await opened.store.get(indexIdOf(key)))?.data).toEqual({ ...latest, [ids[3]]: String(expiryOf(9)) });
         expect(await cappedIndex.destroy(key)).toBe(5);
         // A logout by the key no longer reaches the dropped session: the documented trade-off.
-        expect(await opened.store.get(ids[0]!)).not.toBeNull();
+        expect(await opened.store.get(ids[0])).not.toBeNull();
       } finally {
         await capped.close();
       }
@@ -233,7 +232,7 @@ describe('SessionIndex when the store fails', () => {
   beforeAll(async () => {
     store = new FaultyLockingStore(new MemoryStore({ gcInterval: 0 }));
     running = await startApp(
-      testModule(SessionModule.forRoot({ secret: SECRET, store: store as SessionStore, storeTimeout: 300, onError: () => undefined })),
+      testModule(SessionModule.forRoot({ secret: SECRET, store: store, storeTimeout: 300, onError: () => undefined })),
     );
     index = running.app.get(SessionIndex);
   });

@@ -83,7 +83,7 @@ for (const backend of SHARED_STORE_BACKENDS) {
       const attempts = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? first : second).tryAcquire(name, 60_000));
       const held = (await Promise.all(attempts)).filter((lock): lock is SessionLock => lock !== null);
       expect(held).toHaveLength(1);
-      await held[0]!.release();
+      await held[0].release();
       expect(await second.tryAcquire(name, 60_000)).not.toBeNull();
     });
 

@@ -5,7 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   FileStore,
   MemoryStore,
@@ -97,7 +97,7 @@ describe('SessionModule configuration', () => {
 
   it('stops the application at bootstrap with an error that names the option and the fix', async () => {
     const create = (options: Partial<SessionModuleOptions>) =>
-      NestFactory.create(testModule(SessionModule.forRoot({ secret: SECRET, ...options } as SessionModuleOptions)), {
+      NestFactory.create(testModule(SessionModule.forRoot({ secret: SECRET, ...options })), {
         logger: false,
         abortOnError: false,
       });

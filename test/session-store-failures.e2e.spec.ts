@@ -39,7 +39,7 @@ describe('when the store fails', () => {
     expect(failed.text).not.toContain('injected');
     expect(failed.text).not.toContain('at ');
     expect(reported.map((e) => e.code)).toEqual(['SESSION_STORE_UNAVAILABLE']);
-    expect((reported[0]!.cause as Error).message).toContain('injected get failure');
+    expect((reported[0].cause as Error).message).toContain('injected get failure');
 
     store.failing.clear();
     expect((await client.get('/value')).json()).toEqual({ count: 1 });
@@ -85,7 +85,7 @@ describe('when the store fails', () => {
   it('answers 409 and brings nothing back when the session is destroyed elsewhere while a write is under way', async () => {
     const client = running.client();
     await client.post('/increment');
-    const id = client.jar.get('sid')!.split('.')[0]!;
+    const id = client.jar.get('sid')!.split('.')[0];
     store.writeDelay = 150;
     const pending = client.post('/set', { cart: ['book'] });
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -104,7 +104,7 @@ describe('when the store fails', () => {
     const started = Date.now();
     const response = await client.post('/increment');
     expect(Date.now() - started).toBeGreaterThanOrEqual(190);
-    const id = response.cookie('sid')!.slice(4).split('.')[0]!;
+    const id = response.cookie('sid')!.slice(4).split('.')[0];
     const record = await store.inner.get(id);
     expect(record?.data).toEqual({ count: '1' });
   });

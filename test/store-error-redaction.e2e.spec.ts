@@ -244,11 +244,6 @@ interface Outage {
   end?(): Promise<void>;
 }
 
-interface Backend {
-  name: string;
-  open(): Promise<Subject>;
-}
-
 /** A full session record whose data links `linked` the way a session index does. */
 const recordLinking = (linked: string): SessionRecord => ({
   data: { [linked]: String(Date.now() + 60_000), big: BIG_VALUE },
@@ -328,7 +323,7 @@ async function runRedactionCheck(subject: Subject, expectCause: (cause: unknown)
       }
       await outage.start();
       for (const [i, client] of clients.entries()) {
-        const fresh = new TestClient(apps[i]!.url);
+        const fresh = new TestClient(apps[i].url);
         const requests = [
           () => client.get('/value'),
           () => client.post('/increment'),
@@ -348,8 +343,8 @@ async function runRedactionCheck(subject: Subject, expectCause: (cause: unknown)
         }
       }
       // The app's own services, called the way an application would.
-      const index = apps[0]!.app.get(SessionIndex);
-      const locks = apps[0]!.app.get(SessionLocks);
+      const index = apps[0].app.get(SessionIndex);
+      const locks = apps[0].app.get(SessionLocks);
       const linked = generateSessionId();
       ids.add(linked);
       await index.link('user:bob', linked, Date.now() + 60_000).catch((error: unknown) => direct.push(error));
@@ -367,7 +362,7 @@ async function runRedactionCheck(subject: Subject, expectCause: (cause: unknown)
   for (const id of ids) secrets.set(id, `the ID ${id}`);
   for (const cookie of cookies) {
     secrets.set(cookie, 'a signed cookie value');
-    secrets.set(cookie.split('.')[0]!, 'a session ID from a cookie');
+    secrets.set(cookie.split('.')[0], 'a session ID from a cookie');
   }
   const captured = [
     ...reported.map((value, i) => ({ where: `onError report #${i} (${value.code})`, value })),

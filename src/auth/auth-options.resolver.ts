@@ -142,7 +142,7 @@ export function resolveAuthOptions(options: AuthModuleOptions | undefined): Reso
       userInfo: provider.userInfo ?? true,
     });
   }
-  const defaultProvider = options.defaultProvider ?? entries[0]![0];
+  const defaultProvider = options.defaultProvider ?? entries[0][0];
   if (!providers.has(defaultProvider)) throw invalid('defaultProvider', `"${defaultProvider}" is not one of providers`, `Use one of: ${[...providers.keys()].join(', ')}.`);
 
   const discoveryAttempts = options.discovery?.attempts ?? 6;

@@ -102,7 +102,7 @@ export class AuthManager implements OnModuleInit {
     const query = new URLSearchParams();
     if (provider) query.set('provider', provider);
     if (returnTo) query.set('returnTo', returnTo);
-    const search = query.size > 0 ? `?${query}` : '';
+    const search = query.size > 0 ? `?${query.toString()}` : '';
     return `/${this.routesPrefix}/login${search}`.replace(/\/{2,}/g, '/');
   }
 

@@ -86,7 +86,7 @@ export class BackchannelLogoutHandler {
       }
       return this.apply(client, payload);
     }
-    if (isNetworkError(lastError)) throw new AuthError('AUTH_PROVIDER_UNAVAILABLE', AuthMessages.providerUnavailable(candidates[0]!.provider.name, 'serve its keys'), { cause: lastError });
+    if (isNetworkError(lastError)) throw new AuthError('AUTH_PROVIDER_UNAVAILABLE', AuthMessages.providerUnavailable(candidates[0].provider.name, 'serve its keys'), { cause: lastError });
     throw logoutTokenInvalid(lastError instanceof Error ? lastError.message : 'signature check failed');
   }
 

@@ -258,10 +258,10 @@ describe('appendSetCookie', () => {
   });
 
   describe('with a minimal getHeader/setHeader object', () => {
-    function fakeResponse(initial?: unknown) {
-      const headers = new Map<string, unknown>();
+    function fakeResponse(initial?: number | string | string[]) {
+      const headers = new Map<string, number | string | string[]>();
       if (initial !== undefined) headers.set('set-cookie', initial);
-      const calls: Array<[string, unknown]> = [];
+      const calls: Array<[string, string[]]> = [];
       return {
         headers,
         calls,
@@ -295,7 +295,7 @@ describe('appendSetCookie', () => {
       const res = fakeResponse(42);
       appendSetCookie(res, 'sid=abc');
       expect(res.headers.get('set-cookie')).toEqual(['42', 'sid=abc']);
-      const listRes = fakeResponse([1, 'b=2']);
+      const listRes = fakeResponse([1, 'b=2'] as unknown as string[]);
       appendSetCookie(listRes, 'sid=abc');
       expect(listRes.headers.get('set-cookie')).toEqual(['1', 'b=2', 'sid=abc']);
     });

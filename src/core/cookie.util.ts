@@ -60,9 +60,13 @@ export function readCookie(header: string | undefined, name: string): string | u
  * Add `cookie` to the response's Set-Cookie header without dropping cookies set by the
  * application (iron-session's `setCookie` appends for the same reason).
  */
-export function appendSetCookie(res: { getHeader(name: string): unknown; setHeader(name: string, value: string[]): unknown }, cookie: string): void {
+export function appendSetCookie(
+  res: { getHeader(name: string): number | string | string[] | undefined; setHeader(name: string, value: string[]): unknown },
+  cookie: string,
+): void {
   const existing = res.getHeader('set-cookie');
-  const list = existing === undefined ? [] : Array.isArray(existing) ? existing.map(String) : [String(existing)];
+  // String() each: other code may have put numbers in the list.
+  const list = existing === undefined ? [] : Array.isArray(existing) ? existing.map((value) => String(value)) : [String(existing)];
   list.push(cookie);
   res.setHeader('set-cookie', list);
 }

@@ -25,6 +25,6 @@ export function parseDuration(value: Duration): number | undefined {
   const match = PATTERN.exec(value.trim());
   if (!match) return undefined;
   // Rounded, not floored: 2.3 * 3_600_000 is 8279999.999… in floating point.
-  const ms = match[3] !== undefined ? Number(match[3]) : Math.round(Number(match[1]) * UNITS[match[2]!]!);
+  const ms = match[3] !== undefined ? Number(match[3]) : Math.round(Number(match[1]) * UNITS[match[2]]);
   return Number.isFinite(ms) ? ms : undefined;
 }

@@ -59,7 +59,8 @@ function scrub(text: string, secrets: readonly string[]): string {
 
 function copyError(error: object, secrets: readonly string[], seen: Map<object, unknown>, depth: number): Error {
   const source = error as Partial<Error>;
-  const copy = new Error(scrub(typeof source.message === 'string' ? source.message : String(error), secrets));
+  // An error-like object without a message (a plain object thrown) still says what it was.
+  const copy = new Error(scrub(typeof source.message === 'string' ? source.message : Object.prototype.toString.call(error), secrets));
   seen.set(error, copy);
   if (typeof source.name === 'string') {
     Object.defineProperty(copy, 'name', { value: scrub(source.name, secrets), writable: true, configurable: true });

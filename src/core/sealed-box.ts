@@ -29,7 +29,7 @@ export class SealedBox {
   /** `text` sealed under the first secret's key, bound to `context`. */
   seal(text: string, context: string): string {
     const iv = randomBytes(IV_LENGTH);
-    const cipher = createCipheriv('aes-256-gcm', this.keys[0]!, iv);
+    const cipher = createCipheriv('aes-256-gcm', this.keys[0], iv);
     cipher.setAAD(Buffer.from(context));
     const body = Buffer.concat([cipher.update(text, 'utf8'), cipher.final()]);
     return Buffer.concat([Buffer.from([VERSION]), iv, cipher.getAuthTag(), body]).toString('base64url');

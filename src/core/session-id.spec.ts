@@ -65,7 +65,7 @@ describe('generateSessionId', () => {
     for (let i = 0; i < 10_000; i++) {
       const id = generateSessionId(22);
       for (const char of id) seen.add(char);
-      lastSeen.add(id[21]!);
+      lastSeen.add(id[21]);
     }
     expect(seen.size).toBe(64);
     expect(seen.has('-')).toBe(true);

@@ -18,7 +18,7 @@ export class SessionSigner {
 
   /** `<id>.<signature>` */
   sign(id: string): string {
-    const token = `${id}.${this.mac(this.secrets[0]!, id)}`;
+    const token = `${id}.${this.mac(this.secrets[0], id)}`;
     this.remember(token, id);
     return token;
   }

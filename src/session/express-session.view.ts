@@ -115,8 +115,8 @@ const handler: ProxyHandler<ViewTarget> = {
       const { expires, maxAge } = target.host.describe(target.session);
       return { expires: expires === undefined ? undefined : new Date(expires), maxAge, originalMaxAge: maxAge };
     }
-    if (METHODS.has(prop)) return (ViewTarget.prototype as unknown as Record<string, (...a: unknown[]) => unknown>)[prop]!.bind(target);
-    const value = target.session.get(prop);
+    if (METHODS.has(prop)) return (ViewTarget.prototype as unknown as Record<string, (...a: unknown[]) => unknown>)[prop].bind(target);
+    const value: unknown = target.session.get(prop);
     return value === undefined ? INHERITED.get(prop) : value;
   },
   set(target, prop, value) {
@@ -140,7 +140,8 @@ const handler: ProxyHandler<ViewTarget> = {
   getOwnPropertyDescriptor(target, prop) {
     const session = target.session;
     if (typeof prop !== 'string' || RESERVED.has(prop) || session.isHiddenKey(prop) || !session.has(prop)) return undefined;
-    return { value: session.get(prop), writable: true, enumerable: true, configurable: true };
+    const value: unknown = session.get(prop);
+    return { value, writable: true, enumerable: true, configurable: true };
   },
 };
 

@@ -32,7 +32,7 @@ export class FlashBag {
     const result: Record<string, unknown> = isRecord(base) ? { ...base } : {};
     for (const [type, message] of this.added) {
       const list = Object.hasOwn(result, type) ? result[type] : undefined;
-      setOwn(result, type, Array.isArray(list) ? [...list, message] : list === undefined ? [message] : [list, message]);
+      setOwn(result, type, Array.isArray(list) ? [...(list as unknown[]), message] : list === undefined ? [message] : [list, message]);
     }
     return result;
   }

@@ -110,7 +110,7 @@ export class SessionIndex implements OnApplicationShutdown {
       throw invalidArgument('link', 'expiresAt', 'it must be a time in epoch milliseconds', 'Pass e.g. session.createdAt + absoluteTimeout.');
     }
     const expiry = Math.min(expiresAt, Date.now() + this.options.absoluteTimeout);
-    const id = this.indexIds(key)[0]!;
+    const id = this.indexIds(key)[0];
     const record = await this.read(store, id);
     const patch: SessionPatch = { set: { [sessionId]: String(expiry) }, unset: record ? this.dropped(record, sessionId) : [] };
     if (record && (await this.patch(store, id, patch))) return;

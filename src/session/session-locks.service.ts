@@ -106,7 +106,7 @@ export class SessionLocks implements OnApplicationShutdown {
       throw invalidArgument('ttl', `it must be a number of milliseconds from 1 to ${MAX_LOCK_TTL}`, 'Pass e.g. 30_000.');
     }
     const calls = this.calls!;
-    const key = deriveStoreKey(this.options.secrets[0]!, LOCK_PURPOSE, name);
+    const key = deriveStoreKey(this.options.secrets[0], LOCK_PURPOSE, name);
     const owner = randomBytes(24).toString('base64url');
     const attempt = new Promise<boolean>((resolve) => resolve(store.tryLock!(key, owner, ttl)));
     let acquired: boolean;

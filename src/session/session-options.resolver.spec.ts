@@ -31,7 +31,7 @@ afterEach(async () => {
 
 /** Resolve options and remember the store so it is closed after the test. */
 async function resolveOk(options: Partial<SessionModuleOptions> = {}): Promise<ResolvedSessionOptions> {
-  const resolved = await resolveSessionOptions({ secret: SECRET, ...options } as SessionModuleOptions);
+  const resolved = await resolveSessionOptions({ secret: SECRET, ...options });
   createdStores.push(resolved.store as SessionStore);
   return resolved;
 }
@@ -339,7 +339,7 @@ describe('resolveSessionOptions', () => {
 
     it('gives the cookie transport the resolved name and attributes', async () => {
       const resolved = await resolveOk({ cookie: { name: 'app', path: '/app', sameSite: 'strict' } });
-      const transport = resolved.transports[0]!;
+      const transport = resolved.transports[0];
       expect(transport.read(fakeRequest({ cookie: 'sid=no; app=yes' }))).toBe('yes');
       const res = fakeResponse();
       transport.write({ req: fakeRequest(), res, value: null, expiresAt: 0 });
@@ -352,12 +352,12 @@ describe('resolveSessionOptions', () => {
       const proxied = fakeRequest({ 'x-forwarded-proto': 'https' });
       const trusting = await resolveOk({ cookie: { secure: 'auto' }, trustProxy: true });
       const trustingRes = fakeResponse();
-      trusting.transports[0]!.write({ req: proxied, res: trustingRes, value: null, expiresAt: 0 });
+      trusting.transports[0].write({ req: proxied, res: trustingRes, value: null, expiresAt: 0 });
       expect(String((trustingRes.headers.get('set-cookie') as string[])[0])).toContain('; Secure');
 
       const wary = await resolveOk({ cookie: { secure: 'auto' } });
       const waryRes = fakeResponse();
-      wary.transports[0]!.write({ req: proxied, res: waryRes, value: null, expiresAt: 0 });
+      wary.transports[0].write({ req: proxied, res: waryRes, value: null, expiresAt: 0 });
       expect(String((waryRes.headers.get('set-cookie') as string[])[0])).not.toContain('Secure');
     });
   });
@@ -373,7 +373,7 @@ describe('resolveSessionOptions', () => {
     it("turns 'header' into one HeaderTransport using X-Session-Id", async () => {
       const resolved = await resolveOk({ transport: 'header' });
       expect(resolved.transports).toHaveLength(1);
-      const transport = resolved.transports[0]!;
+      const transport = resolved.transports[0];
       expect(transport).toBeInstanceOf(HeaderTransport);
       expect(transport.read(fakeRequest({ 'x-session-id': 'token' }))).toBe('token');
       const res = fakeResponse();
@@ -383,7 +383,7 @@ describe('resolveSessionOptions', () => {
 
     it('gives the header transport a custom headerName', async () => {
       const resolved = await resolveOk({ transport: 'header', headerName: 'X-Auth-Session' });
-      const transport = resolved.transports[0]!;
+      const transport = resolved.transports[0];
       expect(transport.read(fakeRequest({ 'x-auth-session': 'token', 'x-session-id': 'other' }))).toBe('token');
       const res = fakeResponse();
       transport.write({ req: fakeRequest(), res, value: 'signed', expiresAt: 0 });

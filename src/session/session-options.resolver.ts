@@ -154,7 +154,7 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
   return {
     store,
     ownsStore,
-    secrets: [...secrets],
+    secrets: [...(secrets as readonly string[])],
     cookie,
     idleTimeout,
     absoluteTimeout,
@@ -177,8 +177,9 @@ function resolvePrincipal(principal: SessionModuleOptions['principal']): Resolve
   if (typeof principal === 'function') return principal;
   if (typeof principal === 'string' && principal !== '') {
     return (session) => {
-      const value = session.get(principal);
-      return value === undefined || value === null ? undefined : String(value);
+      const value: unknown = session.get(principal);
+      if (value === undefined || value === null) return undefined;
+      return typeof value === 'string' ? value : JSON.stringify(value);
     };
   }
   throw invalid('principal', 'must be a session key name or a function of the session', "Pass e.g. 'userId'.");

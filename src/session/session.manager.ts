@@ -181,7 +181,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     const session = new Session(this, state, record ? record.data : {});
     bindSession(req, session as AnySession);
     this.exposeView(req);
-    return session as Session;
+    return session;
   }
 
   /**
@@ -422,7 +422,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   private readToken(req: IncomingMessage): { token: string | undefined; transport: number } {
     const transports = this.options.transports;
     for (let i = 0; i < transports.length; i++) {
-      const token = transports[i]!.read(req);
+      const token = transports[i].read(req);
       if (token) return { token, transport: i };
     }
     return { token: undefined, transport: 0 };
@@ -617,7 +617,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     if (value === undefined || (binding.failed && value !== null)) return;
     binding.issuedId = value === null ? null : sessionState(session).id;
     const before = res.getHeader('set-cookie');
-    this.options.transports[sessionState(session).transport]!.write({
+    this.options.transports[sessionState(session).transport].write({
       req: binding.req,
       res,
       value,
@@ -627,7 +627,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   /** Copy Set-Cookie values added since `before` into the headers given to `writeHead()`. */
-  protected mergeIntoWriteHead(headers: OutgoingHttpHeaders | undefined, before: unknown, res: ServerResponse): void {
+  protected mergeIntoWriteHead(headers: OutgoingHttpHeaders | undefined, before: number | string | string[] | undefined, res: ServerResponse): void {
     if (headers) mergeSetCookie(headers, before, res.getHeader('set-cookie'));
   }
 
@@ -645,10 +645,13 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       binding.end = hooked.end;
       return;
     }
+    // Kept to be called later with the response as `this` (see writeHeadThrough and endThrough).
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     binding.writeHead = res.writeHead;
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     binding.end = res.end;
     // Shared functions with the state on the response: no closures are made per request.
-    res.writeHead = hookedWriteHead as ServerResponse['writeHead'];
+    res.writeHead = hookedWriteHead;
     res.end = hookedEnd as ServerResponse['end'];
   }
 
@@ -705,34 +708,23 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 }
 
-function toList(value: unknown): string[] {
+/** What `getHeader()` gives. */
+type HeaderValue = number | string | string[] | undefined;
+
+function toList(value: HeaderValue): string[] {
   if (value === undefined) return [];
-  return Array.isArray(value) ? value.map(String) : [String(value)];
+  return Array.isArray(value) ? value : [String(value)];
 }
 
 /**
  * `writeHead(status, headers)` replaces a Set-Cookie set earlier with `setHeader`, which is how
  * Fastify sends its own cookies; the session cookie is copied into those headers so both survive.
  */
-function mergeSetCookie(headers: OutgoingHttpHeaders, before: unknown, after: unknown): void {
+function mergeSetCookie(headers: OutgoingHttpHeaders, before: HeaderValue, after: HeaderValue): void {
   const key = Object.keys(headers).find((name) => name.toLowerCase() === 'set-cookie');
   if (key === undefined) return;
   const added = toList(after).slice(toList(before).length);
   headers[key] = [...toList(headers[key]), ...added];
-}
-
-/**
- * `raw` with `patch` applied, in place: `raw` is the session's own copy of what the store holds
- * (stores hand out copies), so no new object is needed.
- */
-function applyPatch(raw: Record<string, string>, patch: SessionPatch): Record<string, string> {
-  for (const key of patch.unset) delete raw[key];
-  for (const key in patch.set) {
-    // defineProperty for `__proto__`, so it stays an own key instead of changing the prototype.
-    if (key === '__proto__') Object.defineProperty(raw, key, { value: patch.set[key], enumerable: true, writable: true, configurable: true });
-    else raw[key] = patch.set[key]!;
-  }
-  return raw;
 }
 
 /** `work()` as a promise, a synchronous throw included. */
@@ -783,7 +775,7 @@ type ViewedSession = AnySession & { [VIEW]?: unknown };
 function readView(this: ViewRequest): unknown {
   const assigned = this[ASSIGNED_VIEW];
   if (assigned !== undefined) return assigned.value;
-  const session = getSessionFromRequest(this) as ViewedSession | undefined;
+  const session = getSessionFromRequest<ViewedSession>(this);
   if (session === undefined) return undefined;
   return (session[VIEW] ??= createExpressSessionView(session, sessionOperations(session) as SessionManager));
 }
@@ -796,7 +788,7 @@ function readView(this: ViewRequest): unknown {
  * @throws SessionError `SESSION_READ_ONLY` for any other value.
  */
 function assignView(this: ViewRequest, value: unknown): void {
-  const session = getSessionFromRequest(this) as ViewedSession | undefined;
+  const session = getSessionFromRequest<ViewedSession>(this);
   if (session !== undefined) {
     if (value !== undefined && value === session[VIEW]) {
       if (this[ASSIGNED_VIEW] !== undefined) this[ASSIGNED_VIEW] = undefined;
@@ -835,14 +827,14 @@ interface ResponsePrototype {
 function hookPrototype(proto: ResponsePrototype): NonNullable<ResponsePrototype[typeof PROTOTYPE_HOOK]> {
   const originals = { writeHead: proto.writeHead, end: proto.end };
   const bound = (res: ServerResponse): SessionBinding | undefined => {
-    const session = res.req === undefined ? undefined : (getSessionFromRequest(res.req) as AnySession | undefined);
+    const session = res.req === undefined ? undefined : getSessionFromRequest<AnySession>(res.req);
     const binding = session === undefined ? undefined : (sessionState(session).binding as SessionBinding);
     return binding?.res === res && binding.writeHead === originals.writeHead ? binding : undefined;
   };
   Object.defineProperty(proto, PROTOTYPE_HOOK, { value: originals });
   proto.writeHead = function writeHead(this: ServerResponse, ...args: unknown[]) {
     return writeHeadThrough(this, bound(this), originals.writeHead, args);
-  } as ServerResponse['writeHead'];
+  };
   proto.end = function end(this: ServerResponse, ...args: unknown[]) {
     return endThrough(this, bound(this), originals.end, args);
   } as ServerResponse['end'];

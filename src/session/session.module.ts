@@ -95,13 +95,13 @@ export class SessionModule extends ConfigurableSessionModule implements NestModu
   /** Configure sessions with options known up front. */
   static override forRoot(options: typeof OPTIONS_TYPE & ModuleFlags): DynamicModule {
     const { isGlobal, interceptor, ...rest } = options;
-    return SessionModule.withFlags(super.forRoot(rest as typeof OPTIONS_TYPE), { isGlobal, interceptor });
+    return SessionModule.withFlags(super.forRoot(rest), { isGlobal, interceptor });
   }
 
   /** Configure sessions from other providers (`useFactory` + `inject`, `useClass` or `useExisting`). */
   static override forRootAsync(options: typeof ASYNC_OPTIONS_TYPE & ModuleFlags): DynamicModule {
     const { isGlobal, interceptor, ...rest } = options;
-    return SessionModule.withFlags(super.forRootAsync(rest as typeof ASYNC_OPTIONS_TYPE), { isGlobal, interceptor });
+    return SessionModule.withFlags(super.forRootAsync(rest), { isGlobal, interceptor });
   }
 
   private static withFlags(module: DynamicModule, { isGlobal, interceptor }: ModuleFlags): DynamicModule {

@@ -17,7 +17,7 @@ import type { SessionState } from './session-state.js';
  * session.get('userId'); // number | undefined
  * ```
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+ 
 export interface SessionData {
   [key: string]: unknown;
 }

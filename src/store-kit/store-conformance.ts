@@ -392,7 +392,7 @@ export function describeStoreConformance(
         const expired = generateSessionId();
         const changedHands = generateSessionId();
         const records = mine.map((_, i) => ({ ...record({ n: String(i) }), principal }));
-        for (const [i, id] of mine.entries()) await store.set(id, records[i]!);
+        for (const [i, id] of mine.entries()) await store.set(id, records[i]);
         await store.set(other, { ...record({ n: 'x' }), principal: `${principal}-other` });
         await store.set(expired, { data: {}, createdAt: Date.now() - 5000, expiresAt: Date.now() - 1000, principal });
         await store.set(changedHands, { ...record({}), principal });
@@ -402,7 +402,7 @@ export function describeStoreConformance(
         expect(found.map((s) => s.id).sort()).toEqual([...mine].sort());
         for (const session of found) {
           const i = mine.indexOf(session.id);
-          expect(session).toEqual({ id: mine[i], createdAt: records[i]!.createdAt, expiresAt: records[i]!.expiresAt });
+          expect(session).toEqual({ id: mine[i], createdAt: records[i].createdAt, expiresAt: records[i].expiresAt });
         }
         expect(await store.findByPrincipal!('nobody')).toEqual([]);
 
@@ -492,7 +492,7 @@ export function describeStoreConformance(
         const owners = Array.from({ length: 20 }, (_, i) => owner(`o${i}`));
         const first = await Promise.all(owners.map((o) => tryLock(key, o, shortTtl)));
         expect(first.filter(Boolean)).toHaveLength(1);
-        const winner = owners[first.indexOf(true)]!;
+        const winner = owners[first.indexOf(true)];
         expect(await tryLock(key, owner('late'), longTtl)).toBe(false);
 
         await waitPast(Date.now() + shortTtl + granularity);
@@ -578,7 +578,7 @@ export function describeStoreConformance(
         const shortRecord = record({ a: '1' }, shortTtl);
         for (const id of expiring) await store.set(id, shortRecord);
         await store.set(expired, { data: { a: '1' }, createdAt: Date.now() - 5000, expiresAt: Date.now() - 1000 });
-        for (const [i, id] of live.entries()) await store.set(id, liveRecords[i]!);
+        for (const [i, id] of live.entries()) await store.set(id, liveRecords[i]);
 
         await waitPast(shortRecord.expiresAt + granularity);
         expect(await store.gc!()).toBe(3);

@@ -278,7 +278,7 @@ export class FileStore implements SessionStore {
     const ids = names.map((name) => SESSION_FILE.exec(name)?.[1]).filter((id): id is string => id !== undefined && this.sessionPath(id) !== null);
     const worker = async (): Promise<void> => {
       for (let id = ids.pop(); id !== undefined; id = ids.pop()) {
-        const record = await this.exclusive(id, () => this.readLive(id!, this.sessionPath(id!)!));
+        const record = await this.exclusive(id, () => this.readLive(id, this.sessionPath(id)!));
         if (record?.principal === principal) found.push({ id, createdAt: record.createdAt, expiresAt: record.expiresAt });
       }
     };

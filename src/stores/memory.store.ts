@@ -297,7 +297,7 @@ interface HeldLock {
 function applyPatchInPlace(data: Record<string, string>, patch: SessionPatch): Record<string, string> {
   for (const key of patch.unset) delete data[key];
   for (const key in patch.set) {
-    const value = patch.set[key]!;
+    const value = patch.set[key];
     // defineProperty, not assignment, for `__proto__`, so it is stored like any other key.
     if (key === '__proto__') Object.defineProperty(data, key, { value, enumerable: true, writable: true, configurable: true });
     else data[key] = value;

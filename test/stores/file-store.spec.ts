@@ -186,7 +186,7 @@ describe('FileStore', () => {
         store.touch(id, Date.now() + 90_000),
       ]),
     );
-    await store.destroy(ids[0]!);
+    await store.destroy(ids[0]);
 
     expect((await readdir(root)).sort()).toEqual(
       ids

@@ -147,16 +147,16 @@ describe('MemcachedStore', () => {
       const writers = Array.from({ length: 5 }, () => create({}, InspectableMemcachedStore));
       const id = generateSessionId();
       const rec = record({ base: '0' });
-      await writers[0]!.set(id, rec);
+      await writers[0].set(id, rec);
 
       const results = await Promise.all(
         Array.from({ length: 50 }, (_, i) =>
-          writers[i % 5]!.patch(id, { set: { [`key${i}`]: String(i) }, unset: [] }, rec.expiresAt),
+          writers[i % 5].patch(id, { set: { [`key${i}`]: String(i) }, unset: [] }, rec.expiresAt),
         ),
       );
       expect(results.every((ok) => ok)).toBe(true);
       const expected = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`key${i}`, String(i)]));
-      expect((await writers[4]!.get(id))!.data).toEqual({ base: '0', ...expected });
+      expect((await writers[4].get(id))!.data).toEqual({ base: '0', ...expected });
       // Writers really collided and retried, so the CAS path was exercised.
       expect(writers.reduce((sum, writer) => sum + writer.backoffs, 0)).toBeGreaterThan(0);
     });

@@ -47,29 +47,29 @@ describe('MemoryStore', () => {
     const store = create({ maxSessions: 3 });
     const [a, b, c, d, e, f] = Array.from({ length: 6 }, () => generateSessionId());
     const far = Date.now() + 60_000;
-    await store.set(a!, record(far));
-    await store.set(b!, record(far));
-    await store.set(c!, record(far));
+    await store.set(a, record(far));
+    await store.set(b, record(far));
+    await store.set(c, record(far));
 
     // Reading a makes b the least recently used.
-    expect(await store.get(a!)).not.toBeNull();
-    await store.set(d!, record(far));
+    expect(await store.get(a)).not.toBeNull();
+    await store.set(d, record(far));
     expect(store.size).toBe(3);
-    expect(await store.get(b!)).toBeNull();
+    expect(await store.get(b)).toBeNull();
 
     // Order is now c, a, d; patching c and touching a leaves d the oldest.
-    expect(await store.patch(c!, { set: { x: '1' }, unset: [] }, far)).toBe(true);
-    expect(await store.touch(a!, far)).toBe(true);
-    await store.set(e!, record(far));
-    expect(await store.get(d!)).toBeNull();
+    expect(await store.patch(c, { set: { x: '1' }, unset: [] }, far)).toBe(true);
+    expect(await store.touch(a, far)).toBe(true);
+    await store.set(e, record(far));
+    expect(await store.get(d)).toBeNull();
 
     // Order is now c, a, e; replacing c with set refreshes it too, leaving a the oldest.
-    await store.set(c!, record(far, { y: '2' }));
-    await store.set(f!, record(far));
-    expect(await store.get(a!)).toBeNull();
-    expect((await store.get(c!))?.data).toEqual({ y: '2' });
-    expect(await store.get(e!)).not.toBeNull();
-    expect(await store.get(f!)).not.toBeNull();
+    await store.set(c, record(far, { y: '2' }));
+    await store.set(f, record(far));
+    expect(await store.get(a)).toBeNull();
+    expect((await store.get(c))?.data).toEqual({ y: '2' });
+    expect(await store.get(e)).not.toBeNull();
+    expect(await store.get(f)).not.toBeNull();
     expect(store.size).toBe(3);
   });
 
@@ -105,7 +105,7 @@ describe('MemoryStore', () => {
     };
 
     for (let step = 0; step < 2_000; step++) {
-      const id = ids[random(ids.length)]!;
+      const id = ids[random(ids.length)];
       const op = random(8);
       if (op === 0 || op === 1) {
         const expiresAt = now + 1 + random(50);
@@ -142,7 +142,7 @@ describe('MemoryStore', () => {
     for (let index = 0; index < survivors.length; index++) {
       await store.set(generateSessionId(), record(Number.MAX_SAFE_INTEGER));
       expect(store.size).toBe(max);
-      expect(await store.get(survivors[index]!), `survivor ${index} evicted in turn`).toBeNull();
+      expect(await store.get(survivors[index]), `survivor ${index} evicted in turn`).toBeNull();
     }
   });
 

@@ -88,7 +88,7 @@ class CommandMonitor {
     await this.settle();
     return this.entries
       .filter(({ args, source }) => source !== 'lua' && args.some((arg) => keys.includes(arg)))
-      .map(({ args }) => args[0]!.toLowerCase());
+      .map(({ args }) => args[0].toLowerCase());
   }
 
   async close(): Promise<void> {
@@ -379,8 +379,8 @@ describe('RedisStore on the local Redis (6379)', () => {
     const globPrefix = `${RUN}g[1]*?\\:`;
     const store = create({ keyPrefix: globPrefix });
     const ids = [generateSessionId(), generateSessionId()];
-    await store.set(ids[0]!, record({}, HOUR, 'someone'));
-    await store.set(ids[1]!, record());
+    await store.set(ids[0], record({}, HOUR, 'someone'));
+    await store.set(ids[1], record());
     // Each of these matches the unescaped pattern `${globPrefix}*`.
     const bystanders = [`${RUN}g1xy:{${ids[0]}}`, `${RUN}g1:`, `${RUN}g1-sess:p:{x}`];
     for (const key of bystanders) await admin.set(key, 'keep');
@@ -388,7 +388,7 @@ describe('RedisStore on the local Redis (6379)', () => {
     expect(await store.clear()).toBe(2);
     expect(await scanKeys(admin, `${RUN}g\\[1\\]*`)).toEqual([]);
     for (const key of bystanders) expect(await admin.get(key), key).toBe('keep');
-    expect(await store.get(ids[1]!)).toBeNull();
+    expect(await store.get(ids[1])).toBeNull();
   });
 
   it('never closes a client it was given, and closes the one it created', async () => {
@@ -463,7 +463,7 @@ describe('RedisStore on the local Redis (6379)', () => {
       const patches = ids.map((id) => owned.patch(id, { set: { n: 'x' }, unset: [] }, Date.now() + HOUR));
       expect(stream.writableCorked).toBe(1);
       expect(await Promise.all(patches)).toEqual(ids.map(() => true));
-      expect((await owned.get(ids[0]!))?.data).toEqual({ n: 'x' });
+      expect((await owned.get(ids[0]))?.data).toEqual({ n: 'x' });
 
       // A client passed in keeps its own write timing.
       const byGiven = new RedisStore({ client: given, keyPrefix: prefix });
@@ -687,7 +687,7 @@ describe('RedisStore on a 3-master cluster', () => {
     const slots = new Set<number>();
     for (const id of ids) {
       const key = `${prefix}{${id}}`;
-      const slot = (await admin.cluster('KEYSLOT', key)) as number;
+      const slot = (await admin.cluster('KEYSLOT', key));
       expect(slot).toBe(await admin.cluster('KEYSLOT', id));
       slots.add(slot);
       expect(await admin.hget(key, 'd:id')).toBe(id);
@@ -710,11 +710,11 @@ describe('RedisStore on a 3-master cluster', () => {
     expect(holders.filter(Boolean).length).toBeGreaterThan(1);
 
     expect((await store.findByPrincipal(principal)).map((s) => s.id).sort()).toEqual([...ids].sort());
-    expect(await store.patch(ids[0]!, { set: {}, unset: [], principal: `${principal}-2` }, Date.now() + HOUR)).toBe(true);
+    expect(await store.patch(ids[0], { set: {}, unset: [], principal: `${principal}-2` }, Date.now() + HOUR)).toBe(true);
     expect((await store.findByPrincipal(`${principal}-2`)).map((s) => s.id).sort()).toEqual([ids[0], bystander].sort());
     expect(await store.destroyByPrincipal(principal)).toBe(7);
     for (const id of ids.slice(1)) expect(await store.get(id)).toBeNull();
-    expect(await store.get(ids[0]!)).not.toBeNull();
+    expect(await store.get(ids[0])).not.toBeNull();
     expect(await store.get(bystander)).not.toBeNull();
   });
 
@@ -731,7 +731,7 @@ describe('RedisStore on a 3-master cluster', () => {
   });
 
   it('works from a redis://…?cluster=1 URL with one seed node', async () => {
-    const seed = cluster!.nodes[1]!;
+    const seed = cluster!.nodes[1];
     const store = (await createStoreFromUrl(`redis://${seed.host}:${seed.port}?cluster=1&prefix=${encodeURIComponent(prefix)}`)) as RedisStore;
     stores.push(store);
     expect(store.client).toBeInstanceOf(Cluster);

@@ -270,7 +270,7 @@ for (const backend of BACKENDS) {
       const table = newTable('gc');
       const countExpired = async (): Promise<number> => {
         const [row] = (await ds.query(`SELECT COUNT(*) AS n FROM ${q(table)} WHERE expires_at <= ${param(1)}`, [Date.now()])) as { n: string | number }[];
-        return Number(row!.n);
+        return Number(row.n);
       };
       const store = open({ tableName: table, createTable: true, gcBatchSize: 1000 }, class extends BatchRecordingStore {
         constructor(options: TypeormStoreOptions) {
@@ -432,7 +432,7 @@ for (const backend of BACKENDS) {
       const own = store as unknown as { dataSource: DataSource; timer: unknown };
       expect(own.timer).toBeUndefined();
       const [row] = (await own.dataSource.query(`SELECT data FROM ${q(table)} WHERE id = ${param(1)}`, [id])) as { data: string }[];
-      expect(JSON.parse(row!.data)).toEqual({ via: 'url' });
+      expect(JSON.parse(row.data)).toEqual({ via: 'url' });
       await store.close();
       expect(own.dataSource.isInitialized).toBe(false);
       expect((await rejection(store.get(id))).code).toBe('SESSION_STORE_UNAVAILABLE');
@@ -510,9 +510,9 @@ describe('TypeormStore options', () => {
     // Index names stay within the 63 characters every database keeps, and distinct.
     const long = sessionTableSql('postgres', 'a'.repeat(63));
     const longer = sessionTableSql('postgres', `${'a'.repeat(62)}b`);
-    const indexName = (sql: string): string => /INDEX IF NOT EXISTS "(\w+)"/.exec(sql)![1]!;
-    expect(indexName(long[1]!).length).toBeLessThanOrEqual(63);
-    expect(indexName(long[1]!)).not.toBe(indexName(longer[1]!));
+    const indexName = (sql: string): string => /INDEX IF NOT EXISTS "(\w+)"/.exec(sql)![1];
+    expect(indexName(long[1]).length).toBeLessThanOrEqual(63);
+    expect(indexName(long[1])).not.toBe(indexName(longer[1]));
     expect(() => sessionTableSql('oracle' as 'postgres')).toThrow(expect.objectContaining({ code: 'SESSION_OPTIONS_INVALID' }));
   });
 
@@ -579,9 +579,9 @@ describe('TypeormStore against a database that is down', () => {
       ['patch', () => store.patch(id, { set: {}, unset: [] }, Date.now() + LONG)],
       ['touch', () => store.touch(id, Date.now() + LONG)],
       ['destroy', () => store.destroy(id)],
-      ['gc', () => store.gc!()],
-      ['findByPrincipal', () => store.findByPrincipal!('p')],
-      ['destroyByPrincipal', () => store.destroyByPrincipal!('p')],
+      ['gc', () => store.gc()],
+      ['findByPrincipal', () => store.findByPrincipal('p')],
+      ['destroyByPrincipal', () => store.destroyByPrincipal('p')],
     ];
     for (const [name, operation] of operations) {
       const error = await rejection(operation());
@@ -589,7 +589,7 @@ describe('TypeormStore against a database that is down', () => {
       expect(error.statusCode, name).toBe(503);
       expect(error.cause, name).toBeDefined();
     }
-    await expect(store.close!()).resolves.toBeUndefined();
+    await expect(store.close()).resolves.toBeUndefined();
   });
 });
 
@@ -649,7 +649,7 @@ describe('database URLs', () => {
     const id = generateSessionId();
     await memory.set(id, record({ m: '1' }));
     expect((await memory.get(id))?.data).toEqual({ m: '1' });
-    await memory.close!();
+    await memory.close();
 
     const file = join(tmp, 'absolute.db');
     const absolute = await storeFromUrl(`sqlite://${file}`);
@@ -657,7 +657,7 @@ describe('database URLs', () => {
     expect((absolute as unknown as { timer: NodeJS.Timeout | undefined }).timer?.hasRef()).toBe(false);
     await absolute.set(id, record({ f: '1' }));
     expect(existsSync(file)).toBe(true);
-    await absolute.close!();
+    await absolute.close();
   });
 });
 
@@ -682,7 +682,7 @@ describe('TypeormStore in a Nest app with @nestjs/typeorm (e2e over HTTP)', () =
       const dataSource = app.app.get(DataSource);
       const rows = (await dataSource.query('SELECT id, data FROM web_sessions')) as { id: string; data: string }[];
       expect(rows).toHaveLength(2);
-      const visits = rows.map((row) => JSON.parse((JSON.parse(row.data) as Record<string, string>)['visits']!) as number);
+      const visits = rows.map((row) => JSON.parse((JSON.parse(row.data) as Record<string, string>)['visits']) as number);
       expect(visits.sort()).toEqual([1, 3]);
     } finally {
       await app.close();

@@ -26,9 +26,9 @@ export class TestClient {
     this.lastSetCookies = response.headers.getSetCookie();
     for (const line of this.lastSetCookies) {
       const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      const name = pair!.slice(0, eq).trim();
-      const value = pair!.slice(eq + 1).trim();
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
       const cleared = /;\s*max-age=0/i.test(line) || value === '';
       if (cleared) this.jar.delete(name);
       else this.jar.set(name, value);

@@ -34,11 +34,11 @@ export async function startInstance(storeUrl: string, env: Record<string, string
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const ready = await new Promise<{ port: number; pid: number }>((resolve, reject) => {
     let buffer = '';
     const timer = setTimeout(() => reject(new Error(`instance did not start in 20 s: ${stderr}`)), 20_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
       const line = buffer.split('\n').find((l) => l.startsWith('{'));
       if (line) {

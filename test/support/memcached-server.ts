@@ -40,7 +40,7 @@ export class MemcachedTestServer {
     if (process.getuid?.() === 0) args.push('-u', 'root');
     const child = spawn('memcached', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const exited = new Promise<Error>((resolve) => {
       child.once('error', (err) => resolve(new Error(`could not run memcached (is it installed? apt-get install memcached): ${err.message}`)));
       child.once('exit', (code, signal) => resolve(new Error(`memcached exited (${code ?? signal}): ${stderr.trim()}`)));

@@ -311,7 +311,8 @@ async function createIdp(server: Server, issuer: string, options: TestIdpOptions
   });
 
   server.removeAllListeners('request');
-  server.on('request', provider.callback());
+  const handle = provider.callback();
+  server.on('request', (req, res) => void handle(req, res));
 
   let closed: Promise<void> | undefined;
   return {

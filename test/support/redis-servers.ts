@@ -120,7 +120,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterServer
       admins.map((admin, i) => admin.call('CLUSTER', 'ADDSLOTSRANGE', String(i * size), String(Math.min(16383, (i + 1) * size - 1)))),
     );
     for (let i = 1; i < masters; i++) {
-      await admins[0]!.call('CLUSTER', 'MEET', HOST, String(servers[i]!.port), String(busPorts[i]));
+      await admins[0].call('CLUSTER', 'MEET', HOST, String(servers[i].port), String(busPorts[i]));
     }
     const deadline = Date.now() + 15_000;
     for (;;) {
@@ -236,17 +236,17 @@ async function launch(port: number, dir: string, args: string[], ready = /Ready 
       };
       const cleanup = (): void => {
         clearTimeout(timer);
-        proc.stdout!.off('data', onData);
-        proc.stderr!.off('data', onData);
+        proc.stdout.off('data', onData);
+        proc.stderr.off('data', onData);
         proc.off('exit', onExit);
       };
-      proc.stdout!.on('data', onData);
-      proc.stderr!.on('data', onData);
+      proc.stdout.on('data', onData);
+      proc.stderr.on('data', onData);
       proc.once('exit', onExit);
     });
     // Keep draining the pipes so a chatty server never blocks on a full pipe.
-    proc.stdout!.resume();
-    proc.stderr!.resume();
+    proc.stdout.resume();
+    proc.stderr.resume();
   };
 
   const stop = async (): Promise<void> => {

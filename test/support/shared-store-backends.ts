@@ -60,7 +60,7 @@ function typeormBackend(name: string, options: () => Promise<{ source: DataSourc
         peer: create,
         async cleanup() {
           await Promise.all(stores.map((s) => s.close()));
-          await sources[0]!.query(dropTable(tableName));
+          await sources[0].query(dropTable(tableName));
           await Promise.all(sources.map((source) => source.destroy()));
           await cleanup?.();
         },

@@ -50,7 +50,9 @@ const STATUS: Partial<Record<AuthErrorCode, number>> = {
  * catch (err) { if (err instanceof AuthError && err.code === 'AUTH_LOGIN_REQUIRED') return res.redirect('/auth/login'); }
  * ```
  */
-export class AuthError extends SessionError<AuthErrorCode> {
+export class AuthError extends SessionError {
+  declare readonly code: AuthErrorCode;
+
   constructor(code: AuthErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, { ...options, statusCode: STATUS[code] ?? 500 });
   }

@@ -47,9 +47,12 @@ const STATUS: Partial<Record<SessionErrorCode, number>> = {
  * catch (err) { if (err instanceof SessionError && err.code === 'SESSION_STORE_UNAVAILABLE') { ... } }
  * ```
  */
-export class SessionError<C extends string = SessionErrorCode> extends Error {
-  /** Stable code, safe to branch on. */
-  readonly code: C;
+export class SessionError extends Error {
+  /**
+   * Stable code, safe to branch on: a {@link SessionErrorCode}, or a code of a subclass such as
+   * `AuthError`'s `AUTH_*` codes.
+   */
+  readonly code: SessionErrorCode | (string & {});
   /**
    * HTTP status this error answers with: 503 for `SESSION_STORE_UNAVAILABLE`, 409 for
    * `SESSION_LOST`, the status a subclass gives its own codes (`AuthError`), 500 otherwise.
@@ -71,11 +74,11 @@ export class SessionError<C extends string = SessionErrorCode> extends Error {
    * @param options.statusCode the status to answer with; by default the one listed for `code`
    *   (subclasses pass the statuses of their own codes), else 500.
    */
-  constructor(code: C, message: string, options?: { cause?: unknown; statusCode?: number }) {
+  constructor(code: SessionErrorCode | (string & {}), message: string, options?: { cause?: unknown; statusCode?: number }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.name = new.target.name;
-    this.statusCode = this.status = options?.statusCode ?? STATUS[code as string as SessionErrorCode] ?? 500;
+    this.statusCode = this.status = options?.statusCode ?? STATUS[code as SessionErrorCode] ?? 500;
     this.expose = this.statusCode !== 500;
   }
 }

@@ -221,7 +221,7 @@ describe('RichCodec', () => {
       const mon = decoded.schedule.get('mon')!;
       expect(mon).toBeInstanceOf(Set);
       expect([...mon][0]).toBeInstanceOf(Date);
-      const [[setKey, inner]] = [...decoded.nested[0]!] as [[Set<bigint>, Map<string, unknown[]>]];
+      const [[setKey, inner]] = [...decoded.nested[0]] as [[Set<bigint>, Map<string, unknown[]>]];
       expect(setKey).toEqual(new Set([1n]));
       expect(inner.get('deep')).toHaveLength(2);
     });
@@ -576,7 +576,7 @@ describe('RichCodec', () => {
       expect(Object.getPrototypeOf(decoded.a)).toBe(Object.prototype);
       expect(Object.getOwnPropertyDescriptor(decoded.a, '__proto__')?.value).toBeInstanceOf(Date);
       expect(Object.getPrototypeOf(decoded.b)).toBe(Object.prototype);
-      expect(Object.hasOwn(decoded.b!, '__proto__')).toBe(true);
+      expect(Object.hasOwn(decoded.b, '__proto__')).toBe(true);
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
       expect(Object.prototype).not.toHaveProperty('polluted');
       expect(decoded.polluted).toBeUndefined();

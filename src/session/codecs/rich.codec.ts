@@ -55,13 +55,15 @@ interface ClassEntry {
  * capture) and collects the path to the offending value while the recursion unwinds; `encode()`
  * turns it into a `SessionError`.
  */
-class EncodeFault {
+class EncodeFault extends Error {
   /** Path segments, innermost first. */
   readonly path: string[] = [];
   constructor(
     readonly what: string,
     readonly hint: string,
-  ) {}
+  ) {
+    super(what);
+  }
 }
 
 const CODE = 'SESSION_CODEC_ERROR';
@@ -318,24 +320,24 @@ export class RichCodec implements SessionCodec {
     const source = record as Record<string, unknown>;
     const keys = Object.keys(source);
     // Null prototype: assigning a `__proto__` key must create a property, not set a prototype.
-    let out: Record<string, unknown> | undefined = copy ? Object.create(null) : undefined;
+    let out: Record<string, unknown> | undefined = copy ? (Object.create(null) as Record<string, unknown>) : undefined;
     let escape = false;
     let i = 0;
     try {
       for (; i < keys.length; i++) {
-        const key = keys[i]!;
+        const key = keys[i];
         if (key === '$') escape = true;
         const value = source[key];
         const encoded = this.#encode(value, seen);
         if (out !== undefined) out[key] = encoded;
         else if (encoded !== value) {
           out = Object.create(null) as Record<string, unknown>;
-          for (let j = 0; j < i; j++) out[keys[j]!] = source[keys[j]!];
+          for (let j = 0; j < i; j++) out[keys[j]] = source[keys[j]];
           out[key] = encoded;
         }
       }
     } catch (err) {
-      if (err instanceof EncodeFault) err.path.push(propertySegment(keys[i]!));
+      if (err instanceof EncodeFault) err.path.push(propertySegment(keys[i]));
       throw err;
     }
     const body = out ?? record;
@@ -503,7 +505,7 @@ export class RichCodec implements SessionCodec {
           `nest-sessions: RichCodec cannot decode a value tagged ${preview(type)}: the tag is unknown. Was it written by a different codec or a newer version?`,
         );
     }
-    throw malformed(type as string);
+    throw malformed(type);
   }
 
   #decodeInstance(name: unknown, payload: unknown): unknown {
@@ -516,8 +518,7 @@ export class RichCodec implements SessionCodec {
       );
     }
     const data = this.#decode(payload);
-    const fromSession = entry.cls.fromSession;
-    if (typeof fromSession === 'function') return fromSession.call(entry.cls, data);
+    if (typeof entry.cls.fromSession === 'function') return entry.cls.fromSession(data);
     if (!isParsedRecord(data)) throw malformed('class');
     const instance = Object.create(entry.proto) as object;
     for (const key of Object.keys(data)) {

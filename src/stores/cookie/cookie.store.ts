@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SessionError } from '../../core/errors/session.error.js';
 import { SessionMessages } from '../../core/errors/session.messages.js';
-import { appendSetCookie, readCookie, serializeCookie, type CookieAttributes } from '../../core/cookie.util.js';
+import { appendSetCookie, readCookie, serializeCookie } from '../../core/cookie.util.js';
 import { SealedBox } from '../../core/sealed-box.js';
 import { isValidSessionId } from '../../core/session-id.js';
 import type { ClientSideSessionStore, ClientSideStoreContext } from '../../core/client-side-store.interface.js';

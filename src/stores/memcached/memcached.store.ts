@@ -246,7 +246,7 @@ export class MemcachedStore implements SessionStore {
     if (options.client !== undefined) {
       const extra = CLIENT_CREATION_OPTIONS.filter((name) => options[name] !== undefined);
       if (extra.length > 0) {
-        throw invalidOption(extra[0]!, 'it configures a client the store creates, but `client` was given', 'Configure your client instead, or leave `client` out.');
+        throw invalidOption(extra[0], 'it configures a client the store creates, but `client` was given', 'Configure your client instead, or leave `client` out.');
       }
       if (!isMemcachedClient(options.client)) {
         throw invalidOption('client', 'it must be a client of the `memcached` package', "Pass for example new Memcached('localhost:11211').");
@@ -589,7 +589,7 @@ function validateClientOptions(clientOptions: unknown): MemcachedClientOptions {
     const fix = REFUSED_CLIENT_OPTIONS[name];
     if (fix !== undefined) throw invalidOption(`clientOptions.${name}`, 'the store does not accept it', fix);
   }
-  return clientOptions as MemcachedClientOptions;
+  return clientOptions;
 }
 
 /** The client reports several errors of one command as an array. */

@@ -52,7 +52,7 @@ export function parseMongoUrl(url: string): MongoUrl {
   }
   if (collections.length > 1) throw invalid('the MongoDB URL gives "collection" more than once', 'Give it once.');
   const driverUrl = `${scheme}${authority}/${path}${kept.length > 0 ? `?${kept.join('&')}` : ''}`;
-  return { url: driverUrl, dbName, ...(collections.length === 1 ? { collection: collections[0]! } : {}) };
+  return { url: driverUrl, dbName, ...(collections.length === 1 ? { collection: collections[0] } : {}) };
 }
 
 /**

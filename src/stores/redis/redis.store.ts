@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { Cluster, Redis, type ClusterOptions, type NatMap, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { SessionError } from '../../core/errors/session.error.js';
 import { SessionMessages } from '../../core/errors/session.messages.js';
 import { isValidSessionId } from '../../core/session-id.js';
@@ -10,7 +10,7 @@ import { redactError } from '../../core/redact-error.js';
 export type { RedisClusterOptions, RedisNodeAddress, RedisSentinelOptions, RedisStoreOptions, RedisTlsOptions } from './redis-store.options.js';
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../../core/session-store.interface.js';
 import { checkPrefix, checkTimeout, parseUrlOption, validateConnection } from './redis-options.validation.js';
-import type { RedisNodeAddress, RedisStoreOptions, RedisTlsOptions } from './redis-store.options.js';
+import type { RedisStoreOptions, RedisTlsOptions } from './redis-store.options.js';
 import {
   DESTROY_OWNED_SCRIPT,
   FIELD,
@@ -261,7 +261,7 @@ export class RedisStore implements SessionStore {
       );
       const found: PrincipalSession[] = [];
       ids.forEach((id, i) => {
-        const [createdAt, expiresAt, owner] = metas[i]!;
+        const [createdAt, expiresAt, owner] = metas[i];
         if (owner !== principal || createdAt == null || expiresAt == null) return;
         if (!(Number(expiresAt) > now)) return;
         found.push({ id, createdAt: Number(createdAt), expiresAt: Number(expiresAt) });
@@ -627,9 +627,9 @@ export class RedisStore implements SessionStore {
     const data: Record<string, string> = {};
     const fields = { createdAt: undefined as number | undefined, expiresAt: undefined as number | undefined, principal: undefined as string | undefined };
     if (Array.isArray(hash)) {
-      for (let i = 0; i + 1 < hash.length; i += 2) readField(data, fields, hash[i]!, hash[i + 1]!);
+      for (let i = 0; i + 1 < hash.length; i += 2) readField(data, fields, hash[i], hash[i + 1]);
     } else {
-      for (const field in hash) readField(data, fields, field, hash[field]!);
+      for (const field in hash) readField(data, fields, field, hash[field]);
     }
     const { createdAt, expiresAt, principal } = fields;
     if (!Number.isFinite(createdAt) || !Number.isFinite(expiresAt) || expiresAt! <= now) return null;
@@ -704,7 +704,7 @@ function tlsOptions(tls: boolean | RedisTlsOptions | undefined): RedisTlsOptions
 }
 
 function definedOnly(options: RedisStoreOptions): RedisStoreOptions {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as RedisStoreOptions;
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
 }
 
 /** Rejection handlers of the hot operations' promise chains (see `RedisStore.sendable`), for session `id`. */

@@ -55,7 +55,7 @@ export function parseTableName(tableName: unknown, family: SqlFamily): TableName
       ),
     );
   }
-  return parts.length === 2 ? { schema: parts[0]!, table: parts[1]! } : { table: parts[0]! };
+  return parts.length === 2 ? { schema: parts[0], table: parts[1] } : { table: parts[0] };
 }
 
 /** `name` quoted for SQL by `escape` (a TypeORM driver's `escape`), schema-qualified when it has a schema. */

@@ -36,7 +36,7 @@ export async function storeFromUrl(url: string, options: StoreUrlOptions): Promi
     dataSource = new DataSource(dataSourceOptions);
   } catch (cause) {
     if (!(cause instanceof DriverPackageNotInstalledError)) throw cause;
-    const driver = DRIVER_PACKAGES[dataSourceOptions.type]!;
+    const driver = DRIVER_PACKAGES[dataSourceOptions.type];
     throw new SessionError(
       'SESSION_OPTIONS_INVALID',
       SessionMessages.invalidOption('store', `"${dataSourceOptions.type}" session stores need ${driver}, which is not installed`, `Run \`npm install ${driver}\`.`),
