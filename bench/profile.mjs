@@ -126,7 +126,11 @@ async function profileServer(name) {
   const dir = mkdtempSync(path.join(os.tmpdir(), `nest-sessions-prof-${name}-`));
   const file = path.join(dir, `${name}-${argv.scenario}.${heap ? 'heapprofile' : 'cpuprofile'}`);
   // The server answers SIGUSR2 with { profiling: true }, then with { profile } (servers/common.mjs).
-  const server = await startServer(name, { BENCH_CPU_PROFILE: file, BENCH_CPU_PROFILE_INTERVAL: interval, BENCH_HEAP_PROFILE: heap ? '1' : '' });
+  const server = await startServer(name, {
+    BENCH_CPU_PROFILE: file,
+    BENCH_CPU_PROFILE_INTERVAL: interval,
+    BENCH_HEAP_PROFILE: heap ? '1' : '',
+  });
   try {
     const cookie = await seed(server);
     const options = (duration) => loadOptions(server, argv.scenario, cookie, Number(argv.connections), { duration });
@@ -163,16 +167,29 @@ console.log(`  ${'origin'.padEnd(34)}${results.map((r) => r.name.padStart(17)).j
 const perRequest = (r, origin) => (r.analysis.byOrigin.get(origin) ?? 0) / r.run.sent;
 for (const [origin] of sorted(origins)) {
   if (results.every((r) => perRequest(r, origin) < (heap ? 8 : 0.5))) continue;
-  console.log(`  ${origin.padEnd(34)}${results.map((r) => perRequest(r, origin).toFixed(heap ? 0 : 1).padStart(17)).join('')}`);
+  console.log(
+    `  ${origin.padEnd(34)}${results
+      .map((r) =>
+        perRequest(r, origin)
+          .toFixed(heap ? 0 : 1)
+          .padStart(17),
+      )
+      .join('')}`,
+  );
 }
 console.log(
   `  ${(heap ? 'total' : 'total busy').padEnd(34)}${results.map((r) => ((r.analysis.total - (r.analysis.byOrigin.get('idle') ?? 0)) / r.run.sent).toFixed(1).padStart(17)).join('')}`,
 );
 
 for (const { name, run, analysis, file, dir } of results) {
-  console.log(`\n=== ${name}, ${argv.scenario}: ${run.rps.toFixed(0)} req/s, p99 ${run.p99.toFixed(2)} ms (profiling on); profile ${argv.keep ? file : '(deleted; --keep to keep)'}`);
+  console.log(
+    `\n=== ${name}, ${argv.scenario}: ${run.rps.toFixed(0)} req/s, p99 ${run.p99.toFixed(2)} ms (profiling on); profile ${argv.keep ? file : '(deleted; --keep to keep)'}`,
+  );
   console.log(`top ${top} functions by self ${heap ? 'allocation' : 'time'} (${unit} over the ${argv.duration} s window):`);
-  for (const [key, us] of sorted(analysis.self).filter(([k]) => !k.startsWith('(idle)')).slice(0, top)) console.log(`  ${ms(us)}  ${key}`);
+  for (const [key, us] of sorted(analysis.self)
+    .filter(([k]) => !k.startsWith('(idle)'))
+    .slice(0, top))
+    console.log(`  ${ms(us)}  ${key}`);
   const ours = (map) => sorted(map).filter(([key]) => / dist\//.test(key));
   if (ours(analysis.self).length) {
     console.log(`nest-sessions functions by self ${heap ? 'allocation' : 'time'} (${unit}):`);

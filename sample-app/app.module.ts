@@ -69,9 +69,7 @@ export class AppModule {
         AuthModule.forRoot(options.auth),
       ],
       controllers: [AppController],
-      providers: options.devProvider
-        ? [{ provide: DEV_OIDC_PROVIDER, useValue: options.devProvider }, DevOidcProviderShutdown]
-        : [],
+      providers: options.devProvider ? [{ provide: DEV_OIDC_PROVIDER, useValue: options.devProvider }, DevOidcProviderShutdown] : [],
     };
   }
 }

@@ -57,7 +57,9 @@ export function realProviderOptions(env: NodeJS.ProcessEnv = process.env): AuthM
   if (!base.startsWith('https:')) {
     // AuthModule accepts an http: redirect URI only with allowInsecureIssuers, which this sample sets for its
     // development provider alone.
-    throw new Error(`APP_URL must be an https URL when OIDC_ISSUER is set (it is ${base}): the provider redirects back to <APP_URL>/auth/callback.`);
+    throw new Error(
+      `APP_URL must be an https URL when OIDC_ISSUER is set (it is ${base}): the provider redirects back to <APP_URL>/auth/callback.`,
+    );
   }
   const { redirectUri, postLogoutRedirectUri } = appEndpoints(base);
   return {

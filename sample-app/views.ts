@@ -31,7 +31,7 @@ function interpolate(value: unknown): string {
   if (Array.isArray(value)) return value.map(interpolate).join('');
   // Leaving out "nothing" lets templates write `${condition && html`...`}`.
   if (value === undefined || value === null || value === false) return '';
-  return escapeHtml(typeof value === 'string' ? value : JSON.stringify(value) ?? '');
+  return escapeHtml(typeof value === 'string' ? value : (JSON.stringify(value) ?? ''));
 }
 
 /**
@@ -138,11 +138,17 @@ ${flashList(page.flash)}
   <input id="message" name="message" type="text" maxlength="${page.maxLength}">
   <button type="submit">Send</button>
 </form>
-${page.messages.length > 0 && html`<h2>Your messages</h2>
-<ul>${page.messages.map((message) => html`<li>${message}</li>`)}</ul>`}
-${!page.user && html`<form method="post" action="/logout">
+${
+  page.messages.length > 0 &&
+  html`<h2>Your messages</h2>
+<ul>${page.messages.map((message) => html`<li>${message}</li>`)}</ul>`
+}
+${
+  !page.user &&
+  html`<form method="post" action="/logout">
   <button type="submit">End this session</button>
-</form>`}`,
+</form>`
+}`,
   );
 }
 
@@ -159,8 +165,10 @@ export function renderAccount(page: AccountPage): string {
     html`${nav(page.user)}
 <h1>Your account</h1>
 <p>The claims your provider sent about you:</p>
-<dl id="claims">${claims.map(([name, value]) => html`
-  <dt>${name}</dt><dd>${claimText(value)}</dd>`)}
+<dl id="claims">${claims.map(
+      ([name, value]) => html`
+  <dt>${name}</dt><dd>${claimText(value)}</dd>`,
+    )}
 </dl>`,
   );
 }

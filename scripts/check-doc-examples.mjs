@@ -174,7 +174,9 @@ if (examples.size > 0) {
       if (example) {
         blocksWithErrors.add(at[1]);
         const mdLine = example.line + Number(at[2]);
-        inExamples.push(`${example.page}:${mdLine}:${at[3]} (${example.page} block ${example.block}, the \`\`\`ts at line ${example.line}; .doc-examples/${at[1]}): ${at[4]}`);
+        inExamples.push(
+          `${example.page}:${mdLine}:${at[3]} (${example.page} block ${example.block}, the \`\`\`ts at line ${example.line}; .doc-examples/${at[1]}): ${at[4]}`,
+        );
         current = inExamples;
       } else if (/^\S.*\(\d+,\d+\): /.test(line) || /^error /.test(line)) {
         elsewhere.push(line);

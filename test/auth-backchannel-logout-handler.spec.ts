@@ -69,22 +69,33 @@ describe('BackchannelLogoutHandler', () => {
     ...extra,
   });
   const signed = (extra: Record<string, unknown>) => idp.signJwt(claims(extra), { key: 'provider', header: { typ: 'logout+jwt' } });
-  const refusal = (token: unknown) => handler.handle(token).then(
-    () => expect.unreachable('the token was accepted'),
-    (error: unknown) => error as { code: string; message: string },
-  );
+  const refusal = (token: unknown) =>
+    handler.handle(token).then(
+      () => expect.unreachable('the token was accepted'),
+      (error: unknown) => error as { code: string; message: string },
+    );
 
   beforeAll(async () => {
     const port = await freePort();
     app = `http://127.0.0.1:${port}`;
     // The provider puts `sid` in ID tokens only for clients registered for back-channel logout.
     idp = await startTestIdp({
-      clients: [{ clientId: 'app', clientSecret: 'app-secret', redirectUris: [`${app}/auth/callback`], backchannelLogoutUri: `${app}/auth/backchannel-logout` }],
+      clients: [
+        {
+          clientId: 'app',
+          clientSecret: 'app-secret',
+          redirectUris: [`${app}/auth/callback`],
+          backchannelLogoutUri: `${app}/auth/backchannel-logout`,
+        },
+      ],
     });
     running = await startAuthApp({
       port,
       controllers: [ProbeController],
-      auth: { allowInsecureIssuers: true, providers: { main: { issuer: idp.issuer, clientId: 'app', clientSecret: 'app-secret', redirectUri: `${app}/auth/callback` } } },
+      auth: {
+        allowInsecureIssuers: true,
+        providers: { main: { issuer: idp.issuer, clientId: 'app', clientSecret: 'app-secret', redirectUri: `${app}/auth/callback` } },
+      },
     });
     handler = running.app.get(BackchannelLogoutHandler);
   });

@@ -57,19 +57,34 @@ describe('LoginFlow', () => {
   }
 
   /** Begin a login through the unit, go through the provider's login, and stop before the callback. */
-  async function atCallback(browser: OidcTestBrowser, login: string, request: Parameters<LoginFlow['beginLogin']>[1] = {}): Promise<URLSearchParams> {
+  async function atCallback(
+    browser: OidcTestBrowser,
+    login: string,
+    request: Parameters<LoginFlow['beginLogin']>[1] = {},
+  ): Promise<URLSearchParams> {
     probeWork = (session) => flow.beginLogin(session, request);
     const { callbackUrl } = await browser.login(`${app}/probe/begin`, { login, stopAtCallback: '/auth/callback' });
     return new URLSearchParams(callbackUrl!.search);
   }
 
-  const sessionId = (browser: OidcTestBrowser) => browser.cookies(app).find((c) => c.name === 'sid')?.value.split('.')[0];
+  const sessionId = (browser: OidcTestBrowser) =>
+    browser
+      .cookies(app)
+      .find((c) => c.name === 'sid')
+      ?.value.split('.')[0];
 
   beforeAll(async () => {
     const port = await freePort();
     app = `http://127.0.0.1:${port}`;
     idp = await startTestIdp({
-      clients: [{ clientId: 'app', clientSecret: 'app-secret', redirectUris: [`${app}/auth/callback`], backchannelLogoutUri: `${app}/auth/backchannel-logout` }],
+      clients: [
+        {
+          clientId: 'app',
+          clientSecret: 'app-secret',
+          redirectUris: [`${app}/auth/callback`],
+          backchannelLogoutUri: `${app}/auth/backchannel-logout`,
+        },
+      ],
     });
     running = await startAuthApp({
       port,
@@ -78,7 +93,15 @@ describe('LoginFlow', () => {
       auth: {
         allowInsecureIssuers: true,
         defaultReturnTo: '/home',
-        providers: { main: { issuer: idp.issuer, clientId: 'app', clientSecret: 'app-secret', redirectUri: `${app}/auth/callback`, scope: 'openid profile email' } },
+        providers: {
+          main: {
+            issuer: idp.issuer,
+            clientId: 'app',
+            clientSecret: 'app-secret',
+            redirectUri: `${app}/auth/callback`,
+            scope: 'openid profile email',
+          },
+        },
       },
     });
     flow = running.app.get(LoginFlow);
@@ -143,7 +166,9 @@ describe('LoginFlow', () => {
     const stranger = new OidcTestBrowser();
     const refused = await inRequest(stranger, (session) => flow.completeLogin(session, query)).catch((error: unknown) => error);
     expect(refused).toMatchObject({ code: 'AUTH_CALLBACK_INVALID' });
-    const stateless = await inRequest(stranger, (session) => flow.completeLogin(session, new URLSearchParams({ code: 'x' }))).catch((error: unknown) => error);
+    const stateless = await inRequest(stranger, (session) => flow.completeLogin(session, new URLSearchParams({ code: 'x' }))).catch(
+      (error: unknown) => error,
+    );
     expect(stateless).toMatchObject({ code: 'AUTH_CALLBACK_INVALID', message: expect.stringMatching(/no state/) });
     expect(idp.counts.grants.authorization_code).toBe(0);
   });

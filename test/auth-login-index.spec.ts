@@ -66,15 +66,26 @@ describe('LoginIndex', () => {
   }
 
   /** The session's ID and logins, read inside a request. */
-  const current = (browser: OidcTestBrowser) => inRequest(browser, async (session) => ({ id: session.id!, logins: reader.logins(session) }));
+  const current = (browser: OidcTestBrowser) =>
+    inRequest(browser, async (session) => ({ id: session.id!, logins: reader.logins(session) }));
 
   beforeAll(async () => {
     const port = await freePort();
     app = `http://127.0.0.1:${port}`;
     // Clients registered for back-channel logout get `sid` in their ID tokens.
-    const client = (clientId: string) => ({ clientId, clientSecret: `${clientId}-secret`, redirectUris: [`${app}/auth/callback`], backchannelLogoutUri: `${app}/auth/backchannel-logout` });
+    const client = (clientId: string) => ({
+      clientId,
+      clientSecret: `${clientId}-secret`,
+      redirectUris: [`${app}/auth/callback`],
+      backchannelLogoutUri: `${app}/auth/backchannel-logout`,
+    });
     [idp, idp2] = await Promise.all([startTestIdp({ clients: [client('app')] }), startTestIdp({ clients: [client('app2')] })]);
-    const provider = (issuer: string, clientId: string) => ({ issuer, clientId, clientSecret: `${clientId}-secret`, redirectUri: `${app}/auth/callback` });
+    const provider = (issuer: string, clientId: string) => ({
+      issuer,
+      clientId,
+      clientSecret: `${clientId}-secret`,
+      redirectUri: `${app}/auth/callback`,
+    });
     running = await startAuthApp({
       port,
       controllers: [ProbeController],

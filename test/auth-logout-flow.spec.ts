@@ -62,7 +62,11 @@ describe('LogoutFlow', () => {
   }
 
   const providersOf = (browser: OidcTestBrowser) => inRequest(browser, async (session) => reader.loggedInProviders(session));
-  const sessionId = (browser: OidcTestBrowser) => browser.cookies(app).find((c) => c.name === 'sid')?.value.split('.')[0];
+  const sessionId = (browser: OidcTestBrowser) =>
+    browser
+      .cookies(app)
+      .find((c) => c.name === 'sid')
+      ?.value.split('.')[0];
 
   beforeAll(async () => {
     const port = await freePort();
@@ -86,7 +90,11 @@ describe('LogoutFlow', () => {
     running = await startAuthApp({
       port,
       controllers: [ProbeController],
-      auth: { allowInsecureIssuers: true, postLogoutRedirect: '/bye', providers: { main: provider(idp.issuer, 'app'), second: provider(idp2.issuer, 'app2') } },
+      auth: {
+        allowInsecureIssuers: true,
+        postLogoutRedirect: '/bye',
+        providers: { main: provider(idp.issuer, 'app'), second: provider(idp2.issuer, 'app2') },
+      },
     });
     flow = running.app.get(LogoutFlow);
     reader = running.app.get(AuthSessionReader);

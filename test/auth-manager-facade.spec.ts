@@ -72,7 +72,15 @@ describe('AuthManager (facade)', () => {
         SessionModule.forRoot({ secret: SECRET, cookie: { secure: false } }),
         AuthModule.forRoot({
           allowInsecureIssuers: true,
-          providers: { main: { issuer: idp.issuer, clientId: 'app', clientSecret: 'app-secret', redirectUri: `${url}/auth/callback`, scope: 'openid offline_access' } },
+          providers: {
+            main: {
+              issuer: idp.issuer,
+              clientId: 'app',
+              clientSecret: 'app-secret',
+              redirectUri: `${url}/auth/callback`,
+              scope: 'openid offline_access',
+            },
+          },
           events: { login: record('login'), logout: record('logout'), refresh: record('refresh') },
         }),
       ],
@@ -99,14 +107,27 @@ describe('AuthManager (facade)', () => {
     const alice = await loggedIn('alice');
     expect((await alice.request(`${url}/force-refresh`, { method: 'POST' })).text).toBe('{"refreshed":true}');
     await idp.revokeGrants('alice');
-    expect(JSON.parse((await alice.request(`${url}/force-refresh`, { method: 'POST' })).text)).toEqual({ refreshed: false, code: 'AUTH_LOGIN_REQUIRED' });
+    expect(JSON.parse((await alice.request(`${url}/force-refresh`, { method: 'POST' })).text)).toEqual({
+      refreshed: false,
+      code: 'AUTH_LOGIN_REQUIRED',
+    });
 
     await loggedIn('bob');
     const logoutToken = await idp.signJwt(
-      { iss: idp.issuer, aud: 'app', iat: Math.floor(Date.now() / 1000), jti: randomBytes(8).toString('hex'), sub: 'bob', events: { [BACKCHANNEL]: {} } },
+      {
+        iss: idp.issuer,
+        aud: 'app',
+        iat: Math.floor(Date.now() / 1000),
+        jti: randomBytes(8).toString('hex'),
+        sub: 'bob',
+        events: { [BACKCHANNEL]: {} },
+      },
       { key: 'provider', header: { typ: 'logout+jwt' } },
     );
-    const delivered = await fetch(`${url}/auth/backchannel-logout`, { method: 'POST', body: new URLSearchParams({ logout_token: logoutToken }) });
+    const delivered = await fetch(`${url}/auth/backchannel-logout`, {
+      method: 'POST',
+      body: new URLSearchParams({ logout_token: logoutToken }),
+    });
     expect(delivered.status).toBe(200);
 
     const carol = await loggedIn('carol');

@@ -59,7 +59,9 @@ describe('AuthModule set-up', () => {
   let idp: TestIdp;
 
   beforeAll(async () => {
-    idp = await startTestIdp({ clients: [{ clientId: 'app', clientSecret: 'app-secret', redirectUris: ['http://127.0.0.1/auth/callback'] }] });
+    idp = await startTestIdp({
+      clients: [{ clientId: 'app', clientSecret: 'app-secret', redirectUris: ['http://127.0.0.1/auth/callback'] }],
+    });
   });
   afterAll(() => idp?.close());
 
@@ -67,7 +69,11 @@ describe('AuthModule set-up', () => {
     @Module({
       imports: [
         SessionModule.forRoot({ secret: SECRET, cookie: { secure: false } }),
-        AuthModule.forRoot({ globalGuard: true, allowInsecureIssuers: true, providers: { main: providerFor(idp.issuer, 'http://127.0.0.1') } }),
+        AuthModule.forRoot({
+          globalGuard: true,
+          allowInsecureIssuers: true,
+          providers: { main: providerFor(idp.issuer, 'http://127.0.0.1') },
+        }),
       ],
       controllers: [PlainController],
     })
@@ -146,7 +152,9 @@ describe('AuthModule set-up', () => {
 
   it('retries discovery, so a provider that starts a little later is found', async () => {
     const port = await freePort();
-    const late = sleep(300).then(() => startTestIdp({ port, clients: [{ clientId: 'app', clientSecret: 'app-secret', redirectUris: ['http://127.0.0.1/auth/callback'] }] }));
+    const late = sleep(300).then(() =>
+      startTestIdp({ port, clients: [{ clientId: 'app', clientSecret: 'app-secret', redirectUris: ['http://127.0.0.1/auth/callback'] }] }),
+    );
     @Module({
       imports: [
         SessionModule.forRoot({ secret: SECRET }),
@@ -175,7 +183,13 @@ describe('AuthModule set-up', () => {
         AuthModule.forRoot({
           allowInsecureIssuers: true,
           discovery: { attempts: 50, delay: 1000 },
-          providers: { main: { ...providerFor(idp.issuer, 'http://127.0.0.1'), clientSecret: undefined, privateKeyJwt: { key: { kty: 'RSA', n: 'not-a-key' } } } },
+          providers: {
+            main: {
+              ...providerFor(idp.issuer, 'http://127.0.0.1'),
+              clientSecret: undefined,
+              privateKeyJwt: { key: { kty: 'RSA', n: 'not-a-key' } },
+            },
+          },
         }),
       ],
     })
@@ -186,7 +200,9 @@ describe('AuthModule set-up', () => {
   });
 
   it('refuses to start without SessionModule, naming the fix', async () => {
-    @Module({ imports: [AuthModule.forRoot({ allowInsecureIssuers: true, providers: { main: providerFor(idp.issuer, 'http://127.0.0.1') } })] })
+    @Module({
+      imports: [AuthModule.forRoot({ allowInsecureIssuers: true, providers: { main: providerFor(idp.issuer, 'http://127.0.0.1') } })],
+    })
     class NoSessionsModule {}
     const error = await startupError(NoSessionsModule);
     expect(error).toMatchObject({ code: 'AUTH_OPTIONS_INVALID' });
@@ -236,7 +252,12 @@ describe('refresh across two app instances sharing one Redis store', () => {
     await sleep(2_200);
     idp.resetCounts();
     const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => fetch(`${(i % 2 === 0 ? one : two).url}/token`, { headers }).then(async (r) => ({ status: r.status, body: (await r.json()) as { at: string } }))),
+      Array.from({ length: 10 }, (_, i) =>
+        fetch(`${(i % 2 === 0 ? one : two).url}/token`, { headers }).then(async (r) => ({
+          status: r.status,
+          body: (await r.json()) as { at: string },
+        })),
+      ),
     );
     expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect(new Set(results.map((r) => r.body.at)).size).toBe(1);
@@ -275,7 +296,12 @@ describe('private_key_jwt client authentication', () => {
 
     const client = (clientId: string, keys: JWK[]): TestIdpClient => ({ clientId, jwks: { keys }, redirectUris: [`${app}/auth/callback`] });
     idp = await startTestIdp({
-      clients: [client('jwk-app', [rsaPublic]), client('cryptokey-app', [ecPublic]), client('ec-jwk-app', [ecPublic]), client('wrong-key-app', [rsaPublic])],
+      clients: [
+        client('jwk-app', [rsaPublic]),
+        client('cryptokey-app', [ecPublic]),
+        client('ec-jwk-app', [ecPublic]),
+        client('wrong-key-app', [rsaPublic]),
+      ],
     });
     const provider = (clientId: string, privateKeyJwt: AuthProviderOptions['privateKeyJwt']) => ({
       issuer: idp.issuer,
@@ -306,7 +332,8 @@ describe('private_key_jwt client authentication', () => {
 
   beforeEach(() => idp.resetCounts());
 
-  const whoami = async (browser: OidcTestBrowser) => JSON.parse((await browser.get(`${app}/whoami`, { headers: { accept: 'application/json' } })).text);
+  const whoami = async (browser: OidcTestBrowser) =>
+    JSON.parse((await browser.get(`${app}/whoami`, { headers: { accept: 'application/json' } })).text);
 
   it.each([
     ['a private JWK with its kid', 'jwk', 'jwk-app', 'RS256', RSA_KID],
@@ -327,7 +354,9 @@ describe('private_key_jwt client authentication', () => {
   it('fails the callback, and logs nobody in, when the assertion is signed with another key', async () => {
     const logins = running.events.login.length;
     const browser = new OidcTestBrowser();
-    const { callbackUrl } = await browser.login(`${app}/auth/login?provider=wrongkey&returnTo=%2Fwhoami`, { stopAtCallback: '/auth/callback' });
+    const { callbackUrl } = await browser.login(`${app}/auth/login?provider=wrongkey&returnTo=%2Fwhoami`, {
+      stopAtCallback: '/auth/callback',
+    });
     const response = await browser.get(callbackUrl!, { headers: { accept: 'application/json' } });
     expect([400, 502]).toContain(response.status);
     expect(JSON.parse(response.text).message).toMatch(/invalid_client/);
@@ -346,7 +375,9 @@ describe('AuthModule.forRootAsync with ConfigService', () => {
   beforeAll(async () => {
     const port = await freePort();
     app = `http://127.0.0.1:${port}`;
-    idp = await startTestIdp({ clients: [{ clientId: 'config-app', clientSecret: 'secret-from-config', redirectUris: [`${app}/auth/callback`] }] });
+    idp = await startTestIdp({
+      clients: [{ clientId: 'config-app', clientSecret: 'secret-from-config', redirectUris: [`${app}/auth/callback`] }],
+    });
     running = await startAuthApp({
       port,
       authModule: (events) =>
@@ -427,7 +458,10 @@ describe('authorizationParams', () => {
     @Get('login')
     @Redirect()
     async login(@Session() session: SessionHandle) {
-      const url = await this.auth.beginLogin(session as Parameters<AuthManager['beginLogin']>[0], { returnTo: '/whoami', authorizationParams: { ...HOSTILE } });
+      const url = await this.auth.beginLogin(session as Parameters<AuthManager['beginLogin']>[0], {
+        returnTo: '/whoami',
+        authorizationParams: { ...HOSTILE },
+      });
       return { url, statusCode: 302 };
     }
   }
@@ -475,7 +509,14 @@ describe('authorizationParams', () => {
   it('sends the provider’s authorizationParams with the login, and the provider acts on them', async () => {
     const browser = new OidcTestBrowser();
     // Query parameters of the login route other than provider and returnTo go nowhere.
-    const query = new URLSearchParams({ returnTo: '/whoami', state: 'x', nonce: 'x', redirect_uri: 'https://evil.example/', scope: 'openid admin', prompt: 'none' });
+    const query = new URLSearchParams({
+      returnTo: '/whoami',
+      state: 'x',
+      nonce: 'x',
+      redirect_uri: 'https://evil.example/',
+      scope: 'openid admin',
+      prompt: 'none',
+    });
     const start = await browser.get(`${app}/auth/login?${query}`);
     expect(start.status).toBe(302);
     const authorize = new URL(start.location!);
@@ -508,21 +549,24 @@ describe('authorizationParams', () => {
     expect(JSON.parse(done.response.text)).toMatchObject({ sub: 'alice', providers: ['main'] });
   });
 
-  it.each(['state', 'nonce', 'code_challenge', 'redirect_uri', 'scope'])('refuses to start with authorizationParams.%s, naming it', async (name) => {
-    @Module({
-      imports: [
-        SessionModule.forRoot({ secret: SECRET }),
-        AuthModule.forRoot({
-          allowInsecureIssuers: true,
-          providers: { main: { ...providerFor(idp.issuer, 'http://127.0.0.1'), authorizationParams: { [name]: 'mine' } } },
-        }),
-      ],
-    })
-    class ReservedParamModule {}
-    const error = await startupError(ReservedParamModule);
-    expect(error).toMatchObject({ code: 'AUTH_OPTIONS_INVALID' });
-    expect((error as Error).message).toContain(`providers.main.authorizationParams.${name}`);
-  });
+  it.each(['state', 'nonce', 'code_challenge', 'redirect_uri', 'scope'])(
+    'refuses to start with authorizationParams.%s, naming it',
+    async (name) => {
+      @Module({
+        imports: [
+          SessionModule.forRoot({ secret: SECRET }),
+          AuthModule.forRoot({
+            allowInsecureIssuers: true,
+            providers: { main: { ...providerFor(idp.issuer, 'http://127.0.0.1'), authorizationParams: { [name]: 'mine' } } },
+          }),
+        ],
+      })
+      class ReservedParamModule {}
+      const error = await startupError(ReservedParamModule);
+      expect(error).toMatchObject({ code: 'AUTH_OPTIONS_INVALID' });
+      expect((error as Error).message).toContain(`providers.main.authorizationParams.${name}`);
+    },
+  );
 });
 
 describe('back-channel logout with the sessions in PostgreSQL (TypeormStore)', () => {
@@ -537,7 +581,14 @@ describe('back-channel logout with the sessions in PostgreSQL (TypeormStore)', (
     const port = await freePort();
     app = `http://127.0.0.1:${port}`;
     idp = await startTestIdp({
-      clients: [{ clientId: 'app', clientSecret: 'app-secret', redirectUris: [`${app}/auth/callback`], backchannelLogoutUri: `${app}/auth/backchannel-logout` }],
+      clients: [
+        {
+          clientId: 'app',
+          clientSecret: 'app-secret',
+          redirectUris: [`${app}/auth/callback`],
+          backchannelLogoutUri: `${app}/auth/backchannel-logout`,
+        },
+      ],
     });
     dataSource = new DataSource({ type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres', database: 'test' });
     await dataSource.initialize();
@@ -559,8 +610,13 @@ describe('back-channel logout with the sessions in PostgreSQL (TypeormStore)', (
     }
   });
 
-  const sessionId = (browser: OidcTestBrowser): string => browser.cookies(app).find((c) => c.name === 'sid')!.value.split('.')[0];
-  const whoami = async (browser: OidcTestBrowser) => JSON.parse((await browser.get(`${app}/whoami`, { headers: { accept: 'application/json' } })).text);
+  const sessionId = (browser: OidcTestBrowser): string =>
+    browser
+      .cookies(app)
+      .find((c) => c.name === 'sid')!
+      .value.split('.')[0];
+  const whoami = async (browser: OidcTestBrowser) =>
+    JSON.parse((await browser.get(`${app}/whoami`, { headers: { accept: 'application/json' } })).text);
   async function loggedIn(login: string): Promise<OidcTestBrowser> {
     const browser = new OidcTestBrowser();
     expect((await browser.login(`${app}/auth/login?returnTo=%2Fwhoami`, { login })).response.status).toBe(200);

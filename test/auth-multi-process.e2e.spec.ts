@@ -32,7 +32,9 @@ describe('token refresh across two app processes sharing one Redis store', () =>
     while (portTwo === portOne) portTwo = await freePort();
     const app = (port: number) => `http://127.0.0.1:${port}`;
     idp = await startTestIdp({
-      clients: [{ clientId: 'app', clientSecret: 'app-secret', redirectUris: [`${app(portOne)}/auth/callback`, `${app(portTwo)}/auth/callback`] }],
+      clients: [
+        { clientId: 'app', clientSecret: 'app-secret', redirectUris: [`${app(portOne)}/auth/callback`, `${app(portTwo)}/auth/callback`] },
+      ],
       ttl: { accessToken: 4 },
     });
     const storeUrl = `redis://127.0.0.1:6379/0?prefix=${prefix}`;

@@ -23,7 +23,9 @@ describe('openid-client/passport with @nestjs/passport on top of req.session', (
   beforeAll(async () => {
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    idp = await startTestIdp({ clients: [{ clientId: 'passport-app', clientSecret: 'passport-secret', redirectUris: [`${url}/login/callback`] }] });
+    idp = await startTestIdp({
+      clients: [{ clientId: 'passport-app', clientSecret: 'passport-secret', redirectUris: [`${url}/login/callback`] }],
+    });
     const config = await client.discovery(new URL(idp.issuer), 'passport-app', undefined, client.ClientSecretBasic('passport-secret'), {
       execute: [client.allowInsecureRequests],
     });

@@ -36,7 +36,10 @@ async function providers(options: { accessToken?: number } = {}): Promise<Setup>
     backchannelLogoutUri: `${app}/auth/backchannel-logout`,
   });
   const ttl = { accessToken: options.accessToken ?? 60 };
-  const [idp, idp2] = await Promise.all([startTestIdp({ clients: [client('app')], ttl }), startTestIdp({ clients: [client('app2')], ttl })]);
+  const [idp, idp2] = await Promise.all([
+    startTestIdp({ clients: [client('app')], ttl }),
+    startTestIdp({ clients: [client('app2')], ttl }),
+  ]);
   return { idp, idp2, app, port };
 }
 
@@ -44,8 +47,20 @@ function authOptions(setup: Setup, extra: Partial<NonNullable<AuthAppOptions['au
   return {
     allowInsecureIssuers: true,
     providers: {
-      main: { issuer: setup.idp.issuer, clientId: 'app', clientSecret: 'app-secret', redirectUri: `${setup.app}/auth/callback`, scope: 'openid profile email groups offline_access' },
-      second: { issuer: setup.idp2.issuer, clientId: 'app2', clientSecret: 'app2-secret', redirectUri: `${setup.app}/auth/callback`, scope: 'openid profile email offline_access' },
+      main: {
+        issuer: setup.idp.issuer,
+        clientId: 'app',
+        clientSecret: 'app-secret',
+        redirectUri: `${setup.app}/auth/callback`,
+        scope: 'openid profile email groups offline_access',
+      },
+      second: {
+        issuer: setup.idp2.issuer,
+        clientId: 'app2',
+        clientSecret: 'app2-secret',
+        redirectUri: `${setup.app}/auth/callback`,
+        scope: 'openid profile email offline_access',
+      },
     },
     ...extra,
   };
@@ -53,7 +68,14 @@ function authOptions(setup: Setup, extra: Partial<NonNullable<AuthAppOptions['au
 
 const logoutToken = (idp: TestIdp, claims: Record<string, unknown>, aud = 'app') =>
   idp.signJwt(
-    { iss: idp.issuer, aud, iat: Math.floor(Date.now() / 1000), jti: randomBytes(12).toString('hex'), events: { [BACKCHANNEL]: {} }, ...claims },
+    {
+      iss: idp.issuer,
+      aud,
+      iat: Math.floor(Date.now() / 1000),
+      jti: randomBytes(12).toString('hex'),
+      events: { [BACKCHANNEL]: {} },
+      ...claims,
+    },
     { key: 'provider', header: { typ: 'logout+jwt' } },
   );
 
@@ -77,7 +99,11 @@ async function loggedIn(app: string, login: string, provider = 'main'): Promise<
   return browser;
 }
 
-const sessionId = (browser: OidcTestBrowser, app: string) => browser.cookies(app).find((c) => c.name === 'sid')?.value.split('.')[0];
+const sessionId = (browser: OidcTestBrowser, app: string) =>
+  browser
+    .cookies(app)
+    .find((c) => c.name === 'sid')
+    ?.value.split('.')[0];
 
 describe('index entries follow the session when its ID changes (back-channel logout still finds it)', () => {
   let setup: Setup;
@@ -156,7 +182,11 @@ describe('mapClaims applies on refresh too', () => {
       auth: authOptions(setup, {
         refreshBefore: '2s',
         // Narrow groups (no admin from the provider) and keep no e-mail address.
-        mapClaims: (claims) => ({ sub: claims.sub, name: claims.name, groups: ((claims.groups as string[] | undefined) ?? []).filter((g) => g !== 'admin') }),
+        mapClaims: (claims) => ({
+          sub: claims.sub,
+          name: claims.name,
+          groups: ((claims.groups as string[] | undefined) ?? []).filter((g) => g !== 'admin'),
+        }),
       }),
     });
   });
@@ -298,7 +328,10 @@ describe('pending logins cost the session store nothing', () => {
     const { callbackUrl } = await browser.login(`${setup.app}/auth/login`, { login: 'ivan', stopAtCallback: '/auth/callback' });
     const sealed = browser.cookies(setup.app).find((c) => c.name === 'sid.login')!.value;
     const flipped = `${sealed.slice(0, 20)}${sealed[20] === 'A' ? 'B' : 'A'}${sealed.slice(21)}`;
-    const response = await fetch(callbackUrl!, { redirect: 'manual', headers: { cookie: `sid.login=${flipped}`, accept: 'application/json' } });
+    const response = await fetch(callbackUrl!, {
+      redirect: 'manual',
+      headers: { cookie: `sid.login=${flipped}`, accept: 'application/json' },
+    });
     expect(response.status).toBe(400);
   });
 });
@@ -379,7 +412,11 @@ describe('AuthModule over a client-side store', () => {
   });
 
   it('starts with allowCookieStore: true, and a login works', async () => {
-    const running = await startAuthApp({ port: setup.port, auth: authOptions(setup, { allowCookieStore: true }), session: { store: new CookieStore() } });
+    const running = await startAuthApp({
+      port: setup.port,
+      auth: authOptions(setup, { allowCookieStore: true }),
+      session: { store: new CookieStore() },
+    });
     try {
       const browser = await loggedIn(setup.app, 'lena');
       expect(await whoami(browser, setup.app)).toMatchObject({ sub: 'lena' });

@@ -84,7 +84,10 @@ describe('SessionBridge', () => {
       return NestFactory.create(CookieStoreModule, { logger: false, abortOnError: false });
     };
     const refused = await build(false);
-    await expect(refused.init()).rejects.toMatchObject({ code: 'AUTH_OPTIONS_INVALID', message: expect.stringMatching(/allowCookieStore/) });
+    await expect(refused.init()).rejects.toMatchObject({
+      code: 'AUTH_OPTIONS_INVALID',
+      message: expect.stringMatching(/allowCookieStore/),
+    });
     await refused.close().catch(() => undefined);
 
     const allowed = await build(true);

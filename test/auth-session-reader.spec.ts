@@ -67,11 +67,20 @@ describe('AuthSessionReader', () => {
     app = `http://127.0.0.1:${port}`;
     const client = (clientId: string) => ({ clientId, clientSecret: `${clientId}-secret`, redirectUris: [`${app}/auth/callback`] });
     [idp, idp2] = await Promise.all([startTestIdp({ clients: [client('app')] }), startTestIdp({ clients: [client('app2')] })]);
-    const provider = (issuer: string, clientId: string) => ({ issuer, clientId, clientSecret: `${clientId}-secret`, redirectUri: `${app}/auth/callback` });
+    const provider = (issuer: string, clientId: string) => ({
+      issuer,
+      clientId,
+      clientSecret: `${clientId}-secret`,
+      redirectUri: `${app}/auth/callback`,
+    });
     running = await startAuthApp({
       port,
       controllers: [ProbeController],
-      auth: { allowInsecureIssuers: true, defaultProvider: 'main', providers: { second: provider(idp2.issuer, 'app2'), main: provider(idp.issuer, 'app') } },
+      auth: {
+        allowInsecureIssuers: true,
+        defaultProvider: 'main',
+        providers: { second: provider(idp2.issuer, 'app2'), main: provider(idp.issuer, 'app') },
+      },
     });
     reader = running.app.get(AuthSessionReader);
   });
@@ -89,7 +98,11 @@ describe('AuthSessionReader', () => {
   it('with no provider named, reads the default provider’s login when there is one, else the first logged in', async () => {
     const browser = new OidcTestBrowser();
     await login(browser, 'alice', 'second');
-    expect(await read(browser)).toMatchObject({ providers: ['second'], picked: 'second', login: { provider: 'second', claims: { sub: 'alice' } } });
+    expect(await read(browser)).toMatchObject({
+      providers: ['second'],
+      picked: 'second',
+      login: { provider: 'second', claims: { sub: 'alice' } },
+    });
     await login(browser, 'bob', 'main');
     const both = await read(browser);
     expect(both).toMatchObject({ picked: 'main', login: { provider: 'main', claims: { sub: 'bob' } } });
@@ -100,9 +113,17 @@ describe('AuthSessionReader', () => {
   it('hands out the login as stored, tokens included', async () => {
     const browser = new OidcTestBrowser();
     await login(browser, 'carol', 'main');
-    const { login: read1, stored } = await inRequest(browser, async (session) => ({ login: reader.getLogin(session, 'main'), stored: session.get('auth:main') }));
+    const { login: read1, stored } = await inRequest(browser, async (session) => ({
+      login: reader.getLogin(session, 'main'),
+      stored: session.get('auth:main'),
+    }));
     expect(read1).toEqual(stored);
-    expect(read1).toMatchObject({ accessToken: expect.any(String), idToken: expect.any(String), refreshToken: expect.any(String), tokenType: expect.stringMatching(/bearer/i) });
+    expect(read1).toMatchObject({
+      accessToken: expect.any(String),
+      idToken: expect.any(String),
+      refreshToken: expect.any(String),
+      tokenType: expect.stringMatching(/bearer/i),
+    });
   });
 
   it('counts only records of configured providers, and reads none without an access token as a login', async () => {

@@ -72,7 +72,15 @@ describe('TokenRefresher', () => {
         // Tokens live longer than refreshBefore, so a fresh login is handed out as it is.
         refreshBefore: '10s',
         refreshLockTimeout: '500ms',
-        providers: { main: { issuer: idp.issuer, clientId: 'app', clientSecret: 'app-secret', redirectUri: `${app}/auth/callback`, scope: 'openid profile offline_access' } },
+        providers: {
+          main: {
+            issuer: idp.issuer,
+            clientId: 'app',
+            clientSecret: 'app-secret',
+            redirectUri: `${app}/auth/callback`,
+            scope: 'openid profile offline_access',
+          },
+        },
       },
     });
     refresher = running.app.get(TokenRefresher);
@@ -139,7 +147,10 @@ describe('TokenRefresher', () => {
       await bothLoaded;
       results.push(await refresher.getTokens(session, 'main', { forceRefresh: true }));
     };
-    const responses = await Promise.all([browser.request(`${app}/probe`, { method: 'POST' }), browser.request(`${app}/probe`, { method: 'POST' })]);
+    const responses = await Promise.all([
+      browser.request(`${app}/probe`, { method: 'POST' }),
+      browser.request(`${app}/probe`, { method: 'POST' }),
+    ]);
     expect(responses.map((r) => r.status)).toEqual([201, 201]);
     expect(results).toHaveLength(2);
     expect(results[0].accessToken).toBe(results[1].accessToken);
@@ -155,8 +166,13 @@ describe('TokenRefresher', () => {
     expect(held).not.toBeNull();
     try {
       const started = Date.now();
-      const refused = await inRequest(browser, (session) => refresher.getTokens(session, 'main', { forceRefresh: true })).catch((error: unknown) => error);
-      expect(refused).toMatchObject({ code: 'AUTH_PROVIDER_UNAVAILABLE', message: expect.stringMatching(/another instance holds the refresh/) });
+      const refused = await inRequest(browser, (session) => refresher.getTokens(session, 'main', { forceRefresh: true })).catch(
+        (error: unknown) => error,
+      );
+      expect(refused).toMatchObject({
+        code: 'AUTH_PROVIDER_UNAVAILABLE',
+        message: expect.stringMatching(/another instance holds the refresh/),
+      });
       expect(Date.now() - started).toBeGreaterThanOrEqual(450);
       expect(idp.counts.grants.refresh_token).toBe(0);
     } finally {
@@ -169,7 +185,9 @@ describe('TokenRefresher', () => {
     const index = running.app.get(SessionIndex);
     expect(await index.find('oidc:main:sub:arlo')).toHaveLength(1);
     expect(await idp.revokeGrants('arlo')).toBeGreaterThan(0);
-    const refused = await inRequest(browser, (session) => refresher.getTokens(session, 'main', { forceRefresh: true })).catch((error: unknown) => error);
+    const refused = await inRequest(browser, (session) => refresher.getTokens(session, 'main', { forceRefresh: true })).catch(
+      (error: unknown) => error,
+    );
     expect(refused).toMatchObject({ code: 'AUTH_LOGIN_REQUIRED' });
     expect(await storedLogin(browser)).toBeUndefined();
     expect(await index.find('oidc:main:sub:arlo')).toEqual([]);
@@ -206,7 +224,15 @@ describe('TokenRefresher over a store without locks (client-side, allowCookieSto
       auth: {
         allowInsecureIssuers: true,
         allowCookieStore: true,
-        providers: { main: { issuer: idp.issuer, clientId: 'app', clientSecret: 'app-secret', redirectUri: `${app}/auth/callback`, scope: 'openid offline_access' } },
+        providers: {
+          main: {
+            issuer: idp.issuer,
+            clientId: 'app',
+            clientSecret: 'app-secret',
+            redirectUri: `${app}/auth/callback`,
+            scope: 'openid offline_access',
+          },
+        },
       },
     });
   });

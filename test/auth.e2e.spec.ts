@@ -159,7 +159,11 @@ describe('AuthModule against a real OpenID provider (oidc-provider on loopback)'
     ['nonce', (c: Record<string, unknown>) => ({ ...c, nonce: 'someone-elses-nonce' }), /nonce/],
     ['audience', (c: Record<string, unknown>) => ({ ...c, aud: 'another-client' }), /aud/],
     ['issuer', (c: Record<string, unknown>) => ({ ...c, iss: 'https://evil.example' }), /iss/],
-    ['expiry', (c: Record<string, unknown>) => ({ ...c, iat: Math.floor(Date.now() / 1000) - 7200, exp: Math.floor(Date.now() / 1000) - 3600 }), /exp|timestamp/],
+    [
+      'expiry',
+      (c: Record<string, unknown>) => ({ ...c, iat: Math.floor(Date.now() / 1000) - 7200, exp: Math.floor(Date.now() / 1000) - 3600 }),
+      /exp|timestamp/,
+    ],
   ])('rejects an ID token with the wrong %s', async (_what, mutate, message) => {
     const browser = new OidcTestBrowser();
     const { callbackUrl } = await browser.login(`${app}/auth/login`, { stopAtCallback: '/auth/callback' });
@@ -199,7 +203,9 @@ describe('AuthModule against a real OpenID provider (oidc-provider on loopback)'
     ['/account?tab=keys#top', '/account?tab=keys#top'],
   ])('sends returnTo=%s to %s after the login', async (returnTo, expected) => {
     const browser = new OidcTestBrowser();
-    const { callbackUrl } = await browser.login(`${app}/auth/login?returnTo=${encodeURIComponent(returnTo)}`, { stopAtCallback: '/auth/callback' });
+    const { callbackUrl } = await browser.login(`${app}/auth/login?returnTo=${encodeURIComponent(returnTo)}`, {
+      stopAtCallback: '/auth/callback',
+    });
     const done = await browser.get(callbackUrl!);
     expect(done.status).toBe(303);
     expect(done.headers.get('location')).toBe(expected);
@@ -329,7 +335,11 @@ describe('AuthModule against a real OpenID provider (oidc-provider on loopback)'
   });
 
   describe('back-channel logout', () => {
-    const logoutToken = async (claims: Record<string, unknown>, key: 'provider' | 'foreign' = 'provider', header: Record<string, unknown> = { typ: 'logout+jwt' }) =>
+    const logoutToken = async (
+      claims: Record<string, unknown>,
+      key: 'provider' | 'foreign' = 'provider',
+      header: Record<string, unknown> = { typ: 'logout+jwt' },
+    ) =>
       idp.signJwt(
         {
           iss: idp.issuer,
@@ -388,7 +398,8 @@ describe('AuthModule against a real OpenID provider (oidc-provider on loopback)'
     ])('answers 400 for a token with %s and destroys nothing', async (_what, spec, header?: Record<string, unknown>) => {
       const browser = await loggedIn('heidi');
       let token: string | undefined;
-      if (spec === undefined || typeof spec === 'string') token = spec === 'foreign' ? await logoutToken({ sub: 'heidi' }, 'foreign') : spec;
+      if (spec === undefined || typeof spec === 'string')
+        token = spec === 'foreign' ? await logoutToken({ sub: 'heidi' }, 'foreign') : spec;
       else token = await logoutToken({ ...spec, ...('sub' in spec ? { sub: 'heidi' } : {}) }, 'provider', header);
       const response = await post(token);
       expect(response.status).toBe(400);

@@ -94,7 +94,9 @@ describe('CookieStore: the session sealed in the cookie', () => {
       expect(response.status).toBe(500);
       expect(response.setCookies).toEqual([]);
       expect(errors.map((e) => e.code)).toEqual(['SESSION_PAYLOAD_TOO_LARGE']);
-      expect(errors[0].message).toMatch(/^nest-sessions: the sealed session is \d+ bytes, over the cookie store's maxSize of 4000; keep less in the session or use a server-side store\.$/);
+      expect(errors[0].message).toMatch(
+        /^nest-sessions: the sealed session is \d+ bytes, over the cookie store's maxSize of 4000; keep less in the session or use a server-side store\.$/,
+      );
     } finally {
       await running.close();
     }

@@ -61,9 +61,7 @@ describe.each(targets)('two app instances on one $name', ({ url, cleanup }) => {
   it('writes to different keys through both instances at once all survive', async () => {
     const jar = new Map<string, string>();
     await a.client(jar).post('/set', { seed: 1 });
-    await Promise.all(
-      Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).client(jar).post('/set', { [`k${i}`]: i })),
-    );
+    await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).client(jar).post('/set', { [`k${i}`]: i })));
     const all = (await a.client(jar).get('/all')).json();
     for (let i = 0; i < 20; i++) expect(all[`k${i}`]).toBe(i);
   });

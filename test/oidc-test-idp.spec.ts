@@ -230,7 +230,12 @@ describe('test OpenID provider + browser driver', () => {
     expect(idp.counts).toEqual({
       grants: { authorization_code: 1, refresh_token: 1 },
       grantErrors: [
-        { grantType: 'refresh_token', error: 'invalid_grant', description: 'grant request is invalid', detail: 'refresh token already used' },
+        {
+          grantType: 'refresh_token',
+          error: 'invalid_grant',
+          description: 'grant request is invalid',
+          detail: 'refresh token already used',
+        },
         { grantType: 'refresh_token', error: 'invalid_grant', description: 'grant request is invalid', detail: 'refresh token not found' },
       ],
       backchannel: { success: 0, errors: [] },
@@ -349,11 +354,16 @@ describe('test OpenID provider + browser driver', () => {
     const offlineTokens = rp.tokens!;
     expect(offlineTokens.scope).toBe('openid offline_access');
 
-    for (const [browser, tokens] of [[sessionBound, sessionBoundTokens], [offline, offlineTokens]] as const) {
+    for (const [browser, tokens] of [
+      [sessionBound, sessionBoundTokens],
+      [offline, offlineTokens],
+    ] as const) {
       await browser.confirmLogoutAtProvider(oidc.buildEndSessionUrl(rp.config!, { id_token_hint: tokens.id_token! }));
     }
 
-    expect(await rejection(oidc.refreshTokenGrant(rp.config!, sessionBoundTokens.refresh_token!))).toMatchObject({ error: 'invalid_grant' });
+    expect(await rejection(oidc.refreshTokenGrant(rp.config!, sessionBoundTokens.refresh_token!))).toMatchObject({
+      error: 'invalid_grant',
+    });
     expect((await oidc.refreshTokenGrant(rp.config!, offlineTokens.refresh_token!)).access_token).toEqual(expect.any(String));
   });
 
@@ -396,7 +406,10 @@ describe("the sample app's development provider", () => {
       expect(refreshed.refresh_token).toEqual(expect.any(String));
       expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
 
-      const endSession = oidc.buildEndSessionUrl(rp.config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: `${rp.origin}/logged-out` });
+      const endSession = oidc.buildEndSessionUrl(rp.config, {
+        id_token_hint: tokens.id_token!,
+        post_logout_redirect_uri: `${rp.origin}/logged-out`,
+      });
       const result = await browser.confirmLogoutAtProvider(endSession);
       expect(result.response.url).toBe(`${rp.origin}/logged-out`);
       expect(rp.logoutTokens.map((token) => decodeJwt(token).sid)).toEqual([tokens.claims()?.sid]);

@@ -83,7 +83,8 @@ function filesUnder(dir: string, keep: (file: string) => boolean, skip = ['node_
 }
 
 const isRelative = (specifier: string): boolean => specifier.startsWith('./') || specifier.startsWith('../');
-const isBare = (specifier: string): boolean => !isRelative(specifier) && !specifier.startsWith('/') && !/^[a-z][a-z0-9+.-]*:/i.test(specifier);
+const isBare = (specifier: string): boolean =>
+  !isRelative(specifier) && !specifier.startsWith('/') && !/^[a-z][a-z0-9+.-]*:/i.test(specifier);
 
 /** Split a bare specifier into its package name and subpath: `@a/b/c` → `@a/b` + `c`, `x/y` → `x` + `y`. */
 function splitSpecifier(specifier: string): { name: string; subpath: string } {

@@ -22,7 +22,14 @@ class ApiController {
     if (nested) nested.nested = false; // an in-place edit is a change
     const afterEdit = session.hasChanged;
     if (nested) nested.nested = true; // and editing it back is none
-    return { before, afterRead, afterEdit, afterRevert: session.hasChanged, has: [session.has('a'), session.has('zz')], keys: session.keys().sort() };
+    return {
+      before,
+      afterRead,
+      afterEdit,
+      afterRevert: session.hasChanged,
+      has: [session.has('a'), session.has('zz')],
+      keys: session.keys().sort(),
+    };
   }
 
   @Post('clear')
@@ -115,7 +122,12 @@ describe('the Session API', () => {
   it('logging the request or the session shows neither the session ID nor any value', async () => {
     const client = running.client();
     await client.post('/seed');
-    const { id, request, session, same } = (await client.post('/logged')).json() as { id: string; request: string; session: string; same: boolean };
+    const { id, request, session, same } = (await client.post('/logged')).json() as {
+      id: string;
+      request: string;
+      session: string;
+      same: boolean;
+    };
     expect(id).toMatch(/^[\w-]{32}$/);
     expect(session).toBe(`Session { id: [redacted], isNew: false, keys: [ 'a', 'b', 'token' ] }`);
     // The request carries its session, which prints as above, however deep the request is logged;

@@ -1,13 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  CookieStore,
-  generateSessionId,
-  MemoryStore,
-  SessionError,
-  SessionIndex,
-  SessionModule,
-} from '../src/index.js';
+import { CookieStore, generateSessionId, MemoryStore, SessionError, SessionIndex, SessionModule } from '../src/index.js';
 import { FaultyLockingStore, FaultyStore } from './support/faulty-store.js';
 import { MORE_SERVER_STORE_BACKENDS, SHARED_STORE_BACKENDS, type OpenBackend } from './support/shared-store-backends.js';
 import { SECRET, startApp, testModule, type RunningApp } from './support/test-app.js';

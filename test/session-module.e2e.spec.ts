@@ -55,9 +55,7 @@ describe('SessionModule configuration', () => {
 
     @Module({ providers: [SessionConfig], exports: [SessionConfig] })
     class ConfigHolder {}
-    const viaExisting = await startApp(
-      testModule(SessionModule.forRootAsync({ imports: [ConfigHolder], useExisting: SessionConfig })),
-    );
+    const viaExisting = await startApp(testModule(SessionModule.forRootAsync({ imports: [ConfigHolder], useExisting: SessionConfig })));
     try {
       expect((await viaExisting.client().post('/increment')).cookie('from_class')).toBeDefined();
     } finally {
@@ -90,9 +88,7 @@ describe('SessionModule configuration', () => {
     class Scoped {}
     @Module({ imports: [Scoped, FeatureModule] })
     class NotGlobal {}
-    await expect(NestFactory.createApplicationContext(NotGlobal, { logger: false, abortOnError: false })).rejects.toThrow(
-      /SessionManager/,
-    );
+    await expect(NestFactory.createApplicationContext(NotGlobal, { logger: false, abortOnError: false })).rejects.toThrow(/SessionManager/);
   });
 
   it('stops the application at bootstrap with an error that names the option and the fix', async () => {
@@ -104,7 +100,9 @@ describe('SessionModule configuration', () => {
     const error = await create({ secret: 'short' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SessionError);
     expect((error as SessionError).code).toBe('SESSION_OPTIONS_INVALID');
-    expect((error as SessionError).message).toMatch(/^nest-sessions: invalid option `secret`: must be a string of at least 32 characters\. Generate one/);
+    expect((error as SessionError).message).toMatch(
+      /^nest-sessions: invalid option `secret`: must be a string of at least 32 characters\. Generate one/,
+    );
     await expect(create({ store: 'redis-ish://x' })).rejects.toThrow(/invalid option `store`: unsupported store URL scheme "redis-ish"/);
   });
 
@@ -270,11 +268,14 @@ describe('sessions by principal', () => {
     const { CountingStore } = await import('./support/counting-store.js');
     const running = await startSessionApp({ store: new CountingStore(new MemoryStore()), principal: 'user' });
     try {
-      const error = await running.app.get(SessionManager).findByPrincipal('alice').catch((e: unknown) => e);
+      const error = await running.app
+        .get(SessionManager)
+        .findByPrincipal('alice')
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(SessionError);
       expect((error as SessionError).code).toBe('SESSION_NOT_SUPPORTED');
       expect((error as SessionError).message).toBe(
-        "nest-sessions: the CountingStore store does not support findByPrincipal(); see the store table in docs/stores.md#which-store for the stores that do.",
+        'nest-sessions: the CountingStore store does not support findByPrincipal(); see the store table in docs/stores.md#which-store for the stores that do.',
       );
     } finally {
       await running.close();

@@ -185,7 +185,11 @@ describe('sessions over HTTP', () => {
 
   it('stores keys named like Object.prototype members as ordinary keys', async () => {
     const client = running.client();
-    await client.request('/set', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"__proto__":"p","constructor":"c","toString":"t"}' });
+    await client.request('/set', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"__proto__":"p","constructor":"c","toString":"t"}',
+    });
     await client.post('/set', { other: 1 });
     expect((await client.get('/all')).text).toBe('{"__proto__":"p","constructor":"c","toString":"t","other":1}');
   });
@@ -269,7 +273,11 @@ describe('the memory store (writes finished in the same tick)', () => {
   const reported: string[] = [];
 
   beforeAll(async () => {
-    running = await startSessionApp({ store: new MemoryStore(), cookie: { secure: false }, onError: (error) => void reported.push(error.code) });
+    running = await startSessionApp({
+      store: new MemoryStore(),
+      cookie: { secure: false },
+      onError: (error) => void reported.push(error.code),
+    });
   });
   afterAll(() => running.close());
 

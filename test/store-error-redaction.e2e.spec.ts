@@ -285,8 +285,15 @@ async function directFailures(store: SessionStore, ids: Set<string>): Promise<un
   return errors;
 }
 
-async function startApp(store: SessionStore, logger: LoggerService, extra: Partial<SessionModuleOptions>): Promise<{ app: INestApplication; url: string }> {
-  @Module({ imports: [SessionModule.forRoot({ secret: SECRET, store, storeTimeout: 5_000, ...extra })], controllers: [RedactionController] })
+async function startApp(
+  store: SessionStore,
+  logger: LoggerService,
+  extra: Partial<SessionModuleOptions>,
+): Promise<{ app: INestApplication; url: string }> {
+  @Module({
+    imports: [SessionModule.forRoot({ secret: SECRET, store, storeTimeout: 5_000, ...extra })],
+    controllers: [RedactionController],
+  })
   class RedactionAppModule {}
   const app = await NestFactory.create(RedactionAppModule, { logger });
   await app.listen(0, '127.0.0.1');
@@ -349,7 +356,10 @@ async function runRedactionCheck(subject: Subject, expectCause: (cause: unknown)
       ids.add(linked);
       await index.link('user:bob', linked, Date.now() + 60_000).catch((error: unknown) => direct.push(error));
       await index.unlink('user:bob', linked).catch((error: unknown) => direct.push(error));
-      await locks.tryAcquire(`refresh:${linked}`, 5_000).then((lock) => lock?.release()).catch((error: unknown) => direct.push(error));
+      await locks
+        .tryAcquire(`refresh:${linked}`, 5_000)
+        .then((lock) => lock?.release())
+        .catch((error: unknown) => direct.push(error));
       lastDirect = await directFailures(store, ids);
       direct.push(...lastDirect);
       await outage.end?.();
@@ -505,14 +515,17 @@ describe('store errors carry no session ID (security review, point 8)', () => {
     it(`TypeormStore (${name}): its table dropped (query parameters and inlined SQL hold the ID)`, async () => {
       const dataSource = new DataSource(source);
       await dataSource.initialize();
-      const tableName = `ns_redaction_${process.pid}_${generateSessionId().slice(0, 6).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
+      const tableName = `ns_redaction_${process.pid}_${generateSessionId()
+        .slice(0, 6)
+        .toLowerCase()
+        .replace(/[^a-z0-9]/g, 'x')}`;
       const store = new TypeormStore({ dataSource, tableName, createTable: true, gcInterval: 0 });
       try {
         await runRedactionCheck(
           {
             store,
             outages: [{ name: 'table dropped', start: async () => void (await dataSource.query(dropTable(tableName))) }],
-            },
+          },
           (cause) => {
             expect(cause).toBeInstanceOf(Error);
             expect((cause as Error).name).toBe('QueryFailedError');
@@ -642,7 +655,12 @@ describe('store errors carry no session ID (security review, point 8)', () => {
       const direct = await directFailures(store, ids);
       expect(direct).toHaveLength(7);
       const secrets = new Map([...ids].map((id) => [id, `the ID ${id}`]));
-      expect(leaks(direct.map((value, i) => ({ where: `direct rejection #${i}`, value })), secrets)).toEqual([]);
+      expect(
+        leaks(
+          direct.map((value, i) => ({ where: `direct rejection #${i}`, value })),
+          secrets,
+        ),
+      ).toEqual([]);
       const cause = (direct[0] as SessionError).cause as Error & { code?: unknown };
       expect(cause.name).toBe('MongoServerError');
       expect(cause.code).toBe(11000);
@@ -659,7 +677,11 @@ describe('redactError (the shared helper the stores use)', () => {
   it('replaces every ID it is given, down the cause chain and nested errors, and keeps name, code and message', () => {
     const id = generateSessionId();
     const linked = generateSessionId();
-    const inner = Object.assign(new Error(`ENOENT: no such file, open '/srv/sessions/${id}.json'`), { code: 'ENOENT', errno: -2, path: `/srv/sessions/${id}.json` });
+    const inner = Object.assign(new Error(`ENOENT: no such file, open '/srv/sessions/${id}.json'`), {
+      code: 'ENOENT',
+      errno: -2,
+      path: `/srv/sessions/${id}.json`,
+    });
     const aggregate = new AggregateError([inner, new Error(`dup key: { _id: "${linked}" }`)], 'several errors', { cause: inner });
     Object.assign(aggregate, {
       self: aggregate,

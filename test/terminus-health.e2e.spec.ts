@@ -24,7 +24,10 @@ describe('SessionStoreHealthIndicator (@nestjs/terminus)', () => {
   it('reports the store up, then down while it fails (FaultyStore fault injection), then up again', async () => {
     const store = new FaultyStore(new MemoryStore());
     @Module({
-      imports: [TerminusModule.forRoot({ logger: false }), SessionModule.forRoot({ secret: SECRET, store, storeTimeout: 300, onError: () => undefined })],
+      imports: [
+        TerminusModule.forRoot({ logger: false }),
+        SessionModule.forRoot({ secret: SECRET, store, storeTimeout: 300, onError: () => undefined }),
+      ],
       controllers: [HealthController],
       providers: [SessionStoreHealthIndicator],
     })

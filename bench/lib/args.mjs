@@ -56,7 +56,8 @@ export const config = {
 };
 config.h2hRounds = argv['h2h-rounds'] === undefined ? config.rounds : positiveInt('h2h-rounds', 0);
 config.redisRounds = argv['redis-rounds'] === undefined ? Math.min(3, config.rounds) : positiveInt('redis-rounds');
-if (config.redisRounds > config.rounds) fail('--redis-rounds must not exceed --rounds (the Redis servers are paired with bare within a round)');
+if (config.redisRounds > config.rounds)
+  fail('--redis-rounds must not exceed --rounds (the Redis servers are paired with bare within a round)');
 if (config.writes < config.connections) fail('--writes must be at least --connections (autocannon needs one request per connection)');
 
 /** `--redis`: true; `--no-redis`: false; neither: undefined (the Redis servers take part when Redis answers PING). */

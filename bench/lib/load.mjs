@@ -45,7 +45,8 @@ export function loadOptions(server, scenario, cookie, connections, extra) {
   return { url: `${server.url}${route}`, method, headers: { cookie }, connections, ...extra };
 }
 
-const drive = (bench, name, scenario, cookie, extra) => runLoad(loadOptions(bench.servers[name], scenario, cookie, bench.config.connections, extra));
+const drive = (bench, name, scenario, cookie, extra) =>
+  runLoad(loadOptions(bench.servers[name], scenario, cookie, bench.config.connections, extra));
 
 /** `list` rotated left by `by`: a server order that changes each round. */
 const rotate = (list, by) => list.map((_, i) => list[(i + by) % list.length]);
@@ -58,7 +59,8 @@ function checkRun(bench, label, run) {
 }
 
 /** The runs of the sequential rounds (the noise guard may repeat a tenth of them). */
-export const plannedRuns = (config, redisCount) => Object.keys(SCENARIOS).length * (BASE_SERVERS.length * config.rounds + redisCount * config.redisRounds);
+export const plannedRuns = (config, redisCount) =>
+  Object.keys(SCENARIOS).length * (BASE_SERVERS.length * config.rounds + redisCount * config.redisRounds);
 
 /** About how long the whole benchmark takes, in seconds, with `redisCount` Redis servers. */
 export function estimateSeconds(config, redisCount) {
@@ -68,7 +70,8 @@ export function estimateSeconds(config, redisCount) {
   return (
     scenarioCount * BASE_SERVERS.length * (config.rounds * (config.duration + 1) + config.warmup + 0.7) +
     scenarioCount * redisCount * (config.redisRounds * (config.duration + 1.5) + config.warmup + 0.7 + 1) +
-    10 + 3 * redisCount +
+    10 +
+    3 * redisCount +
     config.h2hRounds * scenarioCount * (redisCount ? 2 : 1) * (config.duration + 1.5)
   );
 }
@@ -182,7 +185,9 @@ export async function headToHeadRounds(bench, guard, groups) {
         const before = [];
         for (const name of names) before.push(await usageBefore(servers[name]));
         const foreignBefore = foreignProbe();
-        const results = await Promise.all(names.map((name) => drive(bench, name, scenario, cookies[name][scenario], { duration: config.duration })));
+        const results = await Promise.all(
+          names.map((name) => drive(bench, name, scenario, cookies[name][scenario], { duration: config.duration })),
+        );
         const foreign = foreignShare(foreignBefore, foreignProbe(), group.name === 'redis');
         const line = [];
         for (const [i, name] of names.entries()) {
@@ -204,7 +209,9 @@ export async function headToHeadRounds(bench, guard, groups) {
           checkRun(bench, `head-to-head round ${round + 1} ${scenario} ${name}`, run);
           line.push(`${name} ${fmt(run.rps, 0)} req/s, ${fmt(run.cpuUs, 1)} µs/req, ${fmt(run.cpuShare * 100, 0)}% CPU`);
         }
-        process.stderr.write(`h2h ${round + 1}/${config.h2hRounds}  ${scenario.padEnd(6)} ${line.join(' | ')}; others used ${fmt(foreign * 100, 0)}% of a CPU\n`);
+        process.stderr.write(
+          `h2h ${round + 1}/${config.h2hRounds}  ${scenario.padEnd(6)} ${line.join(' | ')}; others used ${fmt(foreign * 100, 0)}% of a CPU\n`,
+        );
       }
     }
   }
@@ -233,7 +240,14 @@ export async function counterTest(bench, names) {
     const cookie = await seed(servers[name]);
     const run = await drive(bench, name, 'write', cookie, { amount: config.writes });
     const { body } = await call(servers[name], 'read', cookie);
-    shared[name] = { fired: config.writes, ok: run.ok, non2xx: run.non2xx, errors: run.errors, final: body.count, survived: body.count / config.writes };
+    shared[name] = {
+      fired: config.writes,
+      ok: run.ok,
+      non2xx: run.non2xx,
+      errors: run.errors,
+      final: body.count,
+      survived: body.count / config.writes,
+    };
   }
   return shared;
 }

@@ -40,7 +40,9 @@ export async function redisScenarios(flag, config) {
       `Redis scenarios: on (Redis ${redisState.version} at ${REDIS_HOST}:${REDIS_PORT}, ` +
       `${redisState.pid === undefined ? 'its process not visible here' : `pid ${redisState.pid}, not pinned: it shares the CPUs with the server and autocannon`}); ` +
       `${REDIS_SERVERS.join(' and ')} in rounds 1-${config.redisRounds} of ${config.rounds}` +
-      (others ? `\nnote: ${others} other client(s) connected to Redis; commands they send during a run would be counted in commands/request` : ''),
+      (others
+        ? `\nnote: ${others} other client(s) connected to Redis; commands they send during a run would be counted in commands/request`
+        : ''),
   };
 }
 
@@ -165,7 +167,8 @@ export async function monitorSamples(servers, cookies) {
   const samples = {};
   for (const name of REDIS_SERVERS) {
     samples[name] = {};
-    for (const scenario of Object.keys(SCENARIOS)) samples[name][scenario] = await monitorSample(servers[name], scenario, cookies[name][scenario], MONITOR_SAMPLE);
+    for (const scenario of Object.keys(SCENARIOS))
+      samples[name][scenario] = await monitorSample(servers[name], scenario, cookies[name][scenario], MONITOR_SAMPLE);
   }
   return samples;
 }
@@ -179,7 +182,9 @@ export async function monitorSamples(servers, cookies) {
 async function monitorSample(server, scenario, cookie, count) {
   const monitor = await redisState.client.monitor();
   const events = [];
-  monitor.on('monitor', (_time, args, source) => events.push({ command: String(args[0]).toLowerCase(), arg: String(args[1] ?? ''), source }));
+  monitor.on('monitor', (_time, args, source) =>
+    events.push({ command: String(args[0]).toLowerCase(), arg: String(args[1] ?? ''), source }),
+  );
   const marker = `bench-marker-${process.pid}`;
   try {
     for (let i = 0; i < count; i++) {
@@ -189,7 +194,8 @@ async function monitorSample(server, scenario, cookie, count) {
     await sleep(200); // anything the last request still sends after its response
     await redisState.client.echo(marker);
     const deadline = performance.now() + 2000;
-    while (events.filter((e) => e.command === 'echo' && e.arg === marker).length < count + 1 && performance.now() < deadline) await sleep(20);
+    while (events.filter((e) => e.command === 'echo' && e.arg === marker).length < count + 1 && performance.now() < deadline)
+      await sleep(20);
   } finally {
     monitor.disconnect();
   }
@@ -220,7 +226,10 @@ async function monitorSample(server, scenario, cookie, count) {
       topCommands.add(c.command);
       for (const l of c.lua) luaCommands.add(l);
     }
-    const text = request.length === 0 ? '(none)' : request.map((c) => (c.lua.length ? `${c.command} {${compactList(c.lua)}}` : c.command)).join(' -> ');
+    const text =
+      request.length === 0
+        ? '(none)'
+        : request.map((c) => (c.lua.length ? `${c.command} {${compactList(c.lua)}}` : c.command)).join(' -> ');
     patterns.set(text, (patterns.get(text) ?? 0) + 1);
   }
   return {
@@ -254,8 +263,12 @@ export function sampleProblems(samples) {
   const problems = [];
   for (const name of REDIS_SERVERS) {
     for (const sc of Object.keys(SCENARIOS)) {
-      if (samples[name][sc].sources > 1) problems.push(`MONITOR sample ${name} ${sc}: commands came from ${samples[name][sc].sources} connections (another client may have been active)`);
-      if (samples[name][sc].requests < MONITOR_SAMPLE) problems.push(`MONITOR sample ${name} ${sc}: only ${samples[name][sc].requests} of ${MONITOR_SAMPLE} requests were seen`);
+      if (samples[name][sc].sources > 1)
+        problems.push(
+          `MONITOR sample ${name} ${sc}: commands came from ${samples[name][sc].sources} connections (another client may have been active)`,
+        );
+      if (samples[name][sc].requests < MONITOR_SAMPLE)
+        problems.push(`MONITOR sample ${name} ${sc}: only ${samples[name][sc].requests} of ${MONITOR_SAMPLE} requests were seen`);
     }
   }
   return problems;

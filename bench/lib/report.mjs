@@ -22,8 +22,16 @@ const scenarios = Object.keys(SCENARIOS);
 
 export function printHeader(machine, config, estimate, redisLine) {
   console.log(`node ${machine.node} (V8 ${machine.v8}) on ${machine.platform}`);
-  console.log(`CPU: ${machine.cpuModel}, ${machine.cores} cores (available parallelism ${machine.availableParallelism}), ${machine.memoryGiB} GiB RAM, load average ${machine.loadavg.join(' ')}`);
-  console.log(`versions: ${Object.entries(machine.versions).map(([k, v]) => `${k} ${v}`).join(', ')}; nest-sessions commit ${machine.commit ?? 'n/a'}${machine.dirtyFiles ? ` (+${machine.dirtyFiles} uncommitted files)` : ''}`);
+  console.log(
+    `CPU: ${machine.cpuModel}, ${machine.cores} cores (available parallelism ${machine.availableParallelism}), ${machine.memoryGiB} GiB RAM, load average ${machine.loadavg.join(' ')}`,
+  );
+  console.log(
+    `versions: ${Object.entries(machine.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(
+        ', ',
+      )}; nest-sessions commit ${machine.commit ?? 'n/a'}${machine.dirtyFiles ? ` (+${machine.dirtyFiles} uncommitted files)` : ''}`,
+  );
   console.log(
     `servers pinned to CPU ${SERVER_CPU}, autocannon to CPU ${LOAD_CPU}; ${config.rounds} round(s) x ${config.duration} s, then ${config.h2hRounds} head-to-head round(s), ` +
       `${config.connections} connections, warm-up ${config.warmup} s; about ${Math.round(estimate)} s in all`,
@@ -61,7 +69,10 @@ export function printRounds(summary, config, redisOn) {
 export function printSessionChecks(shared, writeSession) {
   console.log(
     `shared-session counter: ${Object.entries(shared)
-      .map(([name, s]) => `${name} ${s.final}/${s.fired} survived (${fmt(s.survived * 100, 1)}%)${s.ok !== s.fired ? ` [only ${s.ok} answered 2xx]` : ''}`)
+      .map(
+        ([name, s]) =>
+          `${name} ${s.final}/${s.fired} survived (${fmt(s.survived * 100, 1)}%)${s.ok !== s.fired ? ` [only ${s.ok} answered 2xx]` : ''}`,
+      )
       .join(', ')}`,
   );
   console.log(
@@ -98,7 +109,9 @@ export function printHeadToHead(h2h, groups, config) {
           return `${name} ${fmt(x.rpsRatio, 2)}x [${span(x.rpsRatioRange)}] req/s, ${fmt(x.cpuRatio, 2)}x [${span(x.cpuRatioRange)}] cpu/req, share ${fmt(x.cpuShare * 100, 0)}%`;
         });
       const ref = h2h[group.name][scenario][group.reference];
-      console.log(`  ${pad(scenario, 6)} vs ${group.reference} (${fmt(ref.rps, 0)} req/s, ${fmt(ref.cpuUs, 1)} µs/req, share ${fmt(ref.cpuShare * 100, 0)}%): ${entries.join('; ')}`);
+      console.log(
+        `  ${pad(scenario, 6)} vs ${group.reference} (${fmt(ref.rps, 0)} req/s, ${fmt(ref.cpuUs, 1)} µs/req, share ${fmt(ref.cpuShare * 100, 0)}%): ${entries.join('; ')}`,
+      );
     }
   }
   const ns = (scenario) => h2h.memory[scenario]['nest-sessions'];
@@ -107,7 +120,12 @@ export function printHeadToHead(h2h, groups, config) {
     `targets, head-to-head: ${scenarios.map((sc) => `${vsBare(sc)}: req/s ${meets(ns(sc).rpsRatio, BARE_TARGETS[sc])}, cpu/req ${meets(ns(sc).cpuRatio, BARE_TARGETS[sc])}`).join('; ')}` +
       (h2h.redis
         ? `; nest-sessions-redis >= ${REDIS_TARGET}x express-session-redis: ` +
-          scenarios.map((sc) => `${sc} req/s ${meets(nsRedis(sc).rpsRatio, REDIS_TARGET, 'x')}, cpu/req ${meets(nsRedis(sc).cpuRatio, REDIS_TARGET, 'x')}`).join('; ')
+          scenarios
+            .map(
+              (sc) =>
+                `${sc} req/s ${meets(nsRedis(sc).rpsRatio, REDIS_TARGET, 'x')}, cpu/req ${meets(nsRedis(sc).cpuRatio, REDIS_TARGET, 'x')}`,
+            )
+            .join('; ')
         : ''),
   );
 }
@@ -126,11 +144,15 @@ function breakdown(c) {
 
 /** The Redis servers: nest-sessions-redis against express-session-redis, the commands and round trips per request, the MONITOR sample, the targets. */
 export function printRedis(pair, commands, samples) {
-  const perServer = (figure, separator = ', ') => REDIS_SERVERS.map((name) => `${name} ${scenarios.map((sc) => figure(name, sc)).join(separator)}`);
+  const perServer = (figure, separator = ', ') =>
+    REDIS_SERVERS.map((name) => `${name} ${scenarios.map((sc) => figure(name, sc)).join(separator)}`);
   console.log(
     `nest-sessions-redis / express-session-redis (median of per-round ratios, ${pair.read.rounds} round(s)): ` +
       scenarios
-        .map((sc) => `${sc} req/s ${fmt(pair[sc].rpsRatio, 2)}x (rounds ${span(pair[sc].rpsRatioRange)}), cpu/req ${fmt(pair[sc].cpuRatio, 2)}x (rounds ${span(pair[sc].cpuRatioRange)}), p99 ${fmt(pair[sc].p99Ratio, 2)}x`)
+        .map(
+          (sc) =>
+            `${sc} req/s ${fmt(pair[sc].rpsRatio, 2)}x (rounds ${span(pair[sc].rpsRatioRange)}), cpu/req ${fmt(pair[sc].cpuRatio, 2)}x (rounds ${span(pair[sc].cpuRatioRange)}), p99 ${fmt(pair[sc].p99Ratio, 2)}x`,
+        )
         .join('; ') +
       " (cpu/req: express-session-redis's over nest-sessions-redis', so higher is better, like req/s; p99: lower is better)",
   );
@@ -146,7 +168,10 @@ export function printRedis(pair, commands, samples) {
   );
   console.log(
     `MONITOR sample (${MONITOR_SAMPLE} sequential requests each, commands in order, Lua's in braces): ` +
-      perServer((name, sc) => `${sc}: ${samples[name][sc].patterns.map((p) => `${p.times}x [${p.pattern}]`).join(' ') || 'nothing seen'}`, '; ').join(' | '),
+      perServer(
+        (name, sc) => `${sc}: ${samples[name][sc].patterns.map((p) => `${p.times}x [${p.pattern}]`).join(' ') || 'nothing seen'}`,
+        '; ',
+      ).join(' | '),
   );
   const ns = commands['nest-sessions-redis'];
   const round2 = (v) => Math.round(v * 100) / 100;

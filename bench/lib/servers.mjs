@@ -64,7 +64,15 @@ export function startServer(name, env = {}) {
       try {
         const { port, pid } = JSON.parse(buffer.slice(0, newline));
         const next = messages(name, child, buffer.slice(newline + 1));
-        resolve({ name, child, pid: child.pid, reportedPid: pid, url: `http://127.0.0.1:${port}`, next, stats: () => askStats(child, next) });
+        resolve({
+          name,
+          child,
+          pid: child.pid,
+          reportedPid: pid,
+          url: `http://127.0.0.1:${port}`,
+          next,
+          stats: () => askStats(child, next),
+        });
       } catch (error) {
         reject(new Error(`${name} server printed an unexpected first line: ${buffer.slice(0, newline)}`, { cause: error }));
       }
@@ -168,6 +176,8 @@ export async function preflight(server, cookies) {
     throw new Error(`${server.name}: a write to the seeded session did not stick (wrote ${write.body.count}, read ${again.body.count})`);
   }
   if (read.setCookie.length > 0 || write.setCookie.length > 0) {
-    process.stderr.write(`note: ${server.name} sets a cookie on requests of an existing session: ${[...read.setCookie, ...write.setCookie][0]}\n`);
+    process.stderr.write(
+      `note: ${server.name} sets a cookie on requests of an existing session: ${[...read.setCookie, ...write.setCookie][0]}\n`,
+    );
   }
 }

@@ -7,7 +7,11 @@ import { describe } from './oidc-clients.service.js';
 export type AuthEventName = 'login' | 'logout' | 'refresh';
 
 /** The event object emitted under `N`. */
-export type AuthEventOf<N extends AuthEventName> = N extends 'login' ? AuthLoginEvent : N extends 'logout' ? AuthLogoutEvent : AuthRefreshEvent;
+export type AuthEventOf<N extends AuthEventName> = N extends 'login'
+  ? AuthLoginEvent
+  : N extends 'logout'
+    ? AuthLogoutEvent
+    : AuthRefreshEvent;
 
 /**
  * Where the auth units send their events and warnings: `AuthManager`, which connects itself at
@@ -22,7 +26,12 @@ export interface AuthOutlet {
  * Deliver an event to the app's `events` handlers. A handler's error is logged and never fails the
  * request: the login, logout or refresh it reports has already happened.
  */
-export async function deliverEvent<N extends AuthEventName>(handlers: AuthEventHandlers, name: N, event: AuthEventOf<N>, logger: LoggerService): Promise<void> {
+export async function deliverEvent<N extends AuthEventName>(
+  handlers: AuthEventHandlers,
+  name: N,
+  event: AuthEventOf<N>,
+  logger: LoggerService,
+): Promise<void> {
   const handler = handlers[name] as ((event: AuthEventOf<N>) => void | Promise<void>) | undefined;
   if (!handler) return;
   try {

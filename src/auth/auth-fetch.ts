@@ -31,5 +31,14 @@ export function createAuthFetch(tokens: (options: { forceRefresh?: boolean }) =>
 /** Whether a request can be sent a second time: a streamed body is gone after the first. */
 function isReplayable(input: string | URL | Request, body: RequestInit['body']): boolean {
   if (input instanceof Request && input.body !== null) return false;
-  return body === undefined || body === null || typeof body === 'string' || body instanceof URLSearchParams || body instanceof ArrayBuffer || ArrayBuffer.isView(body) || body instanceof Blob || body instanceof FormData;
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof URLSearchParams ||
+    body instanceof ArrayBuffer ||
+    ArrayBuffer.isView(body) ||
+    body instanceof Blob ||
+    body instanceof FormData
+  );
 }

@@ -44,7 +44,10 @@ describe('resolveAuthOptions', () => {
   });
 
   it('normalises trustedOrigins as browsers send Origin', () => {
-    const resolved = resolveAuthOptions({ providers: { main: provider }, trustedOrigins: ['HTTPS://WWW.Example.com:443', 'http://localhost:3000'] });
+    const resolved = resolveAuthOptions({
+      providers: { main: provider },
+      trustedOrigins: ['HTTPS://WWW.Example.com:443', 'http://localhost:3000'],
+    });
     expect([...resolved.trustedOrigins]).toEqual(['https://www.example.com', 'http://localhost:3000']);
   });
 
@@ -52,7 +55,9 @@ describe('resolveAuthOptions', () => {
     expect(resolveAuthOptions({ providers: { a: { ...provider, scope: 'profile offline_access' } } }).providers.get('a')!.scope).toBe(
       'openid profile offline_access',
     );
-    expect(resolveAuthOptions({ providers: { a: { ...provider, scope: ['email', 'openid'] } } }).providers.get('a')!.scope).toBe('openid email');
+    expect(resolveAuthOptions({ providers: { a: { ...provider, scope: ['email', 'openid'] } } }).providers.get('a')!.scope).toBe(
+      'openid email',
+    );
   });
 
   it('refuses plain-HTTP issuers and redirect URIs unless allowInsecureIssuers is set', () => {
@@ -60,14 +65,22 @@ describe('resolveAuthOptions', () => {
     expect(refused.code).toBe('AUTH_OPTIONS_INVALID');
     expect(refused.message).toContain('`providers.main.issuer`');
     expect(refused.message).toContain('allowInsecureIssuers');
-    expect(error({ providers: { main: { ...provider, redirectUri: 'http://app.example.com/cb' } } }).message).toContain('providers.main.redirectUri');
+    expect(error({ providers: { main: { ...provider, redirectUri: 'http://app.example.com/cb' } } }).message).toContain(
+      'providers.main.redirectUri',
+    );
     // This app on the developer's machine (RFC 8252 loopback redirects) needs no insecure switch.
     for (const local of ['http://localhost:3000/auth/callback', 'http://127.0.0.1:3000/auth/callback', 'http://[::1]:3000/auth/callback']) {
-      expect(resolveAuthOptions({ providers: { main: { ...provider, redirectUri: local, postLogoutRedirectUri: local } } }).providers.get('main')!.redirectUri).toBe(local);
+      expect(
+        resolveAuthOptions({ providers: { main: { ...provider, redirectUri: local, postLogoutRedirectUri: local } } }).providers.get(
+          'main',
+        )!.redirectUri,
+      ).toBe(local);
     }
     expect(
-      resolveAuthOptions({ allowInsecureIssuers: true, providers: { main: { ...provider, issuer: 'http://127.0.0.1:4000', redirectUri: 'http://127.0.0.1/cb' } } })
-        .providers.get('main')!.issuer,
+      resolveAuthOptions({
+        allowInsecureIssuers: true,
+        providers: { main: { ...provider, issuer: 'http://127.0.0.1:4000', redirectUri: 'http://127.0.0.1/cb' } },
+      }).providers.get('main')!.issuer,
     ).toBe('http://127.0.0.1:4000');
   });
 
@@ -136,7 +149,15 @@ describe('safeReturnTo', () => {
   // Every way a dot segment can be spelt, before every separator a browser may read as "another host".
   const dots = ['.', '..', '%2e', '%2E', '%2e%2e', '.%2e', '%2e.', '%2E%2e'];
   const prefixes = ['/', '/a/', '/a/b/../', '/a/./'];
-  const hosts = ['/evil.example', '\\evil.example', '/\\evil.example', '%2fevil.example', '%5cevil.example', '%2F%2Fevil.example', '%5C/evil.example'];
+  const hosts = [
+    '/evil.example',
+    '\\evil.example',
+    '/\\evil.example',
+    '%2fevil.example',
+    '%5cevil.example',
+    '%2F%2Fevil.example',
+    '%5C/evil.example',
+  ];
   const dotted = prefixes.flatMap((prefix) => dots.flatMap((dot) => hosts.map((host) => `${prefix}${dot}/${host}`)));
 
   it.each(dotted)('never returns a path a browser could read as another host: %s', (input) => {

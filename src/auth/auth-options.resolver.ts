@@ -44,7 +44,8 @@ function invalid(option: string, rule: string, fix: string): AuthError {
 function duration(option: string, value: Duration | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const ms = parseDuration(value);
-  if (ms === undefined) throw invalid(option, `${JSON.stringify(value)} is not a duration`, "Give milliseconds or a string such as '30s' or '10m'.");
+  if (ms === undefined)
+    throw invalid(option, `${JSON.stringify(value)} is not a duration`, "Give milliseconds or a string such as '30s' or '10m'.");
   return ms;
 }
 
@@ -56,7 +57,8 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
  * real https provider needs no insecure switch.
  */
 function url(option: string, value: unknown, allowInsecure: boolean, kind: 'issuer' | 'app' = 'issuer'): URL {
-  if (typeof value !== 'string' || !URL.canParse(value)) throw invalid(option, 'must be an absolute URL', 'Give e.g. https://id.example.com.');
+  if (typeof value !== 'string' || !URL.canParse(value))
+    throw invalid(option, 'must be an absolute URL', 'Give e.g. https://id.example.com.');
   const parsed = new URL(value);
   if (parsed.protocol === 'https:') return parsed;
   if (parsed.protocol === 'http:') {
@@ -103,19 +105,30 @@ export function resolveAuthOptions(options: AuthModuleOptions | undefined): Reso
   const allowInsecureIssuers = options.allowInsecureIssuers ?? false;
   const entries = Object.entries(options.providers ?? {});
   if (entries.length === 0) {
-    throw invalid('providers', 'at least one provider is required', "Give e.g. providers: { main: { issuer, clientId, clientSecret, redirectUri } }.");
+    throw invalid(
+      'providers',
+      'at least one provider is required',
+      'Give e.g. providers: { main: { issuer, clientId, clientSecret, redirectUri } }.',
+    );
   }
   const providers = new Map<string, ResolvedAuthProvider>();
   for (const [name, provider] of entries) {
     const at = `providers.${name}`;
-    if (!PROVIDER_NAME.test(name)) throw invalid(at, 'a provider name must be letters, digits, "-" or "_" (at most 64)', "Rename it, e.g. 'main'.");
+    if (!PROVIDER_NAME.test(name))
+      throw invalid(at, 'a provider name must be letters, digits, "-" or "_" (at most 64)', "Rename it, e.g. 'main'.");
     // The module keeps its logout chain under `auth:logout-chain`, beside each provider's `auth:<name>`.
     if (name === 'logout-chain') throw invalid(at, '"logout-chain" is the name of a record the module keeps', "Rename it, e.g. 'main'.");
-    if (!provider || typeof provider !== 'object') throw invalid(at, 'must be an object', 'Give { issuer, clientId, clientSecret, redirectUri }.');
+    if (!provider || typeof provider !== 'object')
+      throw invalid(at, 'must be an object', 'Give { issuer, clientId, clientSecret, redirectUri }.');
     url(`${at}.issuer`, provider.issuer, allowInsecureIssuers);
-    if (typeof provider.clientId !== 'string' || provider.clientId === '') throw invalid(`${at}.clientId`, 'is required', 'Give the client ID registered at the provider.');
+    if (typeof provider.clientId !== 'string' || provider.clientId === '')
+      throw invalid(`${at}.clientId`, 'is required', 'Give the client ID registered at the provider.');
     if (provider.clientSecret !== undefined && (typeof provider.clientSecret !== 'string' || provider.clientSecret === '')) {
-      throw invalid(`${at}.clientSecret`, 'must be a non-empty string', 'Give the client secret, or leave it out for privateKeyJwt or a public client.');
+      throw invalid(
+        `${at}.clientSecret`,
+        'must be a non-empty string',
+        'Give the client secret, or leave it out for privateKeyJwt or a public client.',
+      );
     }
     if (provider.clientSecret !== undefined && provider.privateKeyJwt !== undefined) {
       throw invalid(`${at}.privateKeyJwt`, 'cannot be combined with clientSecret', 'Keep the one the client is registered with.');
@@ -124,13 +137,30 @@ export function resolveAuthOptions(options: AuthModuleOptions | undefined): Reso
       throw invalid(`${at}.privateKeyJwt`, 'needs a `key` (a private CryptoKey or JWK)', 'Give { key: privateJwk, kid }.');
     }
     url(`${at}.redirectUri`, provider.redirectUri, allowInsecureIssuers, 'app');
-    if (provider.postLogoutRedirectUri !== undefined) url(`${at}.postLogoutRedirectUri`, provider.postLogoutRedirectUri, allowInsecureIssuers, 'app');
-    const scopes = new Set(['openid', ...(Array.isArray(provider.scope) ? provider.scope : (provider.scope ?? 'openid profile email').split(/\s+/))]);
+    if (provider.postLogoutRedirectUri !== undefined)
+      url(`${at}.postLogoutRedirectUri`, provider.postLogoutRedirectUri, allowInsecureIssuers, 'app');
+    const scopes = new Set([
+      'openid',
+      ...(Array.isArray(provider.scope) ? provider.scope : (provider.scope ?? 'openid profile email').split(/\s+/)),
+    ]);
     scopes.delete('');
     const authorizationParams = { ...(provider.authorizationParams ?? {}) };
-    for (const reserved of ['state', 'nonce', 'code_challenge', 'code_challenge_method', 'redirect_uri', 'response_type', 'client_id', 'scope']) {
+    for (const reserved of [
+      'state',
+      'nonce',
+      'code_challenge',
+      'code_challenge_method',
+      'redirect_uri',
+      'response_type',
+      'client_id',
+      'scope',
+    ]) {
       if (reserved in authorizationParams) {
-        throw invalid(`${at}.authorizationParams.${reserved}`, 'is set by the module', reserved === 'scope' ? 'Use the `scope` option.' : 'Remove it.');
+        throw invalid(
+          `${at}.authorizationParams.${reserved}`,
+          'is set by the module',
+          reserved === 'scope' ? 'Use the `scope` option.' : 'Remove it.',
+        );
       }
     }
     providers.set(name, {
@@ -143,10 +173,12 @@ export function resolveAuthOptions(options: AuthModuleOptions | undefined): Reso
     });
   }
   const defaultProvider = options.defaultProvider ?? entries[0][0];
-  if (!providers.has(defaultProvider)) throw invalid('defaultProvider', `"${defaultProvider}" is not one of providers`, `Use one of: ${[...providers.keys()].join(', ')}.`);
+  if (!providers.has(defaultProvider))
+    throw invalid('defaultProvider', `"${defaultProvider}" is not one of providers`, `Use one of: ${[...providers.keys()].join(', ')}.`);
 
   const discoveryAttempts = options.discovery?.attempts ?? 6;
-  if (!Number.isInteger(discoveryAttempts) || discoveryAttempts < 1) throw invalid('discovery.attempts', 'must be a whole number of at least 1', 'Leave it out for 6.');
+  if (!Number.isInteger(discoveryAttempts) || discoveryAttempts < 1)
+    throw invalid('discovery.attempts', 'must be a whole number of at least 1', 'Leave it out for 6.');
   for (const name of ['events', 'isApiRequest', 'mapClaims'] as const) {
     const value = options[name];
     if (value !== undefined && typeof value !== (name === 'events' ? 'object' : 'function')) {
@@ -160,7 +192,11 @@ export function resolveAuthOptions(options: AuthModuleOptions | undefined): Reso
   for (const [index, origin] of (options.trustedOrigins ?? []).entries()) {
     const normalised = normaliseOrigin(origin);
     if (normalised === undefined) {
-      throw invalid(`trustedOrigins[${index}]`, 'must be an http(s) origin: scheme://host[:port], without a path', "Give e.g. 'https://www.example.com'.");
+      throw invalid(
+        `trustedOrigins[${index}]`,
+        'must be an http(s) origin: scheme://host[:port], without a path',
+        "Give e.g. 'https://www.example.com'.",
+      );
     }
     trustedOrigins.add(normalised);
   }

@@ -33,7 +33,11 @@ export function createAuthController(prefix: string): Type<unknown> {
 
     @Get('login')
     @Redirect()
-    async login(@Session() session: AnySession, @Query('provider') provider?: string, @Query('returnTo') returnTo?: string): Promise<RedirectTo> {
+    async login(
+      @Session() session: AnySession,
+      @Query('provider') provider?: string,
+      @Query('returnTo') returnTo?: string,
+    ): Promise<RedirectTo> {
       const url = await this.auth.beginLogin(session, { provider: typeof provider === 'string' ? provider : undefined, returnTo });
       return { url, statusCode: 302 };
     }

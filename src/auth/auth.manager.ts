@@ -196,7 +196,10 @@ export class AuthManager implements OnModuleInit {
    * @throws AuthError `AUTH_UNKNOWN_PROVIDER`; `AUTH_OPTIONS_INVALID` for a session loaded without
    *   an HTTP response (a login needs one to set its cookie).
    */
-  async beginLogin(session: AnySession, request: { provider?: string; returnTo?: unknown; authorizationParams?: Record<string, string> } = {}): Promise<string> {
+  async beginLogin(
+    session: AnySession,
+    request: { provider?: string; returnTo?: unknown; authorizationParams?: Record<string, string> } = {},
+  ): Promise<string> {
     return this.units.loginFlow.beginLogin(session, request);
   }
 

@@ -50,7 +50,10 @@ function routesPrefix(routes: string | false | undefined): string | false {
   if (routes === false) return false;
   const prefix = (routes ?? 'auth').replace(/^\/+|\/+$/g, '');
   if (!/^[A-Za-z0-9._~\-/]*$/.test(prefix)) {
-    throw new AuthError('AUTH_OPTIONS_INVALID', AuthMessages.invalidOption('routes', 'must be a plain path such as "auth"', "Give e.g. 'auth' or false."));
+    throw new AuthError(
+      'AUTH_OPTIONS_INVALID',
+      AuthMessages.invalidOption('routes', 'must be a plain path such as "auth"', "Give e.g. 'auth' or false."),
+    );
   }
   return prefix;
 }
@@ -98,7 +101,10 @@ export class AuthModule extends ConfigurableAuthModule {
     return AuthModule.withExtras(super.forRootAsync(options), options);
   }
 
-  private static withExtras(module: DynamicModule, extras: { isGlobal?: boolean; routes?: string | false; globalGuard?: boolean }): DynamicModule {
+  private static withExtras(
+    module: DynamicModule,
+    extras: { isGlobal?: boolean; routes?: string | false; globalGuard?: boolean },
+  ): DynamicModule {
     const prefix = routesPrefix(extras.routes);
     const extra: Provider[] = [{ provide: AUTH_ROUTES_PREFIX, useValue: prefix }];
     if (extras.globalGuard) extra.push({ provide: APP_GUARD, useExisting: AuthenticatedGuard });

@@ -86,7 +86,10 @@ export class BackchannelLogoutHandler {
       }
       return this.apply(client, payload);
     }
-    if (isNetworkError(lastError)) throw new AuthError('AUTH_PROVIDER_UNAVAILABLE', AuthMessages.providerUnavailable(candidates[0].provider.name, 'serve its keys'), { cause: lastError });
+    if (isNetworkError(lastError))
+      throw new AuthError('AUTH_PROVIDER_UNAVAILABLE', AuthMessages.providerUnavailable(candidates[0].provider.name, 'serve its keys'), {
+        cause: lastError,
+      });
     throw logoutTokenInvalid(lastError instanceof Error ? lastError.message : 'signature check failed');
   }
 
@@ -135,7 +138,9 @@ export class BackchannelLogoutHandler {
     try {
       sessions = await destroy();
     } catch (error) {
-      await claim.release().catch((releaseError: unknown) => this.reporter.warn(`Could not release a logout token's claim: ${describe(releaseError)}`));
+      await claim
+        .release()
+        .catch((releaseError: unknown) => this.reporter.warn(`Could not release a logout token's claim: ${describe(releaseError)}`));
       throw error;
     }
     const remember = Math.max(acceptedUntil - Date.now(), 1);

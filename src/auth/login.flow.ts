@@ -115,7 +115,11 @@ export class LoginFlow {
     const inFlight = this.loginState.read(req, Date.now());
     const pending = inFlight.find((entry) => entry.state === state);
     if (!pending) throw callbackInvalid('unknown or already used state (or older than loginTimeout)');
-    this.loginState.write(req, res, inFlight.filter((entry) => entry !== pending));
+    this.loginState.write(
+      req,
+      res,
+      inFlight.filter((entry) => entry !== pending),
+    );
     const client = this.clients.get(pending.provider);
     const error = query.get('error');
     if (error) throw new AuthError('AUTH_LOGIN_FAILED', AuthMessages.loginFailed(error.replace(/[^\w.-]/g, '').slice(0, 64)));
@@ -141,7 +145,9 @@ export class LoginFlow {
         const info = await oidc.fetchUserInfo(client.config, tokens.access_token, idClaims.sub);
         claims = { ...info, ...claims, sub: idClaims.sub };
       } catch (cause) {
-        throw new AuthError('AUTH_PROVIDER_UNAVAILABLE', AuthMessages.providerUnavailable(client.provider.name, 'answer UserInfo'), { cause });
+        throw new AuthError('AUTH_PROVIDER_UNAVAILABLE', AuthMessages.providerUnavailable(client.provider.name, 'answer UserInfo'), {
+          cause,
+        });
       }
     }
     claims = mappedClaims(this.options.mapClaims, claims, idClaims.sub);
@@ -188,7 +194,11 @@ export class LoginFlow {
     if (!res) {
       throw new AuthError(
         'AUTH_OPTIONS_INVALID',
-        AuthMessages.invalidOption('session', 'a login needs the session of an HTTP request with its response', 'Start and finish logins in HTTP routes.'),
+        AuthMessages.invalidOption(
+          'session',
+          'a login needs the session of an HTTP request with its response',
+          'Start and finish logins in HTTP routes.',
+        ),
       );
     }
     return { req, res };
@@ -213,7 +223,8 @@ function providerError(client: OidcClient, operation: string, cause: unknown): A
     const inner = cause.cause as { cause?: { claim?: unknown }; claim?: unknown } | undefined;
     const claim = inner?.claim ?? inner?.cause?.claim;
     // Name the failed check, never the values: they come from a token.
-    if (typeof claim === 'string') return callbackInvalid(`the ID token's "${claim}" claim is wrong (${cause.message.replace(/\.$/, '')})`, cause);
+    if (typeof claim === 'string')
+      return callbackInvalid(`the ID token's "${claim}" claim is wrong (${cause.message.replace(/\.$/, '')})`, cause);
     return callbackInvalid(cause.message.replace(/\.$/, ''), cause);
   }
   if (!isNetworkError(cause) && !(cause instanceof oidc.ResponseBodyError)) {

@@ -70,15 +70,21 @@ export class OidcClients implements OnModuleInit {
       } catch (error) {
         lastError = error;
         if (attempt < discoveryAttempts) {
-          this.logger.warn(`Discovery of provider "${provider.name}" failed (attempt ${attempt}/${discoveryAttempts}): ${describe(error)}; retrying in ${delay} ms`);
+          this.logger.warn(
+            `Discovery of provider "${provider.name}" failed (attempt ${attempt}/${discoveryAttempts}): ${describe(error)}; retrying in ${delay} ms`,
+          );
           await sleep(delay);
           delay = Math.min(delay * 2, 10_000);
         }
       }
     }
-    throw new AuthError('AUTH_DISCOVERY_FAILED', AuthMessages.discoveryFailed(provider.name, provider.issuer, discoveryAttempts, describe(lastError)), {
-      cause: lastError,
-    });
+    throw new AuthError(
+      'AUTH_DISCOVERY_FAILED',
+      AuthMessages.discoveryFailed(provider.name, provider.issuer, discoveryAttempts, describe(lastError)),
+      {
+        cause: lastError,
+      },
+    );
   }
 
   /**
@@ -92,11 +98,17 @@ export class OidcClients implements OnModuleInit {
       const kid = provider.privateKeyJwt.kid ?? (key as webcrypto.JsonWebKey & { kid?: string }).kid;
       let cryptoKey: webcrypto.CryptoKey;
       try {
-        cryptoKey = isCryptoKey(key) ? key : ((await importJWK(key as JWK, alg ?? (key as JWK).alg ?? defaultAlg(key as JWK))) as webcrypto.CryptoKey);
+        cryptoKey = isCryptoKey(key)
+          ? key
+          : ((await importJWK(key as JWK, alg ?? (key as JWK).alg ?? defaultAlg(key as JWK))) as webcrypto.CryptoKey);
       } catch (cause) {
         throw new AuthError(
           'AUTH_OPTIONS_INVALID',
-          AuthMessages.invalidOption(`providers.${provider.name}.privateKeyJwt.key`, `the key cannot be imported (${describe(cause)})`, 'Give a private JWK (with `alg` for EC/OKP keys if unusual) or a private CryptoKey.'),
+          AuthMessages.invalidOption(
+            `providers.${provider.name}.privateKeyJwt.key`,
+            `the key cannot be imported (${describe(cause)})`,
+            'Give a private JWK (with `alg` for EC/OKP keys if unusual) or a private CryptoKey.',
+          ),
           { cause },
         );
       }

@@ -78,7 +78,11 @@ export class SessionBridge {
     } catch (cause) {
       throw new AuthError(
         'AUTH_OPTIONS_INVALID',
-        AuthMessages.invalidOption('imports', 'AuthModule needs SessionModule in the same app', 'Import SessionModule.forRoot({ ... }) in your app module.'),
+        AuthMessages.invalidOption(
+          'imports',
+          'AuthModule needs SessionModule in the same app',
+          'Import SessionModule.forRoot({ ... }) in your app module.',
+        ),
         { cause },
       );
     }

@@ -51,7 +51,8 @@ export class TokenRefresher {
     const stale = this.isStale(login);
     if (!stale && !options.forceRefresh) return login;
     if (!login.refreshToken) {
-      if (login.expiresAt !== undefined && login.expiresAt <= Date.now()) throw new AuthError('AUTH_LOGIN_REQUIRED', AuthMessages.loginEnded(name));
+      if (login.expiresAt !== undefined && login.expiresAt <= Date.now())
+        throw new AuthError('AUTH_LOGIN_REQUIRED', AuthMessages.loginEnded(name));
       return login;
     }
     return this.refresh(session, name, login);
@@ -105,7 +106,10 @@ export class TokenRefresher {
       }
       if (stored.accessToken !== login.accessToken && !this.isStale(stored)) return stored;
       if (Date.now() >= deadline) {
-        throw new AuthError('AUTH_PROVIDER_UNAVAILABLE', AuthMessages.providerUnavailable(name, 'refresh the tokens (another instance holds the refresh)'));
+        throw new AuthError(
+          'AUTH_PROVIDER_UNAVAILABLE',
+          AuthMessages.providerUnavailable(name, 'refresh the tokens (another instance holds the refresh)'),
+        );
       }
       await sleep(wait);
     }
@@ -140,7 +144,9 @@ export class TokenRefresher {
       tokenType: tokens.token_type ?? login.tokenType,
       refreshToken: tokens.refresh_token ?? login.refreshToken,
       idToken: tokens.id_token ?? login.idToken,
-      claims: idClaims ? mappedClaims(this.options.mapClaims, { ...login.claims, ...userClaims(idClaims) }, login.claims.sub) : login.claims,
+      claims: idClaims
+        ? mappedClaims(this.options.mapClaims, { ...login.claims, ...userClaims(idClaims) }, login.claims.sub)
+        : login.claims,
     };
     if (tokens.expires_in !== undefined) fresh.expiresAt = Date.now() + tokens.expires_in * 1000;
     else delete fresh.expiresAt;
@@ -148,7 +154,11 @@ export class TokenRefresher {
     session.set(loginKey(name), fresh);
     // Saved now, not at the end of the response: other requests and processes wait for these tokens.
     await session.save();
-    await this.reporter.emit('refresh', { provider: name, sub: login.claims.sub, ...(fresh.expiresAt !== undefined ? { expiresAt: fresh.expiresAt } : {}) });
+    await this.reporter.emit('refresh', {
+      provider: name,
+      sub: login.claims.sub,
+      ...(fresh.expiresAt !== undefined ? { expiresAt: fresh.expiresAt } : {}),
+    });
     return fresh;
   }
 }

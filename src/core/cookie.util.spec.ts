@@ -60,16 +60,12 @@ describe('serializeCookie', () => {
     });
 
     it('writes expires 0 as the Unix epoch (used to clear a cookie)', () => {
-      expect(serializeCookie('sid', '', { expires: 0, maxAge: 0 })).toBe(
-        'sid=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT',
-      );
+      expect(serializeCookie('sid', '', { expires: 0, maxAge: 0 })).toBe('sid=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT');
     });
   });
 
   it('writes Domain and Path as given', () => {
-    expect(serializeCookie('sid', 'v', { domain: '.example.com', path: '/' })).toBe(
-      'sid=v; Domain=.example.com; Path=/',
-    );
+    expect(serializeCookie('sid', 'v', { domain: '.example.com', path: '/' })).toBe('sid=v; Domain=.example.com; Path=/');
   });
 
   it('omits an empty Domain and an empty Path', () => {

@@ -14,5 +14,8 @@ export const DERIVED_KEY_LENGTH = 43;
  * @example deriveStoreKey(secrets[0], 'nest-sessions:lock:', 'refresh:alice')
  */
 export function deriveStoreKey(secret: string, purpose: string, name: string): string {
-  return createHmac('sha256', secret).update(purpose + name).digest('base64url').slice(0, DERIVED_KEY_LENGTH);
+  return createHmac('sha256', secret)
+    .update(purpose + name)
+    .digest('base64url')
+    .slice(0, DERIVED_KEY_LENGTH);
 }

@@ -18,7 +18,11 @@ export function isPromiseLike<T>(value: MaybePromise<T>): value is Promise<T> {
  * @internal
  * @example chain(() => store.get(id), (record) => record !== null, () => false)
  */
-export function chain<T, R>(run: () => MaybePromise<T>, ok: (value: T) => MaybePromise<R>, fail?: (error: unknown) => MaybePromise<R>): MaybePromise<R> {
+export function chain<T, R>(
+  run: () => MaybePromise<T>,
+  ok: (value: T) => MaybePromise<R>,
+  fail?: (error: unknown) => MaybePromise<R>,
+): MaybePromise<R> {
   let value: MaybePromise<T>;
   try {
     value = run();

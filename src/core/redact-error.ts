@@ -96,7 +96,8 @@ function copyValue(value: unknown, secrets: readonly string[], seen: Map<object,
     if (PAYLOAD_STRINGS.has(key)) continue;
     const copied = copyValue(inner, secrets, seen, depth + 1);
     // defineProperty, so a key named `__proto__` is copied like any other key.
-    if (copied !== OMIT) Object.defineProperty(copy, scrub(key, secrets), { value: copied, enumerable: true, writable: true, configurable: true });
+    if (copied !== OMIT)
+      Object.defineProperty(copy, scrub(key, secrets), { value: copied, enumerable: true, writable: true, configurable: true });
   }
   return copy;
 }

@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  DEFAULT_ID_LENGTH,
-  generateSessionId,
-  isValidSessionId,
-  MAX_ID_LENGTH,
-  MIN_ID_LENGTH,
-} from './session-id.js';
+import { DEFAULT_ID_LENGTH, generateSessionId, isValidSessionId, MAX_ID_LENGTH, MIN_ID_LENGTH } from './session-id.js';
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
@@ -24,16 +18,13 @@ describe('generateSessionId', () => {
     expect(id).toMatch(BASE64URL);
   });
 
-  it.each([1, 2, 3, 4, 5, 21, 22, 23, 24, 25, 31, 33, 64, 100, 127, 128])(
-    'produces exactly %i base64url characters',
-    (length) => {
-      for (let i = 0; i < 20; i++) {
-        const id = generateSessionId(length);
-        expect(id).toHaveLength(length);
-        expect(id).toMatch(BASE64URL);
-      }
-    },
-  );
+  it.each([1, 2, 3, 4, 5, 21, 22, 23, 24, 25, 31, 33, 64, 100, 127, 128])('produces exactly %i base64url characters', (length) => {
+    for (let i = 0; i < 20; i++) {
+      const id = generateSessionId(length);
+      expect(id).toHaveLength(length);
+      expect(id).toMatch(BASE64URL);
+    }
+  });
 
   it('produces an empty string for length 0', () => {
     expect(generateSessionId(0)).toBe('');

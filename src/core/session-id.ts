@@ -15,9 +15,7 @@ const ID_PATTERN = /^[A-Za-z0-9_-]+$/;
  * used as a key, a file name or a query parameter.
  */
 export function isValidSessionId(id: unknown): id is string {
-  return (
-    typeof id === 'string' && id.length >= MIN_ID_LENGTH && id.length <= MAX_ID_LENGTH && ID_PATTERN.test(id)
-  );
+  return typeof id === 'string' && id.length >= MIN_ID_LENGTH && id.length <= MAX_ID_LENGTH && ID_PATTERN.test(id);
 }
 
 /** A new random session ID of `length` base64url characters (6 bits of entropy each). */

@@ -23,7 +23,19 @@ function operations(reserved: string[] = []): SessionOperations {
 function loaded(data: Record<string, string>, reserved?: string[]): AnySession {
   const now = Date.now();
   const id = 'x'.repeat(32);
-  const state = { id, isNew: false, createdAt: now, expiresAt: now + 60_000, loadedId: id, presented: true, transport: 0, principal: undefined, degraded: false, touchRequested: false, binding: undefined };
+  const state = {
+    id,
+    isNew: false,
+    createdAt: now,
+    expiresAt: now + 60_000,
+    loadedId: id,
+    presented: true,
+    transport: 0,
+    principal: undefined,
+    degraded: false,
+    touchRequested: false,
+    binding: undefined,
+  };
   return new Session(operations(reserved), state, data);
 }
 

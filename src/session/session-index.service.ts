@@ -107,7 +107,12 @@ export class SessionIndex implements OnApplicationShutdown {
     checkKey('link', key);
     if (!isValidSessionId(sessionId)) throw new SessionError('SESSION_INVALID_ID', SessionMessages.invalidId());
     if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
-      throw invalidArgument('link', 'expiresAt', 'it must be a time in epoch milliseconds', 'Pass e.g. session.createdAt + absoluteTimeout.');
+      throw invalidArgument(
+        'link',
+        'expiresAt',
+        'it must be a time in epoch milliseconds',
+        'Pass e.g. session.createdAt + absoluteTimeout.',
+      );
     }
     const expiry = Math.min(expiresAt, Date.now() + this.options.absoluteTimeout);
     const id = this.indexIds(key)[0];
@@ -249,10 +254,12 @@ export class SessionIndex implements OnApplicationShutdown {
           // Created by the previous holder of the lock, meanwhile?
           if (!(await this.patch(store, id, patch))) await this.create(store, id, patch);
         } finally {
-          await calls.run('unlock a session index', () => store.unlock!(id, owner)).catch((error: unknown) => {
-            // The lock expires by itself; waiting linkers then go on.
-            this.options.onError(error as SessionError, {});
-          });
+          await calls
+            .run('unlock a session index', () => store.unlock!(id, owner))
+            .catch((error: unknown) => {
+              // The lock expires by itself; waiting linkers then go on.
+              this.options.onError(error as SessionError, {});
+            });
         }
         return;
       }

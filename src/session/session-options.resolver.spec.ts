@@ -158,10 +158,7 @@ describe('resolveSessionOptions', () => {
     it('has a default onError that logs a warning with the code, message and cause', async () => {
       const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => {});
       const resolved = await resolveOk();
-      resolved.onError(
-        new SessionError('SESSION_STORE_UNAVAILABLE', 'store down', { cause: new Error('ECONNREFUSED') }),
-        {},
-      );
+      resolved.onError(new SessionError('SESSION_STORE_UNAVAILABLE', 'store down', { cause: new Error('ECONNREFUSED') }), {});
       resolved.onError(new SessionError('SESSION_LOST', 'lost', { cause: 'not an Error' }), {});
       resolved.onError(new SessionError('SESSION_HEADERS_SENT', 'late'), {});
       expect(warn.mock.calls.map((call) => call[0])).toEqual([
@@ -524,9 +521,7 @@ describe('resolveSessionOptions', () => {
 
       it('names the index of a non-string secret in a list', async () => {
         expect(await rejection({ secret: [SECRET, 42] }, 'secret[1]')).toBe(tooShort('secret[1]'));
-        expect(await rejection({ secret: [SECRET, { toString: () => SECRET }] }, 'secret[1]')).toBe(
-          tooShort('secret[1]'),
-        );
+        expect(await rejection({ secret: [SECRET, { toString: () => SECRET }] }, 'secret[1]')).toBe(tooShort('secret[1]'));
       });
     });
 
@@ -565,10 +560,7 @@ describe('resolveSessionOptions', () => {
       });
 
       it('rejects an absoluteTimeout shorter than idleTimeout', async () => {
-        const message = M(
-          'absoluteTimeout',
-          'must not be shorter than idleTimeout. Raise absoluteTimeout or lower idleTimeout.',
-        );
+        const message = M('absoluteTimeout', 'must not be shorter than idleTimeout. Raise absoluteTimeout or lower idleTimeout.');
         expect(await rejectionWith({ idleTimeout: '2h', absoluteTimeout: '1h' }, 'absoluteTimeout')).toBe(message);
         expect(await rejectionWith({ idleTimeout: 1001, absoluteTimeout: 1000 }, 'absoluteTimeout')).toBe(message);
         // The default absoluteTimeout (7 days) is checked against a longer idleTimeout too.
@@ -576,19 +568,13 @@ describe('resolveSessionOptions', () => {
       });
 
       it('rejects an absoluteTimeout over 400 days', async () => {
-        const message = M(
-          'absoluteTimeout',
-          "must not exceed 400 days (the browser cookie limit). Give e.g. '30d'.",
-        );
+        const message = M('absoluteTimeout', "must not exceed 400 days (the browser cookie limit). Give e.g. '30d'.");
         expect(await rejectionWith({ absoluteTimeout: '401d' }, 'absoluteTimeout')).toBe(message);
         expect(await rejectionWith({ absoluteTimeout: 400 * DAY + 1 }, 'absoluteTimeout')).toBe(message);
       });
 
       it('rejects a touchInterval not shorter than idleTimeout', async () => {
-        const message = M(
-          'touchInterval',
-          'must be shorter than idleTimeout. Lower touchInterval, e.g. to a tenth of idleTimeout.',
-        );
+        const message = M('touchInterval', 'must be shorter than idleTimeout. Lower touchInterval, e.g. to a tenth of idleTimeout.');
         expect(await rejectionWith({ idleTimeout: '30m', touchInterval: '30m' }, 'touchInterval')).toBe(message);
         expect(await rejectionWith({ idleTimeout: '30m', touchInterval: '1h' }, 'touchInterval')).toBe(message);
         expect(await rejectionWith({ idleTimeout: 1000, touchInterval: 1000 }, 'touchInterval')).toBe(message);
@@ -769,9 +755,9 @@ describe('resolveSessionOptions', () => {
       it('names the index of a bad entry in a longer list', async () => {
         expect(await rejectionWith({ transport: ['cookie', 'query'] }, 'transport[1]')).toBe(badEntry('transport[1]'));
         expect(await rejectionWith({ transport: [null, 'header'] }, 'transport[0]')).toBe(badEntry('transport[0]'));
-        expect(
-          await rejectionWith({ transport: ['cookie', 'header', { read: () => undefined }] }, 'transport[2]'),
-        ).toBe(badEntry('transport[2]'));
+        expect(await rejectionWith({ transport: ['cookie', 'header', { read: () => undefined }] }, 'transport[2]')).toBe(
+          badEntry('transport[2]'),
+        );
       });
 
       it.each([

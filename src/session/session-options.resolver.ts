@@ -10,12 +10,7 @@ import { SessionError } from '../core/errors/session.error.js';
 import { SessionMessages } from '../core/errors/session.messages.js';
 import { DEFAULT_ID_LENGTH, MAX_ID_LENGTH, MIN_ID_LENGTH } from '../core/session-id.js';
 import type { AnySession } from './session.js';
-import type {
-  SessionErrorContext,
-  SessionIdTransport,
-  SessionModuleOptions,
-  SessionTransportOption,
-} from './session-options.interface.js';
+import type { SessionErrorContext, SessionIdTransport, SessionModuleOptions, SessionTransportOption } from './session-options.interface.js';
 import { CookieTransport, type ResolvedCookieOptions } from './transports/cookie.transport.js';
 import { HeaderTransport } from './transports/header.transport.js';
 
@@ -130,7 +125,11 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
   const principal = resolvePrincipal(options.principal);
   const maxIndexEntries = options.maxIndexEntries ?? DEFAULT_MAX_INDEX_ENTRIES;
   if (!Number.isInteger(maxIndexEntries) || maxIndexEntries < 1) {
-    throw invalid('maxIndexEntries', 'must be a whole number of at least 1', `Leave it out for the default of ${DEFAULT_MAX_INDEX_ENTRIES}.`);
+    throw invalid(
+      'maxIndexEntries',
+      'must be a whole number of at least 1',
+      `Leave it out for the default of ${DEFAULT_MAX_INDEX_ENTRIES}.`,
+    );
   }
   const storeTimeout = duration('storeTimeout', options.storeTimeout, 5000);
   if (storeTimeout <= 0) throw invalid('storeTimeout', 'must be longer than zero', "Give e.g. '2s'.");
@@ -141,7 +140,11 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
   const { store, ownsStore } = await resolveStore(options.store, gcInterval);
   if (isClientSideStore(store)) {
     if (transports.length !== 1 || !(transports[0] instanceof CookieTransport)) {
-      throw invalid('transport', 'a client-side store (CookieStore) keeps the session in cookies', "Leave transport out, or use a server-side store for 'header' or custom transports.");
+      throw invalid(
+        'transport',
+        'a client-side store (CookieStore) keeps the session in cookies',
+        "Leave transport out, or use a server-side store for 'header' or custom transports.",
+      );
     }
     const cookieTransport = transports[0];
     store.configure({
@@ -232,11 +235,7 @@ function resolveCookie(options: SessionModuleOptions): ResolvedCookieOptions {
   return cookie;
 }
 
-function resolveTransports(
-  options: SessionModuleOptions,
-  cookie: ResolvedCookieOptions,
-  trustProxy: boolean,
-): SessionIdTransport[] {
+function resolveTransports(options: SessionModuleOptions, cookie: ResolvedCookieOptions, trustProxy: boolean): SessionIdTransport[] {
   const given = options.transport ?? 'cookie';
   const list: readonly SessionTransportOption[] = Array.isArray(given) ? given : [given as SessionTransportOption];
   if (list.length === 0) throw invalid('transport', 'needs at least one transport', "Leave it out for 'cookie'.");

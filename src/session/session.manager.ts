@@ -504,7 +504,14 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     return { patch, principal };
   }
 
-  private patched(session: AnySession, saved: boolean, id: string, patch: SessionPatch, expiresAt: number, principal: string | undefined): void {
+  private patched(
+    session: AnySession,
+    saved: boolean,
+    id: string,
+    patch: SessionPatch,
+    expiresAt: number,
+    principal: string | undefined,
+  ): void {
     if (!saved) {
       sessionState(session).loadedId = undefined;
       session.reset(Date.now());
@@ -627,7 +634,11 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   /** Copy Set-Cookie values added since `before` into the headers given to `writeHead()`. */
-  protected mergeIntoWriteHead(headers: OutgoingHttpHeaders | undefined, before: number | string | string[] | undefined, res: ServerResponse): void {
+  protected mergeIntoWriteHead(
+    headers: OutgoingHttpHeaders | undefined,
+    before: number | string | string[] | undefined,
+    res: ServerResponse,
+  ): void {
     if (headers) mergeSetCookie(headers, before, res.getHeader('set-cookie'));
   }
 
@@ -852,13 +863,23 @@ function hookedEnd(this: ServerResponse, ...args: unknown[]): ServerResponse {
 }
 
 /** The hooked `writeHead` of either kind: emit the session ID (once), then the original. */
-function writeHeadThrough(res: ServerResponse, binding: SessionBinding | undefined, original: ServerResponse['writeHead'], args: unknown[]): ServerResponse {
+function writeHeadThrough(
+  res: ServerResponse,
+  binding: SessionBinding | undefined,
+  original: ServerResponse['writeHead'],
+  args: unknown[],
+): ServerResponse {
   if (binding && !res.headersSent) binding.manager!.onWriteHead(binding, args);
   return (original as (...a: unknown[]) => ServerResponse).apply(res, args);
 }
 
 /** The hooked `end` of either kind: finish the store write first when there is one to make. */
-function endThrough(res: ServerResponse, binding: SessionBinding | undefined, original: ServerResponse['end'], args: unknown[]): ServerResponse {
+function endThrough(
+  res: ServerResponse,
+  binding: SessionBinding | undefined,
+  original: ServerResponse['end'],
+  args: unknown[],
+): ServerResponse {
   if (!binding || binding.ending || !binding.manager!.mayWrite(binding.session!)) {
     if (binding) binding.ending = true;
     return (original as (...a: unknown[]) => ServerResponse).apply(res, args);

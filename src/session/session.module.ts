@@ -18,12 +18,7 @@ import { SessionIndex } from './session-index.service.js';
 import { SessionLocks } from './session-locks.service.js';
 import { SessionManager } from './session.manager.js';
 import { SessionMiddleware } from './session.middleware.js';
-import {
-  ASYNC_OPTIONS_TYPE,
-  ConfigurableSessionModule,
-  MODULE_OPTIONS_TOKEN,
-  OPTIONS_TYPE,
-} from './session.module-definition.js';
+import { ASYNC_OPTIONS_TYPE, ConfigurableSessionModule, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE } from './session.module-definition.js';
 import type { SessionModuleOptions } from './session-options.interface.js';
 import { resolveSessionOptions, type ResolvedSessionOptions } from './session-options.resolver.js';
 

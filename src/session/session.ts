@@ -17,7 +17,7 @@ import type { SessionState } from './session-state.js';
  * session.get('userId'); // number | undefined
  * ```
  */
- 
+
 export interface SessionData {
   [key: string]: unknown;
 }
@@ -394,7 +394,8 @@ export class Session<T extends object = SessionData> {
     for (const key of patch.unset) delete raw[key];
     for (const key in patch.set) {
       // defineProperty for `__proto__`, so it stays an own key instead of changing the prototype.
-      if (key === '__proto__') Object.defineProperty(raw, key, { value: patch.set[key], enumerable: true, writable: true, configurable: true });
+      if (key === '__proto__')
+        Object.defineProperty(raw, key, { value: patch.set[key], enumerable: true, writable: true, configurable: true });
       else raw[key] = patch.set[key]!;
     }
     this.markSaved(id, raw, expiresAt, principal);

@@ -13,12 +13,6 @@ export type * from '../core/session-store.interface.js';
 export { isClientSideStore, type ClientSideSessionStore, type ClientSideStoreContext } from '../core/client-side-store.interface.js';
 export { SessionError, type SessionErrorCode } from '../core/errors/session.error.js';
 export { generateSessionId, isValidSessionId, MIN_ID_LENGTH, MAX_ID_LENGTH } from '../core/session-id.js';
-export {
-  checkLockArguments,
-  isValidLockOwner,
-  isValidLockTtl,
-  MAX_LOCK_OWNER_LENGTH,
-  MAX_LOCK_TTL,
-} from '../core/lock-arguments.js';
+export { checkLockArguments, isValidLockOwner, isValidLockTtl, MAX_LOCK_OWNER_LENGTH, MAX_LOCK_TTL } from '../core/lock-arguments.js';
 export { redactError } from '../core/redact-error.js';
 export { describeStoreConformance, type StoreConformanceOptions } from './store-conformance.js';

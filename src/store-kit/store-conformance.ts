@@ -227,9 +227,7 @@ export function describeStoreConformance(
       await store.set(id, rec);
       const later = Date.now() + 4 * shortTtl;
 
-      expect(
-        await store.patch(id, { set: { change: '2', add: '"new"' }, unset: ['remove', 'never-existed'] }, later),
-      ).toBe(true);
+      expect(await store.patch(id, { set: { change: '2', add: '"new"' }, unset: ['remove', 'never-existed'] }, later)).toBe(true);
       const expected: SessionRecord = {
         data: { keep: '"k"', change: '2', add: '"new"' },
         createdAt: rec.createdAt,
@@ -308,9 +306,9 @@ export function describeStoreConformance(
         const error: unknown = await Promise.resolve()
           .then(() => store.set(id, record({ x: '1' })))
           .then(
-          () => undefined,
-          (err: unknown) => err,
-        );
+            () => undefined,
+            (err: unknown) => err,
+          );
         expect(error, label).toBeInstanceOf(SessionError);
         expect((error as SessionError).code, label).toBe('SESSION_INVALID_ID');
         expect(await store.patch(id, { set: { x: '1' }, unset: ['secret'] }, Date.now() + longTtl), label).toBe(false);
@@ -340,9 +338,7 @@ export function describeStoreConformance(
       await store.set(id, rec);
 
       const results = await Promise.all(
-        Array.from({ length: 50 }, (_, i) =>
-          store.patch(id, { set: { [`key${i}`]: String(i) }, unset: [] }, rec.expiresAt + i),
-        ),
+        Array.from({ length: 50 }, (_, i) => store.patch(id, { set: { [`key${i}`]: String(i) }, unset: [] }, rec.expiresAt + i)),
       );
       expect(results.every((ok) => ok)).toBe(true);
       const got = (await store.get(id))!;

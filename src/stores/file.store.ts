@@ -120,7 +120,10 @@ export class FileStore implements SessionStore {
       throw invalidOption('directory', 'it must be a non-empty path', "Pass for example { directory: './sessions' }.");
     }
     const gcInterval = gcIntervalOption(options.gcInterval, DEFAULT_GC_INTERVAL);
-    for (const [name, mode] of [['fileMode', options.fileMode], ['dirMode', options.dirMode]] as const) {
+    for (const [name, mode] of [
+      ['fileMode', options.fileMode],
+      ['dirMode', options.dirMode],
+    ] as const) {
       if (mode !== undefined && (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)) {
         throw invalidOption(name, 'it must be a permission number', 'Pass an octal literal such as 0o600.');
       }
@@ -275,7 +278,9 @@ export class FileStore implements SessionStore {
       throw unavailable('read', err);
     }
     const found: PrincipalSession[] = [];
-    const ids = names.map((name) => SESSION_FILE.exec(name)?.[1]).filter((id): id is string => id !== undefined && this.sessionPath(id) !== null);
+    const ids = names
+      .map((name) => SESSION_FILE.exec(name)?.[1])
+      .filter((id): id is string => id !== undefined && this.sessionPath(id) !== null);
     const worker = async (): Promise<void> => {
       for (let id = ids.pop(); id !== undefined; id = ids.pop()) {
         const record = await this.exclusive(id, () => this.readLive(id, this.sessionPath(id)!));

@@ -9,8 +9,6 @@ import type { StoreUrlOptions, UrlStoreModule } from './store-url.options.js';
 
 export type { StoreUrlOptions } from './store-url.options.js';
 
-
-
 /**
  * Stores behind optional peers, loaded only when their URL is used, so importing the package root
  * never loads a store client.
@@ -92,7 +90,11 @@ export async function createStoreFromUrl(url: string, options: StoreUrlOptions =
         if ((cause as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw cause;
         throw new SessionError(
           'SESSION_OPTIONS_INVALID',
-          SessionMessages.invalidOption('store', `"${scheme}:" stores need ${optional.peer}, which is not installed`, `Run \`npm install ${optional.peer.replace(' and ', ' ')}\`.`),
+          SessionMessages.invalidOption(
+            'store',
+            `"${scheme}:" stores need ${optional.peer}, which is not installed`,
+            `Run \`npm install ${optional.peer.replace(' and ', ' ')}\`.`,
+          ),
           { cause },
         );
       }

@@ -38,7 +38,11 @@ describe('sample app in a real browser', () => {
           '(.ci/run does this), or point CHROMIUM_PATH at a Chromium binary.',
       );
     }
-    const env = { PORT: String(await freePort()), OIDC_DEV_PORT: String(await freePort()), SESSION_SECRET: 'browser-test-secret-0123456789abcdef' };
+    const env = {
+      PORT: String(await freePort()),
+      OIDC_DEV_PORT: String(await freePort()),
+      SESSION_SECRET: 'browser-test-secret-0123456789abcdef',
+    };
     app = await startSampleApp({ env, host: '127.0.0.1', logger: false });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
     const context = await browser.newContext();
@@ -48,7 +52,8 @@ describe('sample app in a real browser', () => {
     page = await context.newPage();
     page.setDefaultTimeout(5_000);
     page.on('request', (request) => {
-      if (request.isNavigationRequest() && request.frame() === page.mainFrame()) navigations.push(`${request.method()} ${request.url().split('?')[0]}`);
+      if (request.isNavigationRequest() && request.frame() === page.mainFrame())
+        navigations.push(`${request.method()} ${request.url().split('?')[0]}`);
     });
   });
 
@@ -59,9 +64,11 @@ describe('sample app in a real browser', () => {
 
   /** The texts of the flash messages on the page, as [type, text] pairs. */
   async function flashes(): Promise<Array<[string, string]>> {
-    return page.locator('p.flash').evaluateAll((elements) =>
-      elements.map((element) => [element.className.replace(/^flash flash-/, ''), element.textContent ?? ''] as [string, string]),
-    );
+    return page
+      .locator('p.flash')
+      .evaluateAll((elements) =>
+        elements.map((element) => [element.className.replace(/^flash flash-/, ''), element.textContent ?? ''] as [string, string]),
+      );
   }
 
   it('logs in at the development provider, welcomes once, and logs out', async () => {

@@ -180,9 +180,7 @@ describe('FileStore', () => {
     await Promise.all(ids.map((id) => store.set(id, record())));
     await Promise.all(
       ids.flatMap((id) => [
-        ...Array.from({ length: 10 }, (_, i) =>
-          store.patch(id, { set: { [`k${i}`]: '1' }, unset: [] }, Date.now() + 60_000),
-        ),
+        ...Array.from({ length: 10 }, (_, i) => store.patch(id, { set: { [`k${i}`]: '1' }, unset: [] }, Date.now() + 60_000)),
         store.touch(id, Date.now() + 90_000),
       ]),
     );
@@ -244,9 +242,7 @@ describe('FileStore', () => {
 
     now += 10;
     expect(await store.gc()).toBe(1);
-    expect((await readdir(root)).sort()).toEqual(
-      [`${live}.json`, freshTmp.slice(root.length + 1), ...unrelated].sort(),
-    );
+    expect((await readdir(root)).sort()).toEqual([`${live}.json`, freshTmp.slice(root.length + 1), ...unrelated].sort());
     expect(await store.get(live)).not.toBeNull();
   });
 

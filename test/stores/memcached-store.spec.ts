@@ -4,11 +4,7 @@ import { SessionError } from '../../src/core/errors/session.error.js';
 import { generateSessionId } from '../../src/core/session-id.js';
 import { FailFastMemcached } from '../../src/stores/memcached/fail-fast-memcached.js';
 import { parseMemcachedUrl } from '../../src/stores/memcached/memcached-store.url.js';
-import {
-  MemcachedStore,
-  type MemcachedClientOptions,
-  type MemcachedStoreOptions,
-} from '../../src/stores/memcached/memcached.store.js';
+import { MemcachedStore, type MemcachedClientOptions, type MemcachedStoreOptions } from '../../src/stores/memcached/memcached.store.js';
 import type { SessionRecord } from '../../src/core/session-store.interface.js';
 import { createStoreFromUrl } from '../../src/stores/store-url.js';
 import { MemcachedTestServer } from '../support/memcached-server.js';
@@ -150,9 +146,7 @@ describe('MemcachedStore', () => {
       await writers[0].set(id, rec);
 
       const results = await Promise.all(
-        Array.from({ length: 50 }, (_, i) =>
-          writers[i % 5].patch(id, { set: { [`key${i}`]: String(i) }, unset: [] }, rec.expiresAt),
-        ),
+        Array.from({ length: 50 }, (_, i) => writers[i % 5].patch(id, { set: { [`key${i}`]: String(i) }, unset: [] }, rec.expiresAt)),
       );
       expect(results.every((ok) => ok)).toBe(true);
       const expected = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`key${i}`, String(i)]));
@@ -223,7 +217,11 @@ describe('MemcachedStore', () => {
       expect(await store.get(id)).toEqual(rec);
 
       await own.stop();
-      for (const operation of [() => store.get(id), () => store.set(id, rec), () => store.patch(id, { set: {}, unset: [] }, rec.expiresAt)]) {
+      for (const operation of [
+        () => store.get(id),
+        () => store.set(id, rec),
+        () => store.patch(id, { set: {}, unset: [] }, rec.expiresAt),
+      ]) {
         const started = Date.now();
         const error = await rejectionOf(operation());
         expect(error.code).toBe('SESSION_STORE_UNAVAILABLE');

@@ -115,10 +115,12 @@ describe('MemoryStore', () => {
         if (order.length > max) order.shift();
       } else if (op === 2) {
         const live = access(id);
-        expect(await store.get(id) !== null, `get at step ${step}`).toBe(live);
+        expect((await store.get(id)) !== null, `get at step ${step}`).toBe(live);
       } else if (op === 3) {
         const live = access(id);
-        expect(await store.patch(id, { set: { p: String(step) }, unset: [] }, expiry.get(id) ?? now + 10), `patch at step ${step}`).toBe(live);
+        expect(await store.patch(id, { set: { p: String(step) }, unset: [] }, expiry.get(id) ?? now + 10), `patch at step ${step}`).toBe(
+          live,
+        );
       } else if (op === 4) {
         const live = access(id);
         expect(await store.touch(id, expiry.get(id) ?? now + 10), `touch at step ${step}`).toBe(live);

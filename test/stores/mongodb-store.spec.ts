@@ -37,7 +37,6 @@ async function rejectionOf(promise: Promise<unknown>): Promise<SessionError> {
   return error as SessionError;
 }
 
-
 describe('escapeKey / unescapeKey', () => {
   it.each([
     ['user', 'user'],
@@ -127,7 +126,9 @@ describe('MongoStore without a server', () => {
     const collection = client.db('y').collection('z');
     expect(create({ collection }, InspectableMongoStore).sessions).toBe(collection);
     expect(create({ url: 'mongodb://127.0.0.1:1/fromurl' }, InspectableMongoStore).sessions.namespace).toBe('fromurl.sessions');
-    expect(create({ url: 'mongodb://127.0.0.1:1/fromurl', dbName: 'named' }, InspectableMongoStore).sessions.namespace).toBe('named.sessions');
+    expect(create({ url: 'mongodb://127.0.0.1:1/fromurl', dbName: 'named' }, InspectableMongoStore).sessions.namespace).toBe(
+      'named.sessions',
+    );
   });
 
   it('closes the client it created from url, and never one passed in', async () => {
@@ -364,7 +365,12 @@ describe.skipIf(!MONGO_URL)(REAL_SERVER_SUITE, () => {
     try {
       const id = generateSessionId();
       const now = Date.now();
-      await store.set(id, { data: { 'a.b': '1', $c: '2', plain: '3' }, createdAt: now - 1000, expiresAt: now + 60_000, principal: 'alice' });
+      await store.set(id, {
+        data: { 'a.b': '1', $c: '2', plain: '3' },
+        createdAt: now - 1000,
+        expiresAt: now + 60_000,
+        principal: 'alice',
+      });
       const document = await store.sessions.findOne({ _id: id });
       expect(document).toEqual({
         _id: id,

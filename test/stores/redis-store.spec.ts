@@ -300,7 +300,9 @@ describe('RedisStore on the local Redis (6379)', () => {
 
       expect(await monitor.commandsFor(keys, () => store.set(id, record({ a: '1' }, HOUR, 'alice')))).toEqual(['evalsha', 'evalsha']);
       expect(await monitor.commandsFor(keys, () => store.get(id))).toEqual(['hgetall']);
-      expect(await monitor.commandsFor(keys, () => store.patch(id, { set: { b: '2' }, unset: ['a'] }, Date.now() + HOUR))).toEqual(['evalsha']);
+      expect(await monitor.commandsFor(keys, () => store.patch(id, { set: { b: '2' }, unset: ['a'] }, Date.now() + HOUR))).toEqual([
+        'evalsha',
+      ]);
       expect(await monitor.commandsFor(keys, () => store.touch(id, Date.now() + HOUR))).toEqual(['evalsha']);
       // A new principal: its index first, then the session; then the old index is cleaned up.
       expect(await monitor.commandsFor(keys, () => store.patch(id, { set: {}, unset: [], principal: 'bob' }, Date.now() + HOUR))).toEqual([
@@ -418,15 +420,25 @@ describe('RedisStore on the local Redis (6379)', () => {
     ['a client passed in with a shorter commandTimeout of its own', { commandTimeout: 200 }],
   ])('fails within commandTimeout when Redis stops answering on a ready connection: %s', async (_name, clientOptions) => {
     const link = await stallableLink();
-    const client = clientOptions === undefined ? undefined : quiet(new Redis({ host: LOCAL.host, port: link.port, maxRetriesPerRequest: 1, ...clientOptions }));
-    const store = client === undefined ? create({ port: link.port, commandTimeout: 400 }) : new RedisStore({ client, keyPrefix: prefix, commandTimeout: 400 });
+    const client =
+      clientOptions === undefined
+        ? undefined
+        : quiet(new Redis({ host: LOCAL.host, port: link.port, maxRetriesPerRequest: 1, ...clientOptions }));
+    const store =
+      client === undefined
+        ? create({ port: link.port, commandTimeout: 400 })
+        : new RedisStore({ client, keyPrefix: prefix, commandTimeout: 400 });
     try {
       const id = generateSessionId();
       await store.set(id, record());
       expect(store.client.status).toBe('ready');
       link.stall();
       const started = Date.now();
-      for (const operation of [store.get(id), store.patch(id, { set: { b: '2' }, unset: [] }, Date.now() + HOUR), store.touch(id, Date.now() + HOUR)]) {
+      for (const operation of [
+        store.get(id),
+        store.patch(id, { set: { b: '2' }, unset: [] }, Date.now() + HOUR),
+        store.touch(id, Date.now() + HOUR),
+      ]) {
         const error = await rejection(operation);
         expect((error as SessionError).code).toBe('SESSION_STORE_UNAVAILABLE');
       }
@@ -452,7 +464,8 @@ describe('RedisStore on the local Redis (6379)', () => {
 
       // Twenty reads in one turn: all twenty HGETALLs wait in the socket's buffer, written out together afterwards.
       const reads = ids.map((id) => owned.get(id));
-      const resp = (...args: string[]): number => Buffer.byteLength(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+      const resp = (...args: string[]): number =>
+        Buffer.byteLength(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
       expect(stream.writableCorked).toBe(1);
       expect(stream.writableLength).toBe(ids.reduce((sum, id) => sum + resp('hgetall', `${prefix}{${id}}`), 0));
       expect((await Promise.all(reads)).map((found) => found?.data['n'])).toEqual(ids.map((_, i) => String(i)));
@@ -578,7 +591,13 @@ describe('RedisStore when Redis is down', () => {
   it('fails fast with SESSION_STORE_UNAVAILABLE, never crashes, and recovers when Redis is back', async () => {
     const port = await freePort();
     const errors: Error[] = [];
-    const store = new RedisStore({ port, connectTimeout: 200, commandTimeout: 400, keyPrefix: `${RUN}down:`, onClientError: (err) => errors.push(err) });
+    const store = new RedisStore({
+      port,
+      connectTimeout: 200,
+      commandTimeout: 400,
+      keyPrefix: `${RUN}down:`,
+      onClientError: (err) => errors.push(err),
+    });
     let server: RedisServer | undefined;
     try {
       for (const operation of [() => store.get(generateSessionId()), () => store.set(generateSessionId(), record())]) {
@@ -597,7 +616,10 @@ describe('RedisStore when Redis is down', () => {
       const id = generateSessionId();
       const deadline = Date.now() + 5000;
       for (;;) {
-        const ok = await store.set(id, record()).then(() => true, () => false);
+        const ok = await store.set(id, record()).then(
+          () => true,
+          () => false,
+        );
         if (ok) break;
         if (Date.now() > deadline) throw new Error('the store did not reconnect within 5 s');
         await sleep(100);
@@ -629,7 +651,14 @@ describe('RedisStore when Redis is down', () => {
       await server.start();
       const deadline = Date.now() + 5000;
       // The restarted server has no persistence, so the session is gone: null, not an error.
-      while ((await store.get(id).then(() => 'ok', () => 'down')) === 'down' && Date.now() < deadline) await sleep(100);
+      while (
+        (await store.get(id).then(
+          () => 'ok',
+          () => 'down',
+        )) === 'down' &&
+        Date.now() < deadline
+      )
+        await sleep(100);
       expect(await store.get(id)).toBeNull();
       await store.set(id, record({ a: '2' }));
       expect((await store.get(id))?.data).toEqual({ a: '2' });
@@ -687,7 +716,7 @@ describe('RedisStore on a 3-master cluster', () => {
     const slots = new Set<number>();
     for (const id of ids) {
       const key = `${prefix}{${id}}`;
-      const slot = (await admin.cluster('KEYSLOT', key));
+      const slot = await admin.cluster('KEYSLOT', key);
       expect(slot).toBe(await admin.cluster('KEYSLOT', id));
       slots.add(slot);
       expect(await admin.hget(key, 'd:id')).toBe(id);
@@ -732,7 +761,9 @@ describe('RedisStore on a 3-master cluster', () => {
 
   it('works from a redis://…?cluster=1 URL with one seed node', async () => {
     const seed = cluster!.nodes[1];
-    const store = (await createStoreFromUrl(`redis://${seed.host}:${seed.port}?cluster=1&prefix=${encodeURIComponent(prefix)}`)) as RedisStore;
+    const store = (await createStoreFromUrl(
+      `redis://${seed.host}:${seed.port}?cluster=1&prefix=${encodeURIComponent(prefix)}`,
+    )) as RedisStore;
     stores.push(store);
     expect(store.client).toBeInstanceOf(Cluster);
     const id = generateSessionId();
@@ -782,7 +813,10 @@ describe('RedisStore over TLS', () => {
     expect((error as SessionError).code).toBe('SESSION_STORE_UNAVAILABLE');
     // The exact code depends on whether the server sends its CA along (SELF_SIGNED_CERT_IN_CHAIN) or not.
     const codes = errors.map((err) => String((err as NodeJS.ErrnoException).code));
-    expect(codes.some((code) => /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT/.test(code)), codes.join()).toBe(true);
+    expect(
+      codes.some((code) => /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT/.test(code)),
+      codes.join(),
+    ).toBe(true);
   });
 
   it('connects to that server with rejectUnauthorized: false', async () => {
@@ -818,7 +852,10 @@ describe('RedisStore through Sentinel', () => {
   });
 
   it('finds the master through the sentinels and stores sessions there', async () => {
-    const store = new RedisStore({ sentinel: { sentinels: [{ host: '127.0.0.1', port: sentinel!.port }], name: 'sessions-master' }, keyPrefix: RUN });
+    const store = new RedisStore({
+      sentinel: { sentinels: [{ host: '127.0.0.1', port: sentinel!.port }], name: 'sessions-master' },
+      keyPrefix: RUN,
+    });
     const direct = quiet(new Redis({ host: '127.0.0.1', port: master!.port }));
     try {
       const id = generateSessionId();

@@ -68,9 +68,9 @@ const BACKENDS: Backend[] = [
     url: `sqlite:${join(tmp, 'url.db')}`,
     options: { type: 'better-sqlite3', database: join(tmp, 'sessions.db') },
     async indexedColumns(ds, table) {
-      const rows = (await ds.query(`SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`, [
-        table,
-      ])) as { sql: string }[];
+      const rows = (await ds.query(`SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`, [table])) as {
+        sql: string;
+      }[];
       return rows.map((row) => columnOf(row.sql));
     },
   },
@@ -160,7 +160,6 @@ async function storeFromUrl(url: string, options: { gcInterval?: number } = {}):
   return store as TypeormStore;
 }
 
-
 afterAll(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
@@ -178,7 +177,10 @@ for (const backend of BACKENDS) {
     };
     const q = (table: string): string => ds.driver.escape(table);
     const param = (n: number): string => (backend.family === 'postgres' ? `$${n}` : '?');
-    const open = <T extends TypeormStore = TypeormStore>(options: Partial<TypeormStoreOptions>, Store = TypeormStore as unknown as new (o: TypeormStoreOptions) => T): T => {
+    const open = <T extends TypeormStore = TypeormStore>(
+      options: Partial<TypeormStoreOptions>,
+      Store = TypeormStore as unknown as new (o: TypeormStoreOptions) => T,
+    ): T => {
       const store = new Store({ dataSource: ds, gcInterval: 0, ...options });
       stores.push(store);
       return store;
@@ -226,7 +228,11 @@ for (const backend of BACKENDS) {
       const store = open({ tableName: table, createTable: true, now: () => now });
       const key = generateSessionId(43);
       expect(await store.tryLock(key, 'owner-a', 1000)).toBe(true);
-      const rows = (await ds.query(`SELECT id, data, principal FROM ${q(table)}`)) as { id: string; data: string; principal: string | null }[];
+      const rows = (await ds.query(`SELECT id, data, principal FROM ${q(table)}`)) as {
+        id: string;
+        data: string;
+        principal: string | null;
+      }[];
       expect(rows).toEqual([{ id: `lock:${key}`, data: 'owner-a', principal: null }]);
       expect(await store.tryLock(key, 'owner-b', 1000)).toBe(false);
 
@@ -269,14 +275,19 @@ for (const backend of BACKENDS) {
     it('gc deletes expired rows in bounded batches and keeps live ones', async () => {
       const table = newTable('gc');
       const countExpired = async (): Promise<number> => {
-        const [row] = (await ds.query(`SELECT COUNT(*) AS n FROM ${q(table)} WHERE expires_at <= ${param(1)}`, [Date.now()])) as { n: string | number }[];
+        const [row] = (await ds.query(`SELECT COUNT(*) AS n FROM ${q(table)} WHERE expires_at <= ${param(1)}`, [Date.now()])) as {
+          n: string | number;
+        }[];
         return Number(row.n);
       };
-      const store = open({ tableName: table, createTable: true, gcBatchSize: 1000 }, class extends BatchRecordingStore {
-        constructor(options: TypeormStoreOptions) {
-          super(options, countExpired);
-        }
-      });
+      const store = open(
+        { tableName: table, createTable: true, gcBatchSize: 1000 },
+        class extends BatchRecordingStore {
+          constructor(options: TypeormStoreOptions) {
+            super(options, countExpired);
+          }
+        },
+      );
       await store.get(generateSessionId());
       const now = Date.now();
       const rows = Array.from({ length: 2500 }, (_, i) => [generateSessionId(), '{}', now - 10_000, now - 1000 - i, 0]);
@@ -387,7 +398,7 @@ for (const backend of BACKENDS) {
       const data: Record<string, string> = {
         [evil]: JSON.stringify(evil),
         'a"b`c\\d': `"\\" ' \` $1 ? :name %s \u0000`,
-        '$1': '?',
+        $1: '?',
         '?': '$2',
       };
       const principal = `${evil} OR 1=1 --`;
@@ -398,8 +409,10 @@ for (const backend of BACKENDS) {
 
       expect(await store.get(id)).toEqual({ ...record(data), principal, createdAt: expect.any(Number), expiresAt: expect.any(Number) });
       expect((await store.get(id))?.data).toEqual(data);
-      expect(await store.patch(id, { set: { [`${evil}2`]: evil }, unset: ['$1'], principal: `${principal}'` }, Date.now() + LONG)).toBe(true);
-      const { '$1': _, ...kept } = data;
+      expect(await store.patch(id, { set: { [`${evil}2`]: evil }, unset: ['$1'], principal: `${principal}'` }, Date.now() + LONG)).toBe(
+        true,
+      );
+      const { $1: _, ...kept } = data;
       expect((await store.get(id))?.data).toEqual({ ...kept, [`${evil}2`]: evil });
       expect((await store.findByPrincipal(`${principal}'`)).map((s) => s.id)).toEqual([id]);
       expect(await store.findByPrincipal("' OR '1'='1")).toEqual([]);
@@ -437,7 +450,6 @@ for (const backend of BACKENDS) {
       expect(own.dataSource.isInitialized).toBe(false);
       expect((await rejection(store.get(id))).code).toBe('SESSION_STORE_UNAVAILABLE');
     });
-
   });
 }
 

@@ -42,7 +42,11 @@ class AuthTestController {
   }
 
   @Get('whoami')
-  whoami(@CurrentUser() user: AuthClaims | undefined, @CurrentUser({ provider: 'second' }) second: AuthClaims | undefined, @Session() session: SessionHandle) {
+  whoami(
+    @CurrentUser() user: AuthClaims | undefined,
+    @CurrentUser({ provider: 'second' }) second: AuthClaims | undefined,
+    @Session() session: SessionHandle,
+  ) {
     return { sub: user?.sub ?? null, second: second?.sub ?? null, providers: this.auth.loggedInProviders(session) };
   }
 

@@ -82,7 +82,9 @@ Module({
       store: process.env.STORE_URL,
       cookie: { secure: false },
       storeTimeout: Number(process.env.STORE_TIMEOUT ?? 1000),
-      onError: process.env.LOG_ERRORS ? (error) => console.error('SESSION_ERROR', error.code, error.message, String(error.cause)) : () => undefined,
+      onError: process.env.LOG_ERRORS
+        ? (error) => console.error('SESSION_ERROR', error.code, error.message, String(error.cause))
+        : () => undefined,
     }),
     ...(auth ? [auth.module] : []),
   ],

@@ -42,7 +42,9 @@ export class MemcachedTestServer {
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const exited = new Promise<Error>((resolve) => {
-      child.once('error', (err) => resolve(new Error(`could not run memcached (is it installed? apt-get install memcached): ${err.message}`)));
+      child.once('error', (err) =>
+        resolve(new Error(`could not run memcached (is it installed? apt-get install memcached): ${err.message}`)),
+      );
       child.once('exit', (code, signal) => resolve(new Error(`memcached exited (${code ?? signal}): ${stderr.trim()}`)));
     });
     this.child = child;
@@ -97,7 +99,6 @@ export class MemcachedTestServer {
     this.child?.kill('SIGCONT');
   }
 }
-
 
 /** Whether a TCP connection to the loopback `port` succeeds. */
 function canConnect(port: number): Promise<boolean> {

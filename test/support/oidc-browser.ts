@@ -211,12 +211,14 @@ export class OidcTestBrowser {
   }
 
   private cookieHeaderFor(url: URL): string {
-    return this.cookies(url)
-      .filter((c) => pathMatches(url.pathname, c.path))
-      // RFC 6265: longer paths first.
-      .sort((a, b) => b.path.length - a.path.length)
-      .map((c) => `${c.name}=${c.value}`)
-      .join('; ');
+    return (
+      this.cookies(url)
+        .filter((c) => pathMatches(url.pathname, c.path))
+        // RFC 6265: longer paths first.
+        .sort((a, b) => b.path.length - a.path.length)
+        .map((c) => `${c.name}=${c.value}`)
+        .join('; ')
+    );
   }
 
   private storeCookie(url: URL, line: string): void {

@@ -333,9 +333,7 @@ async function createIdp(server: Server, issuer: string, options: TestIdpOptions
     },
     async signJwt(payload, { key, header }) {
       const signer = key === 'provider' ? providerKey : await (foreignKey ??= newSigningKey());
-      return new SignJWT(payload)
-        .setProtectedHeader({ alg: 'RS256', kid: providerKey.kid, ...header })
-        .sign(signer.privateKey);
+      return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: providerKey.kid, ...header }).sign(signer.privateKey);
     },
     tamperNextIdToken(mutate) {
       idTokenMutations.push(mutate);

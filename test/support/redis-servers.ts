@@ -59,7 +59,6 @@ export interface StartRedisOptions {
   args?: string[];
 }
 
-
 /** Start a standalone `redis-server`. */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
@@ -106,11 +105,16 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterServer
       const port = await freePort();
       const args = [
         ...commonArgs(dir),
-        '--port', String(port),
-        '--cluster-enabled', 'yes',
-        '--cluster-port', String(busPort),
-        '--cluster-config-file', join(dir, 'nodes.conf'),
-        '--cluster-node-timeout', '5000',
+        '--port',
+        String(port),
+        '--cluster-enabled',
+        'yes',
+        '--cluster-port',
+        String(busPort),
+        '--cluster-config-file',
+        join(dir, 'nodes.conf'),
+        '--cluster-node-timeout',
+        '5000',
       ];
       servers.push(await launch(port, dir, args));
     }
@@ -168,14 +172,42 @@ export async function createTlsFiles(): Promise<TlsFiles> {
   const file = (name: string): string => join(dir, name);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   try {
-    await run('openssl', ['req', '-x509', ...ec, '-keyout', file('ca.key'), '-out', file('ca.crt'), '-days', '2', '-subj', '/CN=nest-sessions test CA']);
+    await run('openssl', [
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      file('ca.key'),
+      '-out',
+      file('ca.crt'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=nest-sessions test CA',
+    ]);
     await writeFile(file('server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
     await writeFile(file('client.ext'), 'extendedKeyUsage=clientAuth\n');
-    for (const [name, cn] of [['server', 'localhost'], ['client', 'nest-sessions test client']] as const) {
+    for (const [name, cn] of [
+      ['server', 'localhost'],
+      ['client', 'nest-sessions test client'],
+    ] as const) {
       await run('openssl', ['req', '-new', ...ec, '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`), '-subj', `/CN=${cn}`]);
       await run('openssl', [
-        'x509', '-req', '-in', file(`${name}.csr`), '-CA', file('ca.crt'), '-CAkey', file('ca.key'), '-CAcreateserial',
-        '-out', file(`${name}.crt`), '-days', '2', '-extfile', file(`${name}.ext`),
+        'x509',
+        '-req',
+        '-in',
+        file(`${name}.csr`),
+        '-CA',
+        file('ca.crt'),
+        '-CAkey',
+        file('ca.key'),
+        '-CAcreateserial',
+        '-out',
+        file(`${name}.crt`),
+        '-days',
+        '2',
+        '-extfile',
+        file(`${name}.ext`),
       ]);
     }
   } catch (err) {
@@ -220,7 +252,10 @@ async function launch(port: number, dir: string, args: string[], ready = /Ready 
     });
     let output = '';
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => fail(new Error(`redis-server on port ${port} was not ready within ${READY_TIMEOUT} ms:\n${output}`)), READY_TIMEOUT);
+      const timer = setTimeout(
+        () => fail(new Error(`redis-server on port ${port} was not ready within ${READY_TIMEOUT} ms:\n${output}`)),
+        READY_TIMEOUT,
+      );
       const onData = (chunk: Buffer): void => {
         output += chunk.toString();
         if (ready.test(output)) {

@@ -38,7 +38,10 @@ const MARIADB: DataSourceOptions = { type: 'mysql', host: '127.0.0.1', port: 330
  * A TypeormStore backend in a table of its own (created by the store, dropped by `cleanup`), every
  * store instance with its own DataSource. `dropTable` quotes the table name for its database.
  */
-function typeormBackend(name: string, options: () => Promise<{ source: DataSourceOptions; dropTable(table: string): string; cleanup?(): Promise<void> }>): SharedStoreBackend {
+function typeormBackend(
+  name: string,
+  options: () => Promise<{ source: DataSourceOptions; dropTable(table: string): string; cleanup?(): Promise<void> }>,
+): SharedStoreBackend {
   return {
     name,
     async open() {
@@ -144,7 +147,10 @@ export const MORE_SERVER_STORE_BACKENDS: SharedStoreBackend[] = [
       cleanup: () => rm(dir, { recursive: true, force: true }),
     };
   }),
-  typeormBackend('TypeormStore (local MariaDB)', async () => ({ source: MARIADB, dropTable: (table) => `DROP TABLE IF EXISTS \`${table}\`` })),
+  typeormBackend('TypeormStore (local MariaDB)', async () => ({
+    source: MARIADB,
+    dropTable: (table) => `DROP TABLE IF EXISTS \`${table}\``,
+  })),
   {
     name: 'MemcachedStore (memcached started for the test)',
     async open() {

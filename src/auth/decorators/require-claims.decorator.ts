@@ -5,7 +5,6 @@ import type { ClaimsRequirement } from '../claims-requirement.js';
 export type { ClaimsRequirement } from '../claims-requirement.js';
 import { ClaimsGuard } from '../guards/claims.guard.js';
 
-
 /**
  * Require a login whose claims meet `requirement` (403 otherwise; not logged in: the login
  * redirect or 401, as `AuthenticatedGuard`). Applies `ClaimsGuard` by itself.

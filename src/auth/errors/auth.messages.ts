@@ -1,7 +1,6 @@
 /** Message factories of the auth module. None of them ever includes a token, a secret or a session ID. */
 export const AuthMessages = {
-  invalidOption: (option: string, rule: string, fix: string): string =>
-    `nest-sessions/auth: invalid option \`${option}\`: ${rule}. ${fix}`,
+  invalidOption: (option: string, rule: string, fix: string): string => `nest-sessions/auth: invalid option \`${option}\`: ${rule}. ${fix}`,
   discoveryFailed: (provider: string, issuer: string, attempts: number, reason: string): string =>
     `nest-sessions/auth: could not discover provider "${provider}" at ${issuer} after ${attempts} attempt(s): ${reason}. ` +
     'Check `issuer` (it must serve /.well-known/openid-configuration), that the provider is up, or raise `discovery.attempts`.',
@@ -17,7 +16,7 @@ export const AuthMessages = {
   logoutTokenInvalid: (reason: string): string => `nest-sessions/auth: invalid logout token: ${reason}.`,
   crossOrigin: (): string =>
     'nest-sessions/auth: this request came from another site, so it was refused. ' +
-    'Post the logout form from a page of this app, or list the page\'s origin in AuthModule `trustedOrigins`.',
+    "Post the logout form from a page of this app, or list the page's origin in AuthModule `trustedOrigins`.",
   cookieStore: (): string =>
     'nest-sessions/auth: AuthModule keeps access, refresh and ID tokens in the session, and the session store is a ' +
     'client-side store (CookieStore): the tokens would live in the browser, a copied cookie would stay logged in after ' +

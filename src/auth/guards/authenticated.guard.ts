@@ -51,7 +51,7 @@ export class AuthenticatedGuard implements CanActivate {
   protected denyLogin(context: ExecutionContext): never {
     const req = getRequestFromContext(context);
     if (context.getType() === 'http' && req && !this.auth.isApiRequest(req)) {
-      const location = this.auth.loginPath(req.method === 'GET' ? (req as { originalUrl?: string }).originalUrl ?? req.url : undefined);
+      const location = this.auth.loginPath(req.method === 'GET' ? ((req as { originalUrl?: string }).originalUrl ?? req.url) : undefined);
       if (location !== undefined) throw new LoginRedirectException(location);
     }
     throw new AuthError('AUTH_LOGIN_REQUIRED', AuthMessages.loginRequired());

@@ -15,7 +15,10 @@ import { AuthenticatedGuard } from './authenticated.guard.js';
 @Injectable()
 export class ClaimsGuard extends AuthenticatedGuard {
   protected override isAllowed(context: ExecutionContext, session: AnySession): boolean {
-    const requirement = this.reflector.getAllAndOverride<ClaimsRequirement | undefined>(REQUIRED_CLAIMS_KEY, [context.getHandler(), context.getClass()]);
+    const requirement = this.reflector.getAllAndOverride<ClaimsRequirement | undefined>(REQUIRED_CLAIMS_KEY, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
     if (requirement === undefined) return true;
     for (const provider of this.auth.loggedInProviders(session)) {
       const claims = this.auth.getUser(session, provider);

@@ -1,7 +1,6 @@
 /** Message factories, kept in one place so wording stays consistent and testable. */
 export const SessionMessages = {
-  invalidOption: (option: string, rule: string, fix: string): string =>
-    `nest-sessions: invalid option \`${option}\`: ${rule}. ${fix}`,
+  invalidOption: (option: string, rule: string, fix: string): string => `nest-sessions: invalid option \`${option}\`: ${rule}. ${fix}`,
   storeUnavailable: (operation: string): string =>
     `nest-sessions: the session store failed to ${operation}; the request was not completed.`,
   headersSent: (what: string): string =>

@@ -101,19 +101,13 @@ describe('JsonCodec', () => {
     expect(err.message).toMatch(/boom/);
   });
 
-  it.each([['not json'], ['{"a":'], [''], ['undefined'], ["{'a':1}"]])(
-    'refuses to decode %j with the SyntaxError as cause',
-    (text) => {
-      const err = codecError(() => codec.decode(text));
-      expect(err.cause).toBeInstanceOf(SyntaxError);
-    },
-  );
+  it.each([['not json'], ['{"a":'], [''], ['undefined'], ["{'a':1}"]])('refuses to decode %j with the SyntaxError as cause', (text) => {
+    const err = codecError(() => codec.decode(text));
+    expect(err.cause).toBeInstanceOf(SyntaxError);
+  });
 
   it('decodes __proto__ keys as own properties without touching prototypes', () => {
-    const decoded = codec.decode('{"__proto__":{"polluted":true},"a":{"__proto__":{"polluted":true}}}') as Record<
-      string,
-      unknown
-    >;
+    const decoded = codec.decode('{"__proto__":{"polluted":true},"a":{"__proto__":{"polluted":true}}}') as Record<string, unknown>;
     expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
     expect(Object.hasOwn(decoded, '__proto__')).toBe(true);
     expect((decoded.a as object).constructor).toBe(Object);

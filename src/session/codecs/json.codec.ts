@@ -57,10 +57,7 @@ export class JsonCodec implements SessionCodec {
     }
     // A top-level toJSON() may itself return undefined, which JSON.stringify passes through.
     if (text === undefined) {
-      throw new SessionError(
-        'SESSION_CODEC_ERROR',
-        'nest-sessions: JsonCodec cannot encode this value: its toJSON() returned undefined.',
-      );
+      throw new SessionError('SESSION_CODEC_ERROR', 'nest-sessions: JsonCodec cannot encode this value: its toJSON() returned undefined.');
     }
     return text;
   }
@@ -76,11 +73,9 @@ export class JsonCodec implements SessionCodec {
     try {
       return JSON.parse(text);
     } catch (err) {
-      throw new SessionError(
-        'SESSION_CODEC_ERROR',
-        'nest-sessions: JsonCodec could not decode the stored text: it is not valid JSON.',
-        { cause: err },
-      );
+      throw new SessionError('SESSION_CODEC_ERROR', 'nest-sessions: JsonCodec could not decode the stored text: it is not valid JSON.', {
+        cause: err,
+      });
     }
   }
 }

@@ -184,15 +184,7 @@ describe('RichCodec', () => {
       const decoded = roundTrip(map) as Map<unknown, unknown>;
       expect(decoded).toBeInstanceOf(Map);
       expect(decoded).toEqual(map);
-      expect([...decoded.keys()].map((k) => typeof k)).toEqual([
-        'string',
-        'number',
-        'object',
-        'bigint',
-        'undefined',
-        'object',
-        'string',
-      ]);
+      expect([...decoded.keys()].map((k) => typeof k)).toEqual(['string', 'number', 'object', 'bigint', 'undefined', 'object', 'string']);
       expect(decoded.get('__proto__')).toBe('not a prototype');
     });
 
@@ -285,7 +277,7 @@ describe('RichCodec', () => {
     });
 
     it('does not escape keys that merely contain $', () => {
-      const value = { $ref: '#/a', a$: 1, '$$': 2 };
+      const value = { $ref: '#/a', a$: 1, $$: 2 };
       expect(codec.encode(value)).toBe(JSON.stringify(value));
       expect(roundTrip(value)).toEqual(value);
     });
@@ -317,7 +309,13 @@ describe('RichCodec', () => {
         ) {}
       }
       const c = new RichCodec({ classes: { Point, Shape } });
-      const shape = new Shape([new Point(0, 0), new Point(1, 1)], new Map<string, unknown>([['at', new Date(7)], ['n', 2n]]));
+      const shape = new Shape(
+        [new Point(0, 0), new Point(1, 1)],
+        new Map<string, unknown>([
+          ['at', new Date(7)],
+          ['n', 2n],
+        ]),
+      );
       const decoded = roundTrip(shape, c) as Shape;
       expect(decoded).toBeInstanceOf(Shape);
       expect(decoded.points[1]).toBeInstanceOf(Point);

@@ -275,10 +275,7 @@ export class RichCodec implements SessionCodec {
 
   #encodeObject(object: object, seen: Set<object>): unknown {
     if (seen.has(object)) {
-      throw new EncodeFault(
-        'a circular reference',
-        'Store a copy without the cycle (for example an ID instead of the object).',
-      );
+      throw new EncodeFault('a circular reference', 'Store a copy without the cycle (for example an ID instead of the object).');
     }
     seen.add(object);
     const proto: unknown = Object.getPrototypeOf(object);
@@ -400,10 +397,7 @@ export class RichCodec implements SessionCodec {
     const toSession = (instance as { toSession?: unknown }).toSession;
     // The payload is always an ordinary encoded value, so decoding reads it the same way whether
     // it came from toSession() or from the property copy.
-    const data =
-      typeof toSession === 'function'
-        ? this.#encode(toSession.call(instance), seen)
-        : this.#encodeRecord(instance, seen, true);
+    const data = typeof toSession === 'function' ? this.#encode(toSession.call(instance), seen) : this.#encodeRecord(instance, seen, true);
     return { $: 'class', n: entry.name, v: data };
   }
 

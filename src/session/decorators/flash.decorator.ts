@@ -13,6 +13,6 @@ import type { Session } from '../session.js';
  * @Get('form') form(@Flash('error') errors: string[] = []) { ... }
  * ```
  */
-export const Flash: (key?: string) => ParameterDecorator = createParamDecorator(
-  (key: string | undefined, context: ExecutionContext) => getSessionFromContext<Session>(context).consumeFlash(key),
+export const Flash: (key?: string) => ParameterDecorator = createParamDecorator((key: string | undefined, context: ExecutionContext) =>
+  getSessionFromContext<Session>(context).consumeFlash(key),
 );

@@ -21,9 +21,7 @@ export type Session<T extends object = SessionData> = SessionHandle<T>;
  * @Get('me') me(@Session('userId') userId?: number) { ... }
  * ```
  */
-export const Session: (key?: string) => ParameterDecorator = createParamDecorator(
-  (key: string | undefined, context: ExecutionContext) => {
-    const session = getSessionFromContext<SessionHandle<Record<string, unknown>>>(context);
-    return key === undefined ? session : session.get(key);
-  },
-);
+export const Session: (key?: string) => ParameterDecorator = createParamDecorator((key: string | undefined, context: ExecutionContext) => {
+  const session = getSessionFromContext<SessionHandle<Record<string, unknown>>>(context);
+  return key === undefined ? session : session.get(key);
+});

@@ -144,13 +144,13 @@ const MAX_CAS_BACKOFF = 20;
 /** Options that configure a client the store creates, so they conflict with `client`. */
 const CLIENT_CREATION_OPTIONS = ['servers', 'clientOptions'] as const;
 const REFUSED_CLIENT_OPTIONS: Record<string, string> = {
-  namespace: 'Use the store\'s `keyPrefix` instead.',
-  maxValue: 'Use the store\'s `maxItemSize` instead.',
-  failures: 'The store\'s client never marks a server dead; leave it out.',
-  retry: 'The store\'s client never marks a server dead; leave it out.',
-  reconnect: 'The store\'s client never marks a server dead; leave it out.',
-  remove: 'The store\'s client never marks a server dead; leave it out.',
-  failOverServers: 'The store\'s client never marks a server dead; list every server in `servers`.',
+  namespace: "Use the store's `keyPrefix` instead.",
+  maxValue: "Use the store's `maxItemSize` instead.",
+  failures: "The store's client never marks a server dead; leave it out.",
+  retry: "The store's client never marks a server dead; leave it out.",
+  reconnect: "The store's client never marks a server dead; leave it out.",
+  remove: "The store's client never marks a server dead; leave it out.",
+  failOverServers: "The store's client never marks a server dead; list every server in `servers`.",
 };
 const SERVER_PATTERN = /^[A-Za-z0-9._-]+(?::(\d{1,5}))?$/;
 
@@ -246,10 +246,18 @@ export class MemcachedStore implements SessionStore {
     if (options.client !== undefined) {
       const extra = CLIENT_CREATION_OPTIONS.filter((name) => options[name] !== undefined);
       if (extra.length > 0) {
-        throw invalidOption(extra[0], 'it configures a client the store creates, but `client` was given', 'Configure your client instead, or leave `client` out.');
+        throw invalidOption(
+          extra[0],
+          'it configures a client the store creates, but `client` was given',
+          'Configure your client instead, or leave `client` out.',
+        );
       }
       if (!isMemcachedClient(options.client)) {
-        throw invalidOption('client', 'it must be a client of the `memcached` package', "Pass for example new Memcached('localhost:11211').");
+        throw invalidOption(
+          'client',
+          'it must be a client of the `memcached` package',
+          "Pass for example new Memcached('localhost:11211').",
+        );
       }
       this.client = options.client;
       this.ownsClient = false;
@@ -483,7 +491,8 @@ export class MemcachedStore implements SessionStore {
         clearTimeout(timer);
         const serverError = (this as { serverError?: unknown } | null | undefined)?.serverError;
         if (error) reject(unavailable(operation, toError(error), key));
-        else if (typeof serverError === 'string') reject(unavailable(operation, new Error(`memcached answered SERVER_ERROR ${serverError}`)));
+        else if (typeof serverError === 'string')
+          reject(unavailable(operation, new Error(`memcached answered SERVER_ERROR ${serverError}`)));
         else resolve(result);
       };
       try {
@@ -505,7 +514,11 @@ export class MemcachedStore implements SessionStore {
     if (!key) return false;
     for (let attempt = 0; attempt <= this.casRetries; attempt++) {
       if (attempt > 0) await this.backoff(attempt);
-      const found = await this.command<GetsResult | undefined>('read', (done) => this.client.gets(key, done as CommandCallback<GetsResult>), key);
+      const found = await this.command<GetsResult | undefined>(
+        'read',
+        (done) => this.client.gets(key, done as CommandCallback<GetsResult>),
+        key,
+      );
       const record = found ? this.parse(found[key]) : null;
       if (!found || !record || record.expiresAt <= this.now()) return false;
       change(record);

@@ -180,7 +180,11 @@ export class MongoStore implements SessionStore {
 
   constructor(options: MongoStoreOptions) {
     if (typeof options !== 'object' || options === null) {
-      throw invalidOption('url', 'the store needs `url`, `client`, `db` or a `Collection`', "Pass for example { url: 'mongodb://localhost/app' }.");
+      throw invalidOption(
+        'url',
+        'the store needs `url`, `client`, `db` or a `Collection`',
+        "Pass for example { url: 'mongodb://localhost/app' }.",
+      );
     }
     const { url, client, db, collection, dbName, clientOptions } = options;
     const collectionObject = typeof collection === 'object' && collection !== null ? collection : undefined;
@@ -188,7 +192,9 @@ export class MongoStore implements SessionStore {
     if (sources.length !== 1) {
       throw invalidOption(
         sources[1]?.[0] ?? 'url',
-        sources.length === 0 ? 'the store needs `url`, `client`, `db` or a `Collection` as `collection`' : `give only one of ${sources.map(([name]) => `\`${name}\``).join(' and ')}`,
+        sources.length === 0
+          ? 'the store needs `url`, `client`, `db` or a `Collection` as `collection`'
+          : `give only one of ${sources.map(([name]) => `\`${name}\``).join(' and ')}`,
         "Pass for example { url: 'mongodb://localhost/app' } or { db: client.db('app') }.",
       );
     }
@@ -203,7 +209,11 @@ export class MongoStore implements SessionStore {
     }
     const collectionName = collectionObject ? undefined : (collection ?? DEFAULT_COLLECTION);
     if (collectionName !== undefined && (typeof collectionName !== 'string' || !COLLECTION_NAME.test(collectionName))) {
-      throw invalidOption('collection', 'it must be a collection name (not empty, no $, not system.*) or a Collection', "Pass for example 'sessions'.");
+      throw invalidOption(
+        'collection',
+        'it must be a collection name (not empty, no $, not system.*) or a Collection',
+        "Pass for example 'sessions'.",
+      );
     }
     const createIndexes = options.createIndexes ?? true;
     if (typeof createIndexes !== 'boolean') {
@@ -213,7 +223,11 @@ export class MongoStore implements SessionStore {
 
     if (url !== undefined) {
       if (typeof url !== 'string' || !/^mongodb(\+srv)?:\/\//i.test(url)) {
-        throw invalidOption('url', 'it must be a mongodb:// or mongodb+srv:// connection string', "Pass for example 'mongodb://localhost/app'.");
+        throw invalidOption(
+          'url',
+          'it must be a mongodb:// or mongodb+srv:// connection string',
+          "Pass for example 'mongodb://localhost/app'.",
+        );
       }
       try {
         this.ownedClient = new MongoClient(url, { serverSelectionTimeoutMS: DEFAULT_SERVER_SELECTION_TIMEOUT, ...clientOptions });
@@ -228,7 +242,8 @@ export class MongoStore implements SessionStore {
     const owner = this.ownedClient ?? client;
     const database = db ?? (owner && typeof owner.db === 'function' ? owner.db(dbName) : undefined);
     if (collectionObject) {
-      if (!isCollection(collectionObject)) throw invalidOption('collection', 'it must be a collection name or a MongoDB Collection', "Pass for example 'sessions'.");
+      if (!isCollection(collectionObject))
+        throw invalidOption('collection', 'it must be a collection name or a MongoDB Collection', "Pass for example 'sessions'.");
       this.collection = collectionObject as unknown as Collection<MongoSessionDocument>;
     } else if (database && typeof database.collection === 'function') {
       this.collection = database.collection<MongoSessionDocument>(collectionName!);
@@ -291,9 +306,7 @@ export class MongoStore implements SessionStore {
    */
   async gc(): Promise<number> {
     const now = this.nowDate();
-    const result = await this.run('write', [], () =>
-      this.collection.deleteMany({ expiresAt: { $lte: now }, owner: { $exists: false } }),
-    );
+    const result = await this.run('write', [], () => this.collection.deleteMany({ expiresAt: { $lte: now }, owner: { $exists: false } }));
     await this.run('write', [], () => this.locks.deleteMany({ expiresAt: { $lte: now }, owner: { $exists: true } }));
     return result.deletedCount;
   }
@@ -344,9 +357,7 @@ export class MongoStore implements SessionStore {
   async findByPrincipal(principal: string): Promise<PrincipalSession[]> {
     if (typeof principal !== 'string') return [];
     const documents = await this.run('read', [], () =>
-      this.collection
-        .find({ principal, expiresAt: { $gt: this.nowDate() } }, { projection: { createdAt: 1, expiresAt: 1 } })
-        .toArray(),
+      this.collection.find({ principal, expiresAt: { $gt: this.nowDate() } }, { projection: { createdAt: 1, expiresAt: 1 } }).toArray(),
     );
     return documents.map((document) => ({
       id: document._id,

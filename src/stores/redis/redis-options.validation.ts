@@ -97,11 +97,19 @@ export function validateConnection(options: RedisStoreOptions): void {
   const { cluster, sentinel } = options;
   if (cluster !== undefined && typeof cluster !== 'boolean') {
     if (typeof cluster !== 'object' || cluster === null) {
-      throw invalidOption('cluster', 'it must be true, false or an object of cluster options', 'Pass e.g. { nodes: [{ host: "10.0.0.5", port: 7000 }] }.');
+      throw invalidOption(
+        'cluster',
+        'it must be true, false or an object of cluster options',
+        'Pass e.g. { nodes: [{ host: "10.0.0.5", port: 7000 }] }.',
+      );
     }
     if (cluster.nodes !== undefined) {
       if (!Array.isArray(cluster.nodes) || cluster.nodes.length === 0) {
-        throw invalidOption('cluster.nodes', 'it must be a non-empty array of { host, port }', 'Pass e.g. [{ host: "10.0.0.5", port: 7000 }].');
+        throw invalidOption(
+          'cluster.nodes',
+          'it must be a non-empty array of { host, port }',
+          'Pass e.g. [{ host: "10.0.0.5", port: 7000 }].',
+        );
       }
       for (const node of cluster.nodes) checkAddress('cluster.nodes', node);
     }
@@ -114,10 +122,18 @@ export function validateConnection(options: RedisStoreOptions): void {
   }
   if (sentinel !== undefined) {
     if (typeof sentinel !== 'object' || sentinel === null) {
-      throw invalidOption('sentinel', 'it must be an object with `sentinels` and `name`', 'Pass e.g. { sentinels: [{ host: "sentinel-1", port: 26379 }], name: "mymaster" }.');
+      throw invalidOption(
+        'sentinel',
+        'it must be an object with `sentinels` and `name`',
+        'Pass e.g. { sentinels: [{ host: "sentinel-1", port: 26379 }], name: "mymaster" }.',
+      );
     }
     if (!Array.isArray(sentinel.sentinels) || sentinel.sentinels.length === 0) {
-      throw invalidOption('sentinel.sentinels', 'it must be a non-empty array of { host, port }', 'Pass e.g. [{ host: "sentinel-1", port: 26379 }].');
+      throw invalidOption(
+        'sentinel.sentinels',
+        'it must be a non-empty array of { host, port }',
+        'Pass e.g. [{ host: "sentinel-1", port: 26379 }].',
+      );
     }
     for (const node of sentinel.sentinels) checkAddress('sentinel.sentinels', node);
     if (typeof sentinel.name !== 'string' || sentinel.name === '') {

@@ -55,7 +55,11 @@ export function parseRedisUrl(url: string): RedisUrlOptions {
 
   const path = parsed.pathname;
   if (path !== '' && path !== '/') {
-    if (!/^\/\d+$/.test(path)) throw invalid(`its path "${path}" is not a database number`, 'Write e.g. "redis://host:6379/2", or leave the path out for database 0.');
+    if (!/^\/\d+$/.test(path))
+      throw invalid(
+        `its path "${path}" is not a database number`,
+        'Write e.g. "redis://host:6379/2", or leave the path out for database 0.',
+      );
     options.db = Number(path.slice(1));
   }
 
@@ -73,12 +77,17 @@ export function parseRedisUrl(url: string): RedisUrlOptions {
   for (const name of ['connectTimeout', 'commandTimeout'] as const) {
     const value = query.get(name);
     if (value === null) continue;
-    if (!/^[1-9]\d*$/.test(value)) throw invalid(`\`${name}\` must be a positive whole number of milliseconds, not "${value}"`, `Write e.g. "?${name}=2000".`);
+    if (!/^[1-9]\d*$/.test(value))
+      throw invalid(`\`${name}\` must be a positive whole number of milliseconds, not "${value}"`, `Write e.g. "?${name}=2000".`);
     options[name] = Number(value);
   }
 
   const tls: RedisTlsOptions = {};
-  for (const [name, field] of [['tls_ca', 'ca'], ['tls_cert', 'cert'], ['tls_key', 'key']] as const) {
+  for (const [name, field] of [
+    ['tls_ca', 'ca'],
+    ['tls_cert', 'cert'],
+    ['tls_key', 'key'],
+  ] as const) {
     const file = query.get(name);
     if (file === null) continue;
     try {
@@ -86,7 +95,11 @@ export function parseRedisUrl(url: string): RedisUrlOptions {
     } catch (cause) {
       throw new SessionError(
         'SESSION_OPTIONS_INVALID',
-        SessionMessages.invalidOption('url', `\`${name}\` names the file "${file}", which cannot be read`, 'Give the path of a readable PEM file.'),
+        SessionMessages.invalidOption(
+          'url',
+          `\`${name}\` names the file "${file}", which cannot be read`,
+          'Give the path of a readable PEM file.',
+        ),
         { cause },
       );
     }

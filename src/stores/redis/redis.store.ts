@@ -7,7 +7,13 @@ import { SessionMessages } from '../../core/errors/session.messages.js';
 import { isValidSessionId } from '../../core/session-id.js';
 import { checkLockArguments, isValidLockOwner } from '../../core/lock-arguments.js';
 import { redactError } from '../../core/redact-error.js';
-export type { RedisClusterOptions, RedisNodeAddress, RedisSentinelOptions, RedisStoreOptions, RedisTlsOptions } from './redis-store.options.js';
+export type {
+  RedisClusterOptions,
+  RedisNodeAddress,
+  RedisSentinelOptions,
+  RedisStoreOptions,
+  RedisTlsOptions,
+} from './redis-store.options.js';
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../../core/session-store.interface.js';
 import { checkPrefix, checkTimeout, parseUrlOption, validateConnection } from './redis-options.validation.js';
 import type { RedisStoreOptions, RedisTlsOptions } from './redis-store.options.js';
@@ -35,7 +41,16 @@ const SCAN_COUNT = 500;
 /** Client states in which a connection is being made (`wait`: lazyConnect, not started yet). */
 const CONNECTING_STATUSES = new Set(['wait', 'connecting', 'connect']);
 /** ioredis `Cluster` options that it manages itself for its node connections. */
-const CLUSTER_MANAGED_OPTIONS = ['host', 'port', 'path', 'sentinels', 'retryStrategy', 'enableOfflineQueue', 'readOnly', 'himportFieldsets'];
+const CLUSTER_MANAGED_OPTIONS = [
+  'host',
+  'port',
+  'path',
+  'sentinels',
+  'retryStrategy',
+  'enableOfflineQueue',
+  'readOnly',
+  'himportFieldsets',
+];
 /** Options that configure a client the store creates, so they conflict with `client`. */
 const CONNECTION_OPTIONS = [
   'url',
@@ -170,7 +185,10 @@ export class RedisStore implements SessionStore {
 
     const fromUrl = options.url === undefined ? {} : parseUrlOption(options.url);
     const merged: RedisStoreOptions = { ...fromUrl, ...definedOnly(options) };
-    this.prefix = checkPrefix(options.keyPrefix === undefined && fromUrl.keyPrefix !== undefined ? 'url' : 'keyPrefix', merged.keyPrefix ?? DEFAULT_PREFIX);
+    this.prefix = checkPrefix(
+      options.keyPrefix === undefined && fromUrl.keyPrefix !== undefined ? 'url' : 'keyPrefix',
+      merged.keyPrefix ?? DEFAULT_PREFIX,
+    );
     this.commandTimeout = merged.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT;
     validateConnection(merged);
     this.client = this.createClient({ ...merged, commandTimeout: this.commandTimeout });
@@ -205,8 +223,7 @@ export class RedisStore implements SessionStore {
     const fields = dataFields(record.data, []);
     await this.run('write', id, async () => {
       const now = this.now();
-      const indexed =
-        typeof principal === 'string' && expiresAt > now ? await this.index(principal, id, expiresAt, now) : undefined;
+      const indexed = typeof principal === 'string' && expiresAt > now ? await this.index(principal, id, expiresAt, now) : undefined;
       await this.write(id, 'set', {
         now,
         expiresAt,
@@ -280,9 +297,7 @@ export class RedisStore implements SessionStore {
     return this.run('write', undefined, async () => {
       const now = this.now();
       const ids = await this.indexedIds(key, now);
-      const results = await Promise.all(
-        ids.map((id) => DESTROY_OWNED_SCRIPT.run(this.client, [this.sessionKey(id)], [principal, now])),
-      );
+      const results = await Promise.all(ids.map((id) => DESTROY_OWNED_SCRIPT.run(this.client, [this.sessionKey(id)], [principal, now])));
       const deleted = ids.filter((_, i) => results[i] !== 0);
       if (deleted.length > 0) {
         await this.client.zrem(key, ...deleted).catch(() => {
@@ -542,8 +557,7 @@ export class RedisStore implements SessionStore {
           else resolve();
         };
         const onReady = (): void => settle();
-        const onClose = (): void =>
-          settle(new Error('the Redis connection closed before it was ready', { cause: this.lastClientError }));
+        const onClose = (): void => settle(new Error('the Redis connection closed before it was ready', { cause: this.lastClientError }));
         client.on('ready', onReady);
         client.on('close', onClose);
         client.on('end', onClose);
@@ -625,7 +639,11 @@ export class RedisStore implements SessionStore {
   /** The record in `hash` (an `HGETALL` reply), or `null` when there is none or it has expired. */
   private toRecord(hash: Record<string, string> | string[], now: number): SessionRecord | null {
     const data: Record<string, string> = {};
-    const fields = { createdAt: undefined as number | undefined, expiresAt: undefined as number | undefined, principal: undefined as string | undefined };
+    const fields = {
+      createdAt: undefined as number | undefined,
+      expiresAt: undefined as number | undefined,
+      principal: undefined as string | undefined,
+    };
     if (Array.isArray(hash)) {
       for (let i = 0; i + 1 < hash.length; i += 2) readField(data, fields, hash[i], hash[i + 1]);
     } else {

@@ -39,7 +39,11 @@ export async function storeFromUrl(url: string, options: StoreUrlOptions): Promi
     const driver = DRIVER_PACKAGES[dataSourceOptions.type];
     throw new SessionError(
       'SESSION_OPTIONS_INVALID',
-      SessionMessages.invalidOption('store', `"${dataSourceOptions.type}" session stores need ${driver}, which is not installed`, `Run \`npm install ${driver}\`.`),
+      SessionMessages.invalidOption(
+        'store',
+        `"${dataSourceOptions.type}" session stores need ${driver}, which is not installed`,
+        `Run \`npm install ${driver}\`.`,
+      ),
       { cause },
     );
   }
@@ -61,7 +65,8 @@ export function parseDatabaseUrl(url: string): DatabaseUrl {
   const colon = url.indexOf(':');
   const scheme = colon > 0 ? url.slice(0, colon).toLowerCase() : '';
   if (scheme === 'sqlite') return parseSqliteUrl(url, url.slice(colon + 1));
-  const type = scheme === 'postgres' || scheme === 'postgresql' ? 'postgres' : scheme === 'mysql' || scheme === 'mariadb' ? scheme : undefined;
+  const type =
+    scheme === 'postgres' || scheme === 'postgresql' ? 'postgres' : scheme === 'mysql' || scheme === 'mariadb' ? scheme : undefined;
   if (!type) throw invalid(`"${scheme}:" is not a database URL scheme`, URL_FORMS);
 
   let parsed: URL;

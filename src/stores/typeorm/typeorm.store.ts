@@ -200,7 +200,11 @@ export class TypeormStore implements SessionStore {
   constructor(options: TypeormStoreOptions) {
     const dataSource = options?.dataSource;
     if (typeof dataSource?.createQueryRunner !== 'function' || typeof dataSource.options !== 'object') {
-      throw invalidOption('dataSource', 'it must be a TypeORM DataSource', 'Pass the DataSource of @nestjs/typeorm, injected with `inject: [DataSource]`.');
+      throw invalidOption(
+        'dataSource',
+        'it must be a TypeORM DataSource',
+        'Pass the DataSource of @nestjs/typeorm, injected with `inject: [DataSource]`.',
+      );
     }
     const family = sqlFamily(dataSource.options.type);
     if (!family) throw unsupportedDialect(dataSource.options.type);
@@ -293,11 +297,11 @@ export class TypeormStore implements SessionStore {
 
   async touch(id: string, expiresAt: number): Promise<boolean> {
     if (!isValidSessionId(id)) return false;
-    const { affected } = await this.execute(
-      'write',
-      `UPDATE ${this.table} SET expires_at = ? WHERE id = ? AND expires_at > ?`,
-      [epochMs(expiresAt), id, this.now()],
-    );
+    const { affected } = await this.execute('write', `UPDATE ${this.table} SET expires_at = ? WHERE id = ? AND expires_at > ?`, [
+      epochMs(expiresAt),
+      id,
+      this.now(),
+    ]);
     return affected > 0;
   }
 
@@ -449,11 +453,10 @@ export class TypeormStore implements SessionStore {
    * per lock name in recent use. Resolves how many were deleted.
    */
   protected async deleteExpiredLocks(now: number): Promise<number> {
-    const { affected } = await this.execute(
-      'write',
-      `DELETE FROM ${this.table} WHERE id LIKE ? AND expires_at <= ?`,
-      [LOCK_ID_PATTERN, now],
-    );
+    const { affected } = await this.execute('write', `DELETE FROM ${this.table} WHERE id LIKE ? AND expires_at <= ?`, [
+      LOCK_ID_PATTERN,
+      now,
+    ]);
     return affected;
   }
 
@@ -486,11 +489,10 @@ export class TypeormStore implements SessionStore {
 
   /** The data, principal and version of the live row of `id`, or `null` when it is gone or expired. */
   protected async readVersioned(id: string, now: number): Promise<VersionedRow | null> {
-    const { rows } = await this.execute(
-      'read',
-      `SELECT data, principal, version FROM ${this.table} WHERE id = ? AND expires_at > ?`,
-      [id, now],
-    );
+    const { rows } = await this.execute('read', `SELECT data, principal, version FROM ${this.table} WHERE id = ? AND expires_at > ?`, [
+      id,
+      now,
+    ]);
     const row = rows[0];
     const data = row ? parseData(row.data) : null;
     if (!row || !data) return null;
