@@ -7,11 +7,7 @@ import type { AnySession, Session } from './session.js';
 /**
  * The property of a raw request that holds its session: a symbol, so it never clashes with other
  * middleware (`Session` prints without its ID when a request is logged). Not a WeakMap keyed by the
- * request: V8's young-generation collector keeps a WeakMap's values alive, so every request's
- * session, and the request and response it references, outlived the collection and was promoted
- * to the old generation (measured under load: a third more full collections and about 8% more
- * CPU per request than this property). A plain assignment, not `defineProperty`, which measured
- * about 3% slower still.
+ * request, whose values V8's young-generation collector keeps alive (figures in bench/README.md).
  */
 const SESSION = Symbol('nest-sessions:session');
 
@@ -31,13 +27,14 @@ const SLOT_RESERVED = Symbol('nest-sessions:slot-reserved');
 
 /**
  * Give every request of `server` its session property as the request is created, before any
- * framework code runs. Express replaces each request's prototype, after which V8 adds a property
- * to it through a slow path (measured on Node 20: about 2.3 µs per add, against under 0.1 µs on
- * the fresh request), and then reads it slowly too; with the slot already there, binding the
- * session is an ordinary store. Idempotent per server. @internal
+ * framework code runs: Express replaces each request's prototype, after which V8 adds a property
+ * through a slow path (figures in bench/README.md). Idempotent per server. @internal
  */
 export function reserveSessionSlot(server: unknown): void {
-  const target = server as { prependListener?: (event: 'request', listener: (req: WithSession) => void) => unknown; [SLOT_RESERVED]?: true } | null;
+  const target = server as {
+    prependListener?: (event: 'request', listener: (req: WithSession) => void) => unknown;
+    [SLOT_RESERVED]?: true;
+  } | null;
   if (typeof target?.prependListener !== 'function' || target[SLOT_RESERVED]) return;
   target[SLOT_RESERVED] = true;
   target.prependListener('request', (req) => {
