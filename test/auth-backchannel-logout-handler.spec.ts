@@ -1,10 +1,10 @@
 import 'reflect-metadata';
-import { Controller, Post } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuthSessionReader } from '../src/auth/auth-session.reader.js';
 import { BackchannelLogoutHandler } from '../src/auth/backchannel-logout.handler.js';
-import { Session, type SessionHandle } from '../src/index.js';
+import { type SessionHandle } from '../src/index.js';
+import { inRequest as runInRequest, ProbeController } from './support/auth-probe.js';
 import { startAuthApp, type RunningAuthApp } from './support/auth-app.js';
 import { OidcTestBrowser } from './support/oidc-browser.js';
 import { startTestIdp, type TestIdp } from './support/oidc-provider.js';
@@ -17,39 +17,14 @@ import { freePort } from './support/ports.js';
 
 const BACKCHANNEL = 'http://schemas.openid.net/event/backchannel-logout';
 
-type Work = (session: SessionHandle) => Promise<unknown>;
-/** What the next request to `POST /probe` runs with its session. */
-let probeWork: Work | undefined;
-
-@Controller('probe')
-class ProbeController {
-  @Post()
-  async run(@Session() session: SessionHandle): Promise<{ done: true }> {
-    await probeWork!(session);
-    return { done: true };
-  }
-}
-
 describe('BackchannelLogoutHandler', () => {
   let idp: TestIdp;
   let running: RunningAuthApp;
   let app: string;
   let handler: BackchannelLogoutHandler;
 
-  async function inRequest<T>(browser: OidcTestBrowser, work: (session: SessionHandle) => Promise<T>): Promise<T> {
-    let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
-    probeWork = async (session) => {
-      try {
-        outcome = { ok: true, value: await work(session) };
-      } catch (error) {
-        outcome = { ok: false, error };
-      }
-    };
-    const response = await browser.request(`${app}/probe`, { method: 'POST' });
-    expect(response.status).toBe(201);
-    if (!outcome!.ok) throw outcome!.error;
-    return outcome!.value;
-  }
+  const inRequest = <T>(browser: OidcTestBrowser, work: (session: SessionHandle) => Promise<T>): Promise<T> =>
+    runInRequest(app, browser, work);
 
   async function loggedIn(login: string): Promise<OidcTestBrowser> {
     const browser = new OidcTestBrowser();

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
-import { Controller, Get, Post, Redirect } from '@nestjs/common';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuthSessionReader } from '../src/auth/auth-session.reader.js';
 import { LoginFlow } from '../src/auth/login.flow.js';
-import { MemoryStore, Session, SessionIndex, type SessionHandle } from '../src/index.js';
+import { MemoryStore, SessionIndex, type SessionHandle } from '../src/index.js';
+import { inRequest as runInRequest, probe, ProbeController } from './support/auth-probe.js';
 import { startAuthApp, type RunningAuthApp } from './support/auth-app.js';
 import { OidcTestBrowser } from './support/oidc-browser.js';
 import { startTestIdp, type TestIdp } from './support/oidc-provider.js';
@@ -14,26 +14,6 @@ import { freePort } from './support/ports.js';
  * cookie travels in a real browser's jar), against a real oidc-provider.
  */
 
-type Work = (session: SessionHandle) => Promise<unknown>;
-/** What the next request to the probe routes runs with its session. */
-let probeWork: Work | undefined;
-
-@Controller('probe')
-class ProbeController {
-  @Post()
-  async run(@Session() session: SessionHandle): Promise<{ done: true }> {
-    await probeWork!(session);
-    return { done: true };
-  }
-
-  /** Runs the work and sends the browser where it says, as a login route does. */
-  @Get('begin')
-  @Redirect()
-  async begin(@Session() session: SessionHandle): Promise<{ url: string; statusCode: number }> {
-    return { url: String(await probeWork!(session)), statusCode: 302 };
-  }
-}
-
 describe('LoginFlow', () => {
   let idp: TestIdp;
   let running: RunningAuthApp;
@@ -41,20 +21,8 @@ describe('LoginFlow', () => {
   let flow: LoginFlow;
   const store = new MemoryStore();
 
-  async function inRequest<T>(browser: OidcTestBrowser, work: (session: SessionHandle) => Promise<T>): Promise<T> {
-    let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
-    probeWork = async (session) => {
-      try {
-        outcome = { ok: true, value: await work(session) };
-      } catch (error) {
-        outcome = { ok: false, error };
-      }
-    };
-    const response = await browser.request(`${app}/probe`, { method: 'POST' });
-    expect(response.status).toBe(201);
-    if (!outcome!.ok) throw outcome!.error;
-    return outcome!.value;
-  }
+  const inRequest = <T>(browser: OidcTestBrowser, work: (session: SessionHandle) => Promise<T>): Promise<T> =>
+    runInRequest(app, browser, work);
 
   /** Begin a login through the unit, go through the provider's login, and stop before the callback. */
   async function atCallback(
@@ -62,7 +30,7 @@ describe('LoginFlow', () => {
     login: string,
     request: Parameters<LoginFlow['beginLogin']>[1] = {},
   ): Promise<URLSearchParams> {
-    probeWork = (session) => flow.beginLogin(session, request);
+    probe.work = (session) => flow.beginLogin(session, request);
     const { callbackUrl } = await browser.login(`${app}/probe/begin`, { login, stopAtCallback: '/auth/callback' });
     return new URLSearchParams(callbackUrl!.search);
   }

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
-import { Controller, Post } from '@nestjs/common';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AuthSessionReader } from '../src/auth/auth-session.reader.js';
 import { LoginIndex } from '../src/auth/login-index.js';
-import { generateSessionId, MemoryStore, Session, SessionIndex, type SessionHandle } from '../src/index.js';
+import { generateSessionId, MemoryStore, SessionIndex, type SessionHandle } from '../src/index.js';
+import { inRequest as runInRequest, ProbeController } from './support/auth-probe.js';
 import { startAuthApp, type RunningAuthApp } from './support/auth-app.js';
 import { FaultyLockingStore } from './support/faulty-store.js';
 import { OidcTestBrowser } from './support/oidc-browser.js';
@@ -14,19 +14,6 @@ import { freePort } from './support/ports.js';
  * LoginIndex on its own, taken from a running app: logins made for real at two oidc-providers, the
  * entries read back from the app's real SessionIndex.
  */
-
-type Work = (session: SessionHandle) => Promise<unknown>;
-/** What the next request to `POST /probe` runs with its session. */
-let probeWork: Work | undefined;
-
-@Controller('probe')
-class ProbeController {
-  @Post()
-  async run(@Session() session: SessionHandle): Promise<{ done: true }> {
-    await probeWork!(session);
-    return { done: true };
-  }
-}
 
 describe('LoginIndex', () => {
   let idp: TestIdp;
@@ -41,20 +28,8 @@ describe('LoginIndex', () => {
   // made to produce.
   const faulty = new FaultyLockingStore(new MemoryStore());
 
-  async function inRequest<T>(browser: OidcTestBrowser, work: (session: SessionHandle) => Promise<T>): Promise<T> {
-    let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
-    probeWork = async (session) => {
-      try {
-        outcome = { ok: true, value: await work(session) };
-      } catch (error) {
-        outcome = { ok: false, error };
-      }
-    };
-    const response = await browser.request(`${app}/probe`, { method: 'POST' });
-    expect(response.status).toBe(201);
-    if (!outcome!.ok) throw outcome!.error;
-    return outcome!.value;
-  }
+  const inRequest = <T>(browser: OidcTestBrowser, work: (session: SessionHandle) => Promise<T>): Promise<T> =>
+    runInRequest(app, browser, work);
 
   async function loggedIn(login: string, providers: string[] = ['main']): Promise<OidcTestBrowser> {
     const browser = new OidcTestBrowser();

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
-import { Controller, Post } from '@nestjs/common';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuthSessionReader } from '../src/auth/auth-session.reader.js';
 import { LogoutFlow } from '../src/auth/logout.flow.js';
-import { Session, SessionIndex, type SessionHandle } from '../src/index.js';
+import { SessionIndex, type SessionHandle } from '../src/index.js';
+import { inRequest as runInRequest, ProbeController } from './support/auth-probe.js';
 import { startAuthApp, type RunningAuthApp } from './support/auth-app.js';
 import { OidcTestBrowser } from './support/oidc-browser.js';
 import { startTestIdp, type TestIdp } from './support/oidc-provider.js';
@@ -14,19 +14,6 @@ import { freePort } from './support/ports.js';
  * real requests of browsers that logged in for real.
  */
 
-type Work = (session: SessionHandle) => Promise<unknown>;
-/** What the next request to `POST /probe` runs with its session. */
-let probeWork: Work | undefined;
-
-@Controller('probe')
-class ProbeController {
-  @Post()
-  async run(@Session() session: SessionHandle): Promise<{ done: true }> {
-    await probeWork!(session);
-    return { done: true };
-  }
-}
-
 describe('LogoutFlow', () => {
   let idp: TestIdp;
   let idp2: TestIdp;
@@ -36,20 +23,8 @@ describe('LogoutFlow', () => {
   let reader: AuthSessionReader;
   let index: SessionIndex;
 
-  async function inRequest<T>(browser: OidcTestBrowser, work: (session: SessionHandle) => Promise<T>): Promise<T> {
-    let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
-    probeWork = async (session) => {
-      try {
-        outcome = { ok: true, value: await work(session) };
-      } catch (error) {
-        outcome = { ok: false, error };
-      }
-    };
-    const response = await browser.request(`${app}/probe`, { method: 'POST' });
-    expect(response.status).toBe(201);
-    if (!outcome!.ok) throw outcome!.error;
-    return outcome!.value;
-  }
+  const inRequest = <T>(browser: OidcTestBrowser, work: (session: SessionHandle) => Promise<T>): Promise<T> =>
+    runInRequest(app, browser, work);
 
   /** A browser logged in as `login` with each of `providers`, in that order. */
   async function loggedIn(login: string, providers: string[]): Promise<OidcTestBrowser> {

@@ -1,10 +1,11 @@
 import 'reflect-metadata';
-import { Controller, Module, Post } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionBridge } from '../src/auth/session.bridge.js';
 import { AuthModule } from '../src/auth/index.js';
-import { CookieStore, Session, SessionIndex, SessionLocks, SessionManager, SessionModule, type SessionHandle } from '../src/index.js';
+import { CookieStore, SessionIndex, SessionLocks, SessionManager, SessionModule } from '../src/index.js';
+import { probe, ProbeController } from './support/auth-probe.js';
 import { startAuthApp, type RunningAuthApp } from './support/auth-app.js';
 import { OidcTestBrowser } from './support/oidc-browser.js';
 import { startTestIdp, type TestIdp } from './support/oidc-provider.js';
@@ -12,19 +13,6 @@ import { freePort } from './support/ports.js';
 import { SECRET } from './support/test-app.js';
 
 /** SessionBridge on its own, taken from running apps with a real oidc-provider. */
-
-type Work = (session: SessionHandle) => Promise<unknown>;
-/** What the next request to `POST /probe` runs with its session. */
-let probeWork: Work | undefined;
-
-@Controller('probe')
-class ProbeController {
-  @Post()
-  async run(@Session() session: SessionHandle): Promise<{ done: true }> {
-    await probeWork!(session);
-    return { done: true };
-  }
-}
 
 describe('SessionBridge', () => {
   let idp: TestIdp;
@@ -62,7 +50,7 @@ describe('SessionBridge', () => {
     const browser = new OidcTestBrowser();
     await browser.login(`${app}/auth/login?returnTo=%2Fwhoami`, { login: 'alice' });
     let seen: { keys: string[]; json: string; all: string[]; login: unknown } | undefined;
-    probeWork = async (session) => {
+    probe.work = async (session) => {
       seen = { keys: session.keys(), json: JSON.stringify(session), all: session.allKeys(), login: session.get('auth:main') };
     };
     expect((await browser.request(`${app}/probe`, { method: 'POST' })).status).toBe(201);

@@ -1,8 +1,8 @@
 import 'reflect-metadata';
-import { Controller, Post } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthSessionReader } from '../src/auth/auth-session.reader.js';
-import { Session, type SessionHandle } from '../src/index.js';
+import { type SessionHandle } from '../src/index.js';
+import { inRequest as runInRequest, ProbeController } from './support/auth-probe.js';
 import { startAuthApp, type RunningAuthApp } from './support/auth-app.js';
 import { OidcTestBrowser } from './support/oidc-browser.js';
 import { startTestIdp, type TestIdp } from './support/oidc-provider.js';
@@ -13,19 +13,6 @@ import { freePort } from './support/ports.js';
  * engine for real requests of browsers that logged in at two real oidc-providers.
  */
 
-type Work = (session: SessionHandle) => Promise<unknown>;
-/** What the next request to `POST /probe` runs with its session. */
-let probeWork: Work | undefined;
-
-@Controller('probe')
-class ProbeController {
-  @Post()
-  async run(@Session() session: SessionHandle): Promise<{ done: true }> {
-    await probeWork!(session);
-    return { done: true };
-  }
-}
-
 describe('AuthSessionReader', () => {
   let idp: TestIdp;
   let idp2: TestIdp;
@@ -33,20 +20,8 @@ describe('AuthSessionReader', () => {
   let app: string;
   let reader: AuthSessionReader;
 
-  async function inRequest<T>(browser: OidcTestBrowser, work: (session: SessionHandle) => Promise<T>): Promise<T> {
-    let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
-    probeWork = async (session) => {
-      try {
-        outcome = { ok: true, value: await work(session) };
-      } catch (error) {
-        outcome = { ok: false, error };
-      }
-    };
-    const response = await browser.request(`${app}/probe`, { method: 'POST' });
-    expect(response.status).toBe(201);
-    if (!outcome!.ok) throw outcome!.error;
-    return outcome!.value;
-  }
+  const inRequest = <T>(browser: OidcTestBrowser, work: (session: SessionHandle) => Promise<T>): Promise<T> =>
+    runInRequest(app, browser, work);
 
   const login = async (browser: OidcTestBrowser, user: string, provider: string) => {
     const result = await browser.login(`${app}/auth/login?provider=${provider}&returnTo=%2Fwhoami`, { login: user });

@@ -1,10 +1,10 @@
 import 'reflect-metadata';
-import { Controller, Post } from '@nestjs/common';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AuthSessionReader } from '../src/auth/auth-session.reader.js';
 import { TokenRefresher } from '../src/auth/token.refresher.js';
 import type { StoredLogin } from '../src/auth/index.js';
-import { CookieStore, Session, SessionIndex, SessionLocks, type SessionHandle } from '../src/index.js';
+import { CookieStore, SessionIndex, SessionLocks, type SessionHandle } from '../src/index.js';
+import { inRequest as runInRequest, probe, ProbeController } from './support/auth-probe.js';
 import { startAuthApp, type RunningAuthApp } from './support/auth-app.js';
 import { OidcTestBrowser } from './support/oidc-browser.js';
 import { startTestIdp, type TestIdp } from './support/oidc-provider.js';
@@ -15,19 +15,6 @@ import { freePort } from './support/ports.js';
  * HTTP requests), the real MemoryStore with its locks, and refreshes at a real oidc-provider.
  */
 
-type Work = (session: SessionHandle) => Promise<unknown>;
-/** What the next request to `POST /probe` runs with its session. */
-let probeWork: Work | undefined;
-
-@Controller('probe')
-class ProbeController {
-  @Post()
-  async run(@Session() session: SessionHandle): Promise<{ done: true }> {
-    await probeWork!(session);
-    return { done: true };
-  }
-}
-
 describe('TokenRefresher', () => {
   let idp: TestIdp;
   let running: RunningAuthApp;
@@ -35,21 +22,8 @@ describe('TokenRefresher', () => {
   let refresher: TokenRefresher;
   let reader: AuthSessionReader;
 
-  /** Run `work` inside a request of `browser`, with that request's session; its outcome is returned or thrown here. */
-  async function inRequest<T>(browser: OidcTestBrowser, work: (session: SessionHandle) => Promise<T>): Promise<T> {
-    let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
-    probeWork = async (session) => {
-      try {
-        outcome = { ok: true, value: await work(session) };
-      } catch (error) {
-        outcome = { ok: false, error };
-      }
-    };
-    const response = await browser.request(`${app}/probe`, { method: 'POST' });
-    expect(response.status).toBe(201);
-    if (!outcome!.ok) throw outcome!.error;
-    return outcome!.value;
-  }
+  const inRequest = <T>(browser: OidcTestBrowser, work: (session: SessionHandle) => Promise<T>): Promise<T> =>
+    runInRequest(app, browser, work);
 
   async function loggedIn(login: string): Promise<OidcTestBrowser> {
     const browser = new OidcTestBrowser();
@@ -142,7 +116,7 @@ describe('TokenRefresher', () => {
     const bothLoaded = new Promise<void>((resolve) => (release = resolve));
     const results: StoredLogin[] = [];
     // Both requests have loaded the session (and its old tokens) before either refreshes.
-    probeWork = async (session) => {
+    probe.work = async (session) => {
       if (++arrived === 2) release();
       await bothLoaded;
       results.push(await refresher.getTokens(session, 'main', { forceRefresh: true }));
@@ -247,7 +221,7 @@ describe('TokenRefresher over a store without locks (client-side, allowCookieSto
     idp.resetCounts();
     const refresher = running.app.get(TokenRefresher);
     let tokens: string[] = [];
-    probeWork = async (session) => {
+    probe.work = async (session) => {
       const login = running.app.get(AuthSessionReader).getLogin(session, 'main')!;
       const fresh = await Promise.all([refresher.refresh(session, 'main', login), refresher.refresh(session, 'main', login)]);
       tokens = fresh.map((f) => f.accessToken);
