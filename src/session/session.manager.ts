@@ -10,8 +10,7 @@ import { generateSessionId, isValidSessionId } from '../core/session-id.js';
 import type { ResolvedSessionOptions } from './session-options.resolver.js';
 import { SessionSigner } from '../core/session-signer.js';
 import { chain, isPromiseLike, type MaybePromise } from '../core/maybe-promise.js';
-import { storeFailure } from './store-calls.js';
-import { StoreDeadlines } from './store-deadline.js';
+import { StoreCalls } from './store-calls.js';
 import { Session, isEmptyPatch, sessionOperations, sessionState, type AnySession, type SessionOperations } from './session.js';
 import type { SessionState } from './session-state.js';
 
@@ -72,17 +71,14 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     return sessionState(session).binding as SessionBinding;
   }
 
-  private readonly deadlines: StoreDeadlines;
+  private readonly calls: StoreCalls;
   private readonly idChangeListeners: Array<(session: AnySession, oldId: string, newId: string) => Promise<void>> = [];
-  /** The store answers without I/O, so its calls need no deadline. */
-  private readonly inProcess: boolean;
   /** Key prefixes extensions reserved for their records (see {@link SessionManager.reserveKeys}). @internal */
   reservedKeyPrefixes: readonly string[] = [];
 
   constructor(@Inject(SESSION_RESOLVED_OPTIONS) protected readonly options: ResolvedSessionOptions) {
     this.signer = new SessionSigner(options.secrets);
-    this.deadlines = new StoreDeadlines(options.storeTimeout);
-    this.inProcess = (options.store as SessionStore).inProcess === true;
+    this.calls = new StoreCalls(options.store as SessionStore, options.storeTimeout);
   }
 
   /** The codec values are encoded with. */
@@ -96,7 +92,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.deadlines.close();
+    this.calls.close();
     if (this.options.ownsStore) await (this.options.store as SessionStore).close?.();
   }
 
@@ -583,20 +579,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * here: override it to observe or wrap them.
    */
   protected storeCall<R>(operation: string, call: () => MaybePromise<R>): MaybePromise<R> {
-    let pending: MaybePromise<R>;
-    try {
-      pending = call();
-    } catch (cause) {
-      throw storeFailure(operation, cause);
-    }
-    if (!isPromiseLike(pending)) return pending;
-    const failure = (cause: unknown): SessionError => storeFailure(operation, cause);
-    if (this.inProcess) {
-      return pending.then(undefined, (cause: unknown) => {
-        throw failure(cause);
-      });
-    }
-    return this.deadlines.race(pending, failure);
+    return this.calls.call(operation, call);
   }
 
   /** Run `work` after the session's store work still in flight (one at a time per session). */

@@ -5,7 +5,7 @@ import { SessionMessages } from '../core/errors/session.messages.js';
 import { StoreDeadlines } from './store-deadline.js';
 
 /**
- * Runs calls to one server-side store within `storeTimeout`, as the session engine does, for the
+ * Runs calls to one server-side store within `storeTimeout`, for the session engine and the
  * services beside it (`SessionLocks`, `SessionIndex`). Stores that answer from this process's
  * memory (`inProcess`) cannot hang and get no deadline.
  *
@@ -26,12 +26,28 @@ export class StoreCalls {
    * @example await calls.run('read a session index', () => store.get(id))
    */
   async run<R>(operation: string, call: () => MaybePromise<R>): Promise<R> {
+    return this.call(operation, call);
+  }
+
+  /**
+   * {@link StoreCalls.run} without a promise when the store answers synchronously: its value is
+   * returned, its failure thrown. A promise gets the deadline and the failure mapping in one step.
+   */
+  call<R>(operation: string, call: () => MaybePromise<R>): MaybePromise<R> {
+    let pending: MaybePromise<R>;
     try {
-      const pending = call();
-      return await (this.deadlines && isPromiseLike(pending) ? this.deadlines.race(pending) : pending);
+      pending = call();
     } catch (cause) {
       throw storeFailure(operation, cause);
     }
+    if (!isPromiseLike(pending)) return pending;
+    const failure = (cause: unknown): SessionError => storeFailure(operation, cause);
+    if (this.deadlines === undefined) {
+      return pending.then(undefined, (cause: unknown) => {
+        throw failure(cause);
+      });
+    }
+    return this.deadlines.race(pending, failure);
   }
 
   /** Stop the deadline sweeper (calls still pending settle on their own). */
