@@ -10,6 +10,15 @@ import { generateSessionId, isValidSessionId } from '../core/session-id.js';
 import type { ResolvedSessionOptions } from './session-options.resolver.js';
 import { SessionSigner } from '../core/session-signer.js';
 import { chain, isPromiseLike, type MaybePromise } from '../core/maybe-promise.js';
+import { ExpressHttpSeam } from './http/express-http.seam.js';
+import {
+  mergeSetCookie,
+  type ResponseEnd,
+  type ResponseHookState,
+  type ResponseListener,
+  type SessionAccessor,
+  type SessionHttpSeam,
+} from './http/session-http.seam.js';
 import { StoreCalls } from './store-calls.js';
 import { Session, isEmptyPatch, sessionOperations, sessionState, type AnySession, type SessionOperations } from './session.js';
 import type { SessionState } from './session-state.js';
@@ -30,24 +39,42 @@ export interface LoadedSession {
   degraded: boolean;
 }
 
-/** Per-request state the engine keeps beside a session. @internal */
-export interface SessionBinding {
-  req: IncomingMessage;
-  res?: ServerResponse;
+/**
+ * Per-request state the engine keeps beside a session; it is also what the HTTP seam calls back
+ * as the response goes out (shared methods, so a request makes no closures).
+ * @internal
+ */
+export class SessionBinding implements ResponseListener {
+  res: ServerResponse | undefined = undefined;
   /** The ID written to the response in this request, if any. */
-  issuedId?: string | null;
+  issuedId: string | null | undefined = undefined;
   /** Serialises store work of one session (a save() racing the end of the response); made on first use. */
-  queue?: Promise<unknown>;
+  queue: Promise<unknown> | undefined = undefined;
   /** The response was replaced by an error; no new ID may be issued with it. */
-  failed?: boolean;
+  failed: boolean | undefined = undefined;
   /** Client-side stores: the sealed session waiting to be written as the headers go out (`null` clears it). */
-  sealed?: string[] | null;
-  /** The response hook's state: the session, its manager and the response's own methods. */
-  session?: AnySession;
-  manager?: SessionManager;
-  writeHead?: ServerResponse['writeHead'];
-  end?: ServerResponse['end'];
-  ending?: boolean;
+  sealed: string[] | null | undefined = undefined;
+  /** The session, once made. */
+  session: AnySession | undefined = undefined;
+  /** The HTTP seam's state of the hooked response. */
+  hook: ResponseHookState | undefined = undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly manager: SessionManager,
+  ) {}
+
+  beforeHeaders(headers: OutgoingHttpHeaders | undefined): void {
+    this.manager.onWriteHead(this, headers);
+  }
+
+  mustWaitBeforeEnd(): boolean {
+    return this.manager.mayWrite(this.session!);
+  }
+
+  beforeEnd(end: ResponseEnd): void {
+    this.manager.onEnd(this, end);
+  }
 }
 
 /**
@@ -72,6 +99,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   private readonly calls: StoreCalls;
+  /** How responses are hooked and `req.session` is exposed (see {@link SessionManager.createHttpSeam}). */
+  protected readonly http: SessionHttpSeam;
   private readonly idChangeListeners: Array<(session: AnySession, oldId: string, newId: string) => Promise<void>> = [];
   /** Key prefixes extensions reserved for their records (see {@link SessionManager.reserveKeys}). @internal */
   reservedKeyPrefixes: readonly string[] = [];
@@ -79,6 +108,16 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   constructor(@Inject(SESSION_RESOLVED_OPTIONS) protected readonly options: ResolvedSessionOptions) {
     this.signer = new SessionSigner(options.secrets);
     this.calls = new StoreCalls(options.store as SessionStore, options.storeTimeout);
+    this.http = this.createHttpSeam();
+  }
+
+  /**
+   * The seam to the web framework: how a response is hooked (the session ID written as the headers
+   * go out, the store written before the end) and where `req.session` lives. The default serves
+   * Express, with a fast path per app, and any framework on Node's HTTP server.
+   */
+  protected createHttpSeam(): SessionHttpSeam {
+    return new ExpressHttpSeam(listenerOf);
   }
 
   /** The codec values are encoded with. */
@@ -112,7 +151,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
         const session = this.bind(req, loaded, now);
         const binding = this.bindingOf(session as AnySession);
         binding.res = res;
-        this.hookResponse(session as AnySession, binding);
+        binding.session = session as AnySession;
+        this.http.hookResponse(res, binding);
         return session;
       },
     );
@@ -172,7 +212,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       principal: record?.principal,
       degraded: loaded.degraded,
       touchRequested: false,
-      binding: newBinding(req),
+      binding: new SessionBinding(req, this),
     };
     const session = new Session(this, state, record ? record.data : {});
     bindSession(req, session as AnySession);
@@ -181,21 +221,14 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   /**
-   * Expose the session as express-session's `req.session`. On Express the view is made only when
-   * something reads `req.session` (passport, a CSRF library): an accessor on the app's request
-   * prototype finds it through the request's session, so requests that never touch it pay nothing.
-   * Elsewhere (a bare Node server, Fastify's raw request) the request gets the same accessor as its
-   * own property.
+   * Expose the session as express-session's `req.session`, made only when something reads it
+   * (passport, a CSRF library), so requests that never touch it pay nothing. The seam decides where
+   * the accessor lives (on an Express app's request prototype, or on the request itself).
    */
   private exposeView(req: IncomingMessage): void {
-    const proto = Object.getPrototypeOf(req) as object | null;
-    if (proto !== null && Object.hasOwn(proto, 'app') && !Object.hasOwn(req, 'session')) {
-      if (!Object.hasOwn(proto, 'session')) Object.defineProperty(proto, 'session', PROTOTYPE_VIEW);
-      return;
-    }
     // A request loaded again (`load(req, { fresh: true })`) shows its new session, not an earlier assignment.
     if ((req as ViewRequest)[ASSIGNED_VIEW] !== undefined) (req as ViewRequest)[ASSIGNED_VIEW] = undefined;
-    Object.defineProperty(req, 'session', OWN_VIEW);
+    this.http.exposeSession(req, SESSION_ACCESSOR);
   }
 
   /**
@@ -613,7 +646,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       value,
       expiresAt: sessionState(session).createdAt + this.options.absoluteTimeout,
     });
-    if (headers) mergeSetCookie(headers, before, res.getHeader('set-cookie'));
+    mergeSetCookie(headers, before, res);
   }
 
   /** Copy Set-Cookie values added since `before` into the headers given to `writeHead()`. */
@@ -622,37 +655,11 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     before: number | string | string[] | undefined,
     res: ServerResponse,
   ): void {
-    if (headers) mergeSetCookie(headers, before, res.getHeader('set-cookie'));
+    mergeSetCookie(headers, before, res);
   }
 
-  private hookResponse(session: AnySession, binding: SessionBinding): void {
-    const res = binding.res!;
-    binding.session = session;
-    binding.manager = this;
-    const proto = Object.getPrototypeOf(res) as ResponsePrototype | null;
-    // Express gives each app its own response prototype (`app.response`, which owns `app`). Hooking
-    // it once per app instead of every response saves two own properties per request; a response
-    // whose methods something already replaced (compression, say) is hooked on its own.
-    if (proto !== null && Object.hasOwn(proto, 'app') && !Object.hasOwn(res, 'end') && !Object.hasOwn(res, 'writeHead')) {
-      const hooked = Object.hasOwn(proto, PROTOTYPE_HOOK) ? proto[PROTOTYPE_HOOK]! : hookPrototype(proto);
-      binding.writeHead = hooked.writeHead;
-      binding.end = hooked.end;
-      return;
-    }
-    // Kept to be called later with the response as `this` (see writeHeadThrough and endThrough).
-    // eslint-disable-next-line @typescript-eslint/unbound-method
-    binding.writeHead = res.writeHead;
-    // eslint-disable-next-line @typescript-eslint/unbound-method
-    binding.end = res.end;
-    // Shared functions with the state on the response: no closures are made per request.
-    res.writeHead = hookedWriteHead;
-    res.end = hookedEnd as ServerResponse['end'];
-  }
-
-  /** @internal Called by the hooked `writeHead`. */
-  onWriteHead(binding: SessionBinding, args: unknown[]): void {
-    const last = args[args.length - 1];
-    const headers = last && typeof last === 'object' && !Array.isArray(last) ? (last as OutgoingHttpHeaders) : undefined;
+  /** @internal Called as the headers go out: write (or clear) the session ID; `headers` are those given to `writeHead()`. */
+  onWriteHead(binding: SessionBinding, headers: OutgoingHttpHeaders | undefined): void {
     try {
       this.emitIdentity(binding.session!, binding, headers);
     } catch (error) {
@@ -660,10 +667,9 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     }
   }
 
-  /** @internal Called by the hooked `end`: finish the store write, then end the response. */
-  onEnd(binding: SessionBinding, args: unknown[]): void {
+  /** @internal Called when the handler ended the response and the session may have changed: write it, then end. */
+  onEnd(binding: SessionBinding, end: ResponseEnd): void {
     const session = binding.session!;
-    const end = binding.end as (...a: unknown[]) => unknown;
     let written: MaybePromise<void>;
     if (binding.queue !== undefined) {
       // A save() or regenerate() is still running: write after it.
@@ -672,27 +678,26 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       try {
         written = this.persist(session, binding);
       } catch (error) {
-        this.fail(binding, error, binding.end!);
+        this.fail(binding, error, end);
         return;
       }
       // Written already (an in-process store): end in the same tick.
       if (!isPromiseLike(written)) {
-        end.apply(binding.res, args);
+        end.proceed();
         return;
       }
       // As exclusive() does: a save() called meanwhile waits for this write.
       binding.queue = written;
     }
     written.then(
-      () => end.apply(binding.res, args),
-      (error: unknown) => this.fail(binding, error, binding.end!),
+      () => end.proceed(),
+      (error: unknown) => this.fail(binding, error, end),
     );
   }
 
-  private fail(binding: SessionBinding, error: unknown, originalEnd: ServerResponse['end']): void {
-    const res = binding.res!;
+  private fail(binding: SessionBinding, error: unknown, end: ResponseEnd): void {
     binding.failed = true;
-    this.failResponse(res, this.report(error, binding), (body) => (originalEnd as (chunk: string) => ServerResponse).call(res, body));
+    this.failResponse(end.res, this.report(error, binding), (body) => end.replace(body));
   }
 
   private report(error: unknown, binding: SessionBinding): SessionError {
@@ -700,25 +705,6 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     this.options.onError(sessionError, { req: binding.req, res: binding.res! });
     return sessionError;
   }
-}
-
-/** What `getHeader()` gives. */
-type HeaderValue = number | string | string[] | undefined;
-
-function toList(value: HeaderValue): string[] {
-  if (value === undefined) return [];
-  return Array.isArray(value) ? value : [String(value)];
-}
-
-/**
- * `writeHead(status, headers)` replaces a Set-Cookie set earlier with `setHeader`, which is how
- * Fastify sends its own cookies; the session cookie is copied into those headers so both survive.
- */
-function mergeSetCookie(headers: OutgoingHttpHeaders, before: HeaderValue, after: HeaderValue): void {
-  const key = Object.keys(headers).find((name) => name.toLowerCase() === 'set-cookie');
-  if (key === undefined) return;
-  const added = toList(after).slice(toList(before).length);
-  headers[key] = [...toList(headers[key]), ...added];
 }
 
 /** `work()` as a promise, a synchronous throw included. */
@@ -735,23 +721,6 @@ function toSessionError(error: unknown): SessionError {
   return error instanceof SessionError
     ? error
     : new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('save the session'), { cause: error });
-}
-
-/** A binding with every field present from the start, so all bindings share one shape. */
-function newBinding(req: IncomingMessage): SessionBinding {
-  return {
-    req,
-    res: undefined,
-    issuedId: undefined,
-    queue: undefined,
-    failed: undefined,
-    sealed: undefined,
-    session: undefined,
-    manager: undefined,
-    writeHead: undefined,
-    end: undefined,
-    ending: undefined,
-  };
 }
 
 /** What a request assigned to `req.session` itself (kept apart from the view). */
@@ -794,80 +763,12 @@ function assignView(this: ViewRequest, value: unknown): void {
   this[ASSIGNED_VIEW] = { value };
 }
 
-/** `req.session` on an Express app's request prototype (see `exposeView()`). */
-const PROTOTYPE_VIEW: PropertyDescriptor = { configurable: true, enumerable: false, get: readView, set: assignView };
-/** `req.session` on a request of its own, enumerable as the plain property it replaces. */
-const OWN_VIEW: PropertyDescriptor = { configurable: true, enumerable: true, get: readView, set: assignView };
+/** `req.session` for every request (see `exposeView()`). */
+const SESSION_ACCESSOR: SessionAccessor = { get: readView, set: assignView };
 
 /** The binding of a hooked response, found through its request (`res.req`) and the request's session. */
-function hookOf(res: ServerResponse): SessionBinding {
-  return sessionState(getSessionFromRequest(res.req) as AnySession).binding as SessionBinding;
-}
-
-/** Marks an Express response prototype whose `writeHead`/`end` are hooked, holding the originals. */
-const PROTOTYPE_HOOK = Symbol('nest-sessions:response-hook');
-
-interface ResponsePrototype {
-  writeHead: ServerResponse['writeHead'];
-  end: ServerResponse['end'];
-  [PROTOTYPE_HOOK]?: { writeHead: ServerResponse['writeHead']; end: ServerResponse['end'] };
-}
-
-/**
- * Hook an app's response prototype once. Responses of that app without a session of their own
- * (an app.use() middleware answered before the session loaded, a mounted sub-app) go straight to
- * the originals.
- */
-function hookPrototype(proto: ResponsePrototype): NonNullable<ResponsePrototype[typeof PROTOTYPE_HOOK]> {
-  const originals = { writeHead: proto.writeHead, end: proto.end };
-  const bound = (res: ServerResponse): SessionBinding | undefined => {
-    const session = res.req === undefined ? undefined : getSessionFromRequest<AnySession>(res.req);
-    const binding = session === undefined ? undefined : (sessionState(session).binding as SessionBinding);
-    return binding?.res === res && binding.writeHead === originals.writeHead ? binding : undefined;
-  };
-  Object.defineProperty(proto, PROTOTYPE_HOOK, { value: originals });
-  proto.writeHead = function writeHead(this: ServerResponse, ...args: unknown[]) {
-    return writeHeadThrough(this, bound(this), originals.writeHead, args);
-  };
-  proto.end = function end(this: ServerResponse, ...args: unknown[]) {
-    return endThrough(this, bound(this), originals.end, args);
-  } as ServerResponse['end'];
-  return originals;
-}
-
-function hookedWriteHead(this: ServerResponse, ...args: unknown[]): ServerResponse {
-  const binding = hookOf(this);
-  return writeHeadThrough(this, binding, binding.writeHead!, args);
-}
-
-function hookedEnd(this: ServerResponse, ...args: unknown[]): ServerResponse {
-  const binding = hookOf(this);
-  return endThrough(this, binding, binding.end!, args);
-}
-
-/** The hooked `writeHead` of either kind: emit the session ID (once), then the original. */
-function writeHeadThrough(
-  res: ServerResponse,
-  binding: SessionBinding | undefined,
-  original: ServerResponse['writeHead'],
-  args: unknown[],
-): ServerResponse {
-  if (binding && !res.headersSent) binding.manager!.onWriteHead(binding, args);
-  return (original as (...a: unknown[]) => ServerResponse).apply(res, args);
-}
-
-/** The hooked `end` of either kind: finish the store write first when there is one to make. */
-function endThrough(
-  res: ServerResponse,
-  binding: SessionBinding | undefined,
-  original: ServerResponse['end'],
-  args: unknown[],
-): ServerResponse {
-  if (!binding || binding.ending || !binding.manager!.mayWrite(binding.session!)) {
-    if (binding) binding.ending = true;
-    return (original as (...a: unknown[]) => ServerResponse).apply(res, args);
-  }
-  binding.ending = true;
-  binding.manager!.onEnd(binding, args);
-  return res;
+function listenerOf(res: ServerResponse): SessionBinding | undefined {
+  const session = res.req === undefined ? undefined : getSessionFromRequest<AnySession>(res.req);
+  const binding = session === undefined ? undefined : (sessionState(session).binding as SessionBinding);
+  return binding?.res === res ? binding : undefined;
 }
