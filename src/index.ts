@@ -24,5 +24,6 @@ export * from './stores/cookie/cookie.store.js';
 export { isClientSideStore, type ClientSideSessionStore, type ClientSideStoreContext } from './core/client-side-store.interface.js';
 export * from './stores/file.store.js';
 export * from './stores/memory.store.js';
+export * from './stores/connect/connect.store.js';
 export type * from './core/session-store.interface.js';
 export { createStoreFromUrl, type StoreUrlOptions } from './stores/store-url.js';

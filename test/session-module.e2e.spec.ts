@@ -264,19 +264,18 @@ describe('sessions by principal', () => {
     }
   });
 
-  it('says clearly when the store cannot list sessions', async () => {
-    const { CountingStore } = await import('./support/counting-store.js');
-    const running = await startSessionApp({ store: new CountingStore(new MemoryStore()), principal: 'user' });
+  it('says clearly that a client-side store keeps no sessions to list', async () => {
+    const running = await startSessionApp({ store: 'cookie:', principal: 'user' });
     try {
-      const error = await running.app
-        .get(SessionManager)
-        .findByPrincipal('alice')
-        .catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(SessionError);
-      expect((error as SessionError).code).toBe('SESSION_NOT_SUPPORTED');
-      expect((error as SessionError).message).toBe(
-        'nest-sessions: the CountingStore store does not support findByPrincipal(); see the store table in docs/stores.md#which-store for the stores that do.',
-      );
+      const manager = running.app.get(SessionManager);
+      for (const method of ['findByPrincipal', 'destroyByPrincipal'] as const) {
+        const error = await manager[method]('alice').catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(SessionError);
+        expect((error as SessionError).code).toBe('SESSION_NOT_SUPPORTED');
+        expect((error as SessionError).message).toBe(
+          `nest-sessions: the CookieStore store does not support ${method}(); see the store table in docs/stores.md#which-store for the stores that do.`,
+        );
+      }
     } finally {
       await running.close();
     }

@@ -1,9 +1,18 @@
+import { Logger } from '@nestjs/common';
 import { inspect } from 'node:util';
+import { SessionError } from '../core/errors/session.error.js';
+import { SessionMessages } from '../core/errors/session.messages.js';
 import type { AnySession } from './session.js';
 
 /** The part of the manager the view needs. @internal */
 interface ViewHost {
   describe(session: AnySession): { expires: number | undefined; maxAge: number | undefined };
+  /**
+   * A callback given to a method of the view threw; `error` is a `SessionError` (what the callback
+   * threw when it was one, else `SESSION_CALLBACK_FAILED` with it as `cause`). The host reports it to
+   * `onError` and fails the response with it, unless the response is answered already or ending.
+   */
+  callbackFailed(session: AnySession, error: SessionError): void;
 }
 
 /**
@@ -11,6 +20,15 @@ interface ViewHost {
  * `regenerate`, `save`, `destroy`, `reload`, `touch`, `id` and `cookie`. passport and other
  * express-session consumers work unchanged on top of it. Properties read and write the same
  * `Session` that `@Session()` injects.
+ *
+ * - Assigning or deleting `id`, `cookie` or a method, or assigning a symbol key, throws a
+ *   `SessionError` coded `SESSION_READ_ONLY` whose message says what to do instead.
+ * - Whatever a callback given to `regenerate`, `save`, `destroy` or `reload` throws is reported to
+ *   the module's `onError` (as a `SessionError`: what was thrown when it is one, else
+ *   `SESSION_CALLBACK_FAILED` with it as `cause`) and the request is failed with it: answered with
+ *   the error's status and a JSON body without the cause or a stack trace, or cut short when the
+ *   headers went out already. A response the callback ended stands. It never becomes an unhandled
+ *   rejection.
  */
 export interface ExpressCompatibleSession {
   [key: string]: unknown;
@@ -44,22 +62,22 @@ class ViewTarget {
   ) {}
 
   regenerate(cb?: Callback) {
-    settle(this.session.regenerate(), cb);
+    settle(this, 'regenerate', this.session.regenerate(), cb);
     return this.view;
   }
 
   save(cb?: Callback) {
-    settle(this.session.save(), cb);
+    settle(this, 'save', this.session.save(), cb);
     return this.view;
   }
 
   destroy(cb?: Callback) {
-    settle(this.session.destroy(), cb);
+    settle(this, 'destroy', this.session.destroy(), cb);
     return this.view;
   }
 
   reload(cb?: Callback) {
-    settle(this.session.reload(), cb);
+    settle(this, 'reload', this.session.reload(), cb);
     return this.view;
   }
 
@@ -99,11 +117,55 @@ const INHERITED = new Map<string, unknown>(
   ]),
 );
 
-function settle(promise: Promise<void>, cb?: Callback): void {
-  promise.then(
-    () => cb?.(),
-    (err: unknown) => cb?.(err),
-  );
+/**
+ * Call `cb` when `promise` settles, with its error if it rejected. A failure nobody asked to hear
+ * about is dropped, as express-session drops it; what `cb` throws goes to {@link callbackFailed}.
+ */
+function settle(target: ViewTarget, method: string, promise: Promise<void>, cb?: Callback): void {
+  if (cb === undefined || cb === null) {
+    promise.catch(ignore);
+    return;
+  }
+  promise
+    .then(
+      () => cb(),
+      (err: unknown) => cb(err),
+    )
+    .catch((thrown: unknown) => callbackFailed(target, method, thrown))
+    .catch(lastResort);
+}
+
+function ignore(): void {}
+
+const logger = new Logger('SessionModule');
+
+/** What reporting a failed callback threw itself (a throwing `onError`): logged, never left unhandled. */
+function lastResort(error: unknown): void {
+  try {
+    logger.error(`A failed req.session callback could not be reported: ${error instanceof Error ? error.message : String(error)}`);
+  } catch {
+    // Nowhere left to report it; the process must not die of it.
+  }
+}
+
+/** A callback given to `req.session.<method>()` threw `thrown`: the host reports it and fails the response. */
+function callbackFailed(target: ViewTarget, method: string, thrown: unknown): void {
+  const error =
+    thrown instanceof SessionError
+      ? thrown
+      : new SessionError('SESSION_CALLBACK_FAILED', SessionMessages.callbackFailed(method), { cause: thrown });
+  target.host.callbackFailed(target.session, error);
+}
+
+/** The error of assigning (or deleting) `prop`, one of the view's names that are not data. */
+function refusal(prop: string, operation: 'assigned' | 'deleted'): SessionError {
+  const message =
+    prop === 'id'
+      ? SessionMessages.viewId(operation)
+      : prop === 'cookie'
+        ? SessionMessages.viewCookie(operation)
+        : SessionMessages.viewMethod(prop, operation);
+  return new SessionError('SESSION_READ_ONLY', message);
 }
 
 // One handler for every view: a view costs two small objects, not a set of closures.
@@ -119,13 +181,17 @@ const handler: ProxyHandler<ViewTarget> = {
     const value: unknown = target.session.get(prop);
     return value === undefined ? INHERITED.get(prop) : value;
   },
+  // Refusals throw rather than return false: false gives strict-mode code (all ESM) a bare TypeError.
   set(target, prop, value) {
-    if (typeof prop !== 'string' || RESERVED.has(prop)) return false;
+    if (typeof prop !== 'string') throw new SessionError('SESSION_READ_ONLY', SessionMessages.viewSymbolKey());
+    if (RESERVED.has(prop)) throw refusal(prop, 'assigned');
     target.session.set(prop, value);
     return true;
   },
   deleteProperty(target, prop) {
-    if (typeof prop !== 'string' || RESERVED.has(prop)) return false;
+    // No symbol key is ever a property of the view, so deleting one succeeds, as on a plain object.
+    if (typeof prop !== 'string') return true;
+    if (RESERVED.has(prop)) throw refusal(prop, 'deleted');
     target.session.delete(prop);
     return true;
   },

@@ -39,7 +39,13 @@ function loaded(data: Record<string, string>, reserved?: string[]): AnySession {
   return new Session(operations(reserved), state, data);
 }
 
-const host = { describe: () => ({ expires: undefined, maxAge: undefined }) };
+const host = {
+  describe: () => ({ expires: undefined, maxAge: undefined }),
+  // No request here: nothing calls back with a throwing callback in these tests.
+  callbackFailed: (_session: unknown, error: Error) => {
+    throw error;
+  },
+};
 
 describe('Session reads own data only', () => {
   const polluted: string[] = [];

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { isClientSideStore } from '../core/client-side-store.interface.js';
-import type { SessionPatch, SessionRecord, SessionStore } from '../core/session-store.interface.js';
+import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../core/session-store.interface.js';
 import { deriveStoreKey } from '../core/derived-store-key.js';
 import { SessionError } from '../core/errors/session.error.js';
 import { SessionMessages } from '../core/errors/session.messages.js';
@@ -12,6 +12,8 @@ import { StoreCalls } from './store-calls.js';
 
 /** Namespace of index record IDs, so no index key can produce the key of a lock or anything else. */
 const INDEX_PURPOSE = 'nest-sessions:index:';
+/** Keys of this namespace list the sessions of one `principal`; the engine keeps them (see {@link SessionIndex}). */
+export const PRINCIPAL_KEY_PREFIX = 'principal:';
 /** Longest random pause, in ms, while another caller creates the index record a link waits for. */
 const MAX_CREATE_PAUSE = 20;
 
@@ -39,6 +41,12 @@ const MAX_CREATE_PAUSE = 20;
  * - **Secrets.** Links are written under the first secret; `find`, `unlink` and `destroy` read the
  *   indexes of every secret, so rotating secrets loses no link.
  * - **Store calls** run within `storeTimeout`; failures reject with `SESSION_STORE_UNAVAILABLE`.
+ * - **Principals are keys too.** With the module's `principal` option, the sessions of a principal
+ *   are the key `principal:<principal>` (`SessionManager.findByPrincipal` and `destroyByPrincipal`
+ *   read it). A store with a principal index of its own (memory, file, Redis, SQL, MongoDB) answers
+ *   that key from the record's `principal` field; on any other server-side store (memcached, a
+ *   connect store) the engine links and unlinks the key here as principals and IDs change. Those
+ *   keys are the engine's: `link` and `unlink` refuse them.
  *
  * Provided and exported by `SessionModule`.
  *
@@ -103,8 +111,12 @@ export class SessionIndex implements OnApplicationShutdown {
    * @example await index.link('oidc:main:sub:alice', session.id!, Date.now() + 86_400_000);
    */
   async link(key: string, sessionId: string, expiresAt: number): Promise<void> {
+    checkKey('link', key, true);
+    return this.linkKey(key, sessionId, expiresAt);
+  }
+
+  private async linkKey(key: string, sessionId: string, expiresAt: number): Promise<void> {
     const store = this.serverStore();
-    checkKey('link', key);
     if (!isValidSessionId(sessionId)) throw new SessionError('SESSION_INVALID_ID', SessionMessages.invalidId());
     if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
       throw invalidArgument(
@@ -132,8 +144,12 @@ export class SessionIndex implements OnApplicationShutdown {
    * @example await index.unlink('oidc:main:sub:alice', session.id!);
    */
   async unlink(key: string, sessionId: string): Promise<void> {
+    checkKey('unlink', key, true);
+    return this.unlinkKey(key, sessionId);
+  }
+
+  private async unlinkKey(key: string, sessionId: string): Promise<void> {
     const store = this.serverStore();
-    checkKey('unlink', key);
     if (!isValidSessionId(sessionId)) return;
     await Promise.all(this.indexIds(key).map((id) => this.patch(store, id, { set: {}, unset: [sessionId] })));
   }
@@ -148,8 +164,15 @@ export class SessionIndex implements OnApplicationShutdown {
    * @example const ids = await index.find('oidc:main:sub:alice');
    */
   async find(key: string): Promise<string[]> {
-    const store = this.serverStore();
     checkKey('find', key);
+    if (key.startsWith(PRINCIPAL_KEY_PREFIX)) {
+      return (await this.sessionsOf(key.slice(PRINCIPAL_KEY_PREFIX.length))).map((session) => session.id);
+    }
+    return this.findKey(key);
+  }
+
+  private async findKey(key: string): Promise<string[]> {
+    const store = this.serverStore();
     const now = Date.now();
     const live = new Set<string>();
     await Promise.all(
@@ -179,9 +202,10 @@ export class SessionIndex implements OnApplicationShutdown {
    * @example const loggedOut = await index.destroy(`oidc:main:sid:${sid}`);
    */
   async destroy(key: string): Promise<number> {
+    checkKey('destroy', key);
+    if (key.startsWith(PRINCIPAL_KEY_PREFIX)) return this.destroySessionsOf(key.slice(PRINCIPAL_KEY_PREFIX.length));
     const store = this.serverStore();
     const calls = this.calls!;
-    checkKey('destroy', key);
     const now = Date.now();
     const live = new Set<string>();
     await Promise.all(
@@ -195,6 +219,69 @@ export class SessionIndex implements OnApplicationShutdown {
       }),
     );
     return live.size;
+  }
+
+  /**
+   * Whether the store answers principal keys itself (it implements `findByPrincipal` and
+   * `destroyByPrincipal` from the `principal` field of its records), so the engine links nothing.
+   */
+  get storeIndexesPrincipals(): boolean {
+    const store = this.options.store;
+    return !isClientSideStore(store) && typeof store.findByPrincipal === 'function' && typeof store.destroyByPrincipal === 'function';
+  }
+
+  /**
+   * The live sessions of `principal`: from the store's own principal index, or else from the
+   * index record of `principal:<principal>`, each entry checked against the session's record
+   * (a session destroyed, expired or handed to another principal since it was linked is left
+   * out, and its entry removed).
+   */
+  async sessionsOf(principal: string): Promise<PrincipalSession[]> {
+    const store = this.serverStore();
+    const calls = this.calls!;
+    if (this.storeIndexesPrincipals) return calls.run('list sessions', () => store.findByPrincipal!(principal));
+    const key = PRINCIPAL_KEY_PREFIX + principal;
+    const ids = await this.findKey(key);
+    const now = Date.now();
+    const sessions: PrincipalSession[] = [];
+    const stale: string[] = [];
+    await Promise.all(
+      ids.map(async (id) => {
+        const record = await calls.run('list sessions', () => store.get(id));
+        if (record && record.principal === principal && record.expiresAt > now) {
+          sessions.push({ id, createdAt: record.createdAt, expiresAt: record.expiresAt });
+        } else stale.push(id);
+      }),
+    );
+    if (stale.length > 0) {
+      await Promise.all(this.indexIds(key).map((id) => this.prune(store, id, stale)));
+    }
+    return sessions.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+  }
+
+  /** Destroy every session of `principal` (see {@link SessionIndex.sessionsOf}); resolves how many. */
+  async destroySessionsOf(principal: string): Promise<number> {
+    const store = this.serverStore();
+    const calls = this.calls!;
+    if (this.storeIndexesPrincipals) return calls.run('destroy sessions', () => store.destroyByPrincipal!(principal));
+    const sessions = await this.sessionsOf(principal);
+    await Promise.all(sessions.map(({ id }) => calls.run('destroy sessions', () => store.destroy(id))));
+    await Promise.all(sessions.map(({ id }) => this.unlinkKey(PRINCIPAL_KEY_PREFIX + principal, id)));
+    return sessions.length;
+  }
+
+  /**
+   * Link session `sessionId` under `principal` (the engine, before it writes a record naming that
+   * principal). Nothing to do when the store indexes principals itself.
+   * @internal
+   */
+  async linkPrincipal(principal: string, sessionId: string, expiresAt: number): Promise<void> {
+    if (!this.storeIndexesPrincipals) await this.linkKey(PRINCIPAL_KEY_PREFIX + principal, sessionId, expiresAt);
+  }
+
+  /** Unlink session `sessionId` from `principal` (the engine, after the record stopped naming it). @internal */
+  async unlinkPrincipal(principal: string, sessionId: string): Promise<void> {
+    if (!this.storeIndexesPrincipals) await this.unlinkKey(PRINCIPAL_KEY_PREFIX + principal, sessionId);
   }
 
   onApplicationShutdown(): void {
@@ -320,9 +407,17 @@ function linkedSessions(record: SessionRecord): [string, number][] {
     .map(([sessionId, expiry]) => [sessionId, Number(expiry)]);
 }
 
-function checkKey(method: string, key: unknown): void {
+function checkKey(method: string, key: unknown, writing = false): void {
   if (typeof key !== 'string' || key === '') {
     throw invalidArgument(method, 'key', 'it must be a non-empty string', "Pass e.g. 'oidc:main:sid:' + sid.");
+  }
+  if (writing && key.startsWith(PRINCIPAL_KEY_PREFIX)) {
+    throw invalidArgument(
+      method,
+      'key',
+      `keys starting with '${PRINCIPAL_KEY_PREFIX}' are kept by the engine from the \`principal\` option`,
+      'Set the session key the `principal` option names, or use a key of your own namespace.',
+    );
   }
 }
 

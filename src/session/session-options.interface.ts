@@ -213,6 +213,26 @@ export interface SessionModuleOptions {
    * @default the store's default (one minute for memory, five for files)
    */
   gcInterval?: Duration;
+  /**
+   * Accept session cookies in express-session's format (`s:<id>.<signature>`), so the users of an
+   * app that moved from express-session stay logged in. A request that presents one is served the
+   * session of that ID, and its cookie is re-issued once in this module's format. `true` checks
+   * the signature with `secret`; `{ secrets }` with express-session's own secrets (any length, as
+   * express-session accepted them). Name the cookie as express-session did (`cookie.name`,
+   * express-session's default is `connect.sid`). Server-side stores only.
+   * @default false
+   * @example { secrets: ['keyboard cat'] }
+   */
+  legacyCookies?: boolean | { secrets: string | readonly string[] };
+  /**
+   * Where express-session kept its sessions (its connect store, through `fromConnectStore()`), for
+   * users who present a legacy cookie (`legacyCookies`) whose session is not in `store` yet: the
+   * record is read from here, written to `store` under the same ID and deleted from here, on the
+   * user's first request after the switch. Needs `legacyCookies`.
+   * @default undefined (legacy IDs are looked up in `store` only)
+   * @example fromConnectStore(new RedisStore({ client: redis })) // connect-redis
+   */
+  legacyStore?: SessionStore;
 }
 
 /** One entry of {@link SessionModuleOptions.transport}. */

@@ -613,6 +613,48 @@ describe('resolveSessionOptions', () => {
       });
     });
 
+    describe('legacyCookies and legacyStore', () => {
+      it.each([
+        ['an empty object', {}],
+        ['no secrets', { secrets: [] }],
+        ['an empty secret', { secrets: [''] }],
+        ['a number', { secrets: [42] }],
+        ['a string instead of an object', 'keyboard cat'],
+      ])('rejects %s', async (_label, legacyCookies) => {
+        expect(await rejectionWith({ legacyCookies }, 'legacyCookies')).toBe(
+          M(
+            'legacyCookies',
+            "must be true, or { secrets } with one or more non-empty strings. Give express-session's secret(s), e.g. { secrets: ['keyboard cat'] }, or true to use `secret`.",
+          ),
+        );
+      });
+
+      it('takes express-session secrets of any length, or the module secret with true', async () => {
+        expect((await resolveOk({ legacyCookies: { secrets: 'keyboard cat' } })).legacySecrets).toEqual(['keyboard cat']);
+        expect((await resolveOk({ legacyCookies: true, secret: [SECRET, OTHER_SECRET] })).legacySecrets).toEqual([SECRET, OTHER_SECRET]);
+        expect((await resolveOk({ legacyCookies: false })).legacySecrets).toBeUndefined();
+        expect((await resolveOk()).legacySecrets).toBeUndefined();
+      });
+
+      it('refuses legacyStore without legacyCookies, and anything that is not a store', async () => {
+        expect(await rejectionWith({ legacyStore: new MemoryStore() }, 'legacyStore')).toBe(
+          M('legacyStore', 'needs legacyCookies. Set legacyCookies: true (or { secrets }) as well, or leave legacyStore out.'),
+        );
+        expect(await rejectionWith({ legacyCookies: true, legacyStore: { get() {} } }, 'legacyStore')).toBe(
+          M('legacyStore', "must be a session store (get, set, destroy). Wrap express-session's store: fromConnectStore(store)."),
+        );
+      });
+
+      it('refuses legacyCookies over a client-side store', async () => {
+        expect(await rejectionWith({ legacyCookies: true, store: 'cookie:' }, 'legacyCookies')).toBe(
+          M(
+            'legacyCookies',
+            'a client-side store (CookieStore) keeps no sessions by ID. Use a server-side store (the one express-session used, through fromConnectStore, works).',
+          ),
+        );
+      });
+    });
+
     describe('cookie', () => {
       const HOST = M(
         'cookie.name',

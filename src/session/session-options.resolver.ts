@@ -41,6 +41,10 @@ export interface ResolvedSessionOptions {
   maxIndexEntries: number;
   storeTimeout: number;
   onStoreUnavailable: 'fail' | 'anonymous';
+  /** The secrets express-session cookies are checked with (`legacyCookies`), or `undefined` when they are not accepted. */
+  legacySecrets: readonly string[] | undefined;
+  /** Where legacy sessions are migrated from (`legacyStore`). */
+  legacyStore: SessionStore | undefined;
 }
 
 const logger = new Logger('SessionModule');
@@ -154,6 +158,24 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
     });
   }
 
+  const legacySecrets = resolveLegacySecrets(options.legacyCookies, secrets as readonly string[]);
+  const legacyStore = options.legacyStore;
+  if (legacyStore !== undefined) {
+    if (legacySecrets === undefined) {
+      throw invalid('legacyStore', 'needs legacyCookies', 'Set legacyCookies: true (or { secrets }) as well, or leave legacyStore out.');
+    }
+    if (!isSessionStore(legacyStore)) {
+      throw invalid('legacyStore', 'must be a session store (get, set, destroy)', "Wrap express-session's store: fromConnectStore(store).");
+    }
+  }
+  if (legacySecrets !== undefined && isClientSideStore(store)) {
+    throw invalid(
+      'legacyCookies',
+      'a client-side store (CookieStore) keeps no sessions by ID',
+      'Use a server-side store (the one express-session used, through fromConnectStore, works).',
+    );
+  }
+
   return {
     store,
     ownsStore,
@@ -172,7 +194,30 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
     maxIndexEntries,
     storeTimeout,
     onStoreUnavailable,
+    legacySecrets,
+    legacyStore,
   };
+}
+
+function resolveLegacySecrets(legacy: SessionModuleOptions['legacyCookies'], secrets: readonly string[]): readonly string[] | undefined {
+  if (legacy === undefined || legacy === false) return undefined;
+  if (legacy === true) return secrets;
+  const given: unknown = typeof legacy === 'object' && legacy !== null ? (legacy as { secrets?: unknown }).secrets : undefined;
+  const list = typeof given === 'string' ? [given] : given;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((secret) => typeof secret === 'string' && secret !== '')) {
+    throw invalid(
+      'legacyCookies',
+      'must be true, or { secrets } with one or more non-empty strings',
+      "Give express-session's secret(s), e.g. { secrets: ['keyboard cat'] }, or true to use `secret`.",
+    );
+  }
+  return [...(list as string[])];
+}
+
+/** Whether `store` has the methods the engine calls on every store. */
+function isSessionStore(store: unknown): store is SessionStore {
+  const candidate = store as Partial<SessionStore> | null;
+  return typeof candidate?.get === 'function' && typeof candidate.set === 'function' && typeof candidate.destroy === 'function';
 }
 
 function resolvePrincipal(principal: SessionModuleOptions['principal']): ResolvedSessionOptions['principal'] {

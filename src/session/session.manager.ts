@@ -9,6 +9,7 @@ import { bindSession, getSessionFromRequest } from './session-context.util.js';
 import { generateSessionId, isValidSessionId } from '../core/session-id.js';
 import type { ResolvedSessionOptions } from './session-options.resolver.js';
 import { SessionSigner } from '../core/session-signer.js';
+import { unsignLegacyCookie } from '../core/legacy-cookie.js';
 import { chain, isPromiseLike, type MaybePromise } from '../core/maybe-promise.js';
 import { ExpressHttpSeam } from './http/express-http.seam.js';
 import {
@@ -20,6 +21,8 @@ import {
   type SessionHttpSeam,
 } from './http/session-http.seam.js';
 import { StoreCalls } from './store-calls.js';
+import { SessionIndex } from './session-index.service.js';
+import { isClientSideStore } from '../core/client-side-store.interface.js';
 import { Session, isEmptyPatch, sessionOperations, sessionState, type AnySession, type SessionOperations } from './session.js';
 import type { SessionState } from './session-state.js';
 
@@ -35,6 +38,8 @@ export interface LoadedSession {
   presented: boolean;
   /** Index of the transport the ID came through. */
   transport: number;
+  /** The ID came in express-session's cookie format (`legacyCookies`), so the cookie is re-issued in ours. */
+  legacy?: boolean;
   /** The store could not be read and the request goes on without its session. */
   degraded: boolean;
 }
@@ -58,6 +63,8 @@ export class SessionBinding implements ResponseListener {
   session: AnySession | undefined = undefined;
   /** The HTTP seam's state of the hooked response. */
   hook: ResponseHookState | undefined = undefined;
+  /** The handler ended the response and its end waits for the store write (see onEnd). */
+  endHeld = false;
 
   constructor(
     readonly req: IncomingMessage,
@@ -99,16 +106,30 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   private readonly calls: StoreCalls;
+  /** Calls to `legacyStore`, when sessions are migrated from express-session's store. */
+  private readonly legacyCalls: StoreCalls | undefined;
   /** How responses are hooked and `req.session` is exposed (see {@link SessionManager.createHttpSeam}). */
   protected readonly http: SessionHttpSeam;
   private readonly idChangeListeners: Array<(session: AnySession, oldId: string, newId: string) => Promise<void>> = [];
+  /**
+   * The one index of sessions by key: a principal's sessions, and the keys extensions link (the
+   * auth module's identity-provider subjects and sessions). `SessionModule` provides this instance
+   * as `SessionIndex`.
+   */
+  readonly index: SessionIndex;
+  /** The engine links principals in {@link SessionManager.index} (the store has no principal index of its own). */
+  private readonly linksPrincipals: boolean;
   /** Key prefixes extensions reserved for their records (see {@link SessionManager.reserveKeys}). @internal */
   reservedKeyPrefixes: readonly string[] = [];
 
   constructor(@Inject(SESSION_RESOLVED_OPTIONS) protected readonly options: ResolvedSessionOptions) {
     this.signer = new SessionSigner(options.secrets);
     this.calls = new StoreCalls(options.store as SessionStore, options.storeTimeout);
+    this.legacyCalls = options.legacyStore && new StoreCalls(options.legacyStore, options.storeTimeout);
     this.http = this.createHttpSeam();
+    this.index = new SessionIndex(options);
+    this.linksPrincipals = options.principal !== undefined && !isClientSideStore(options.store) && !this.index.storeIndexesPrincipals;
+    if (this.linksPrincipals) this.onIdChange((session, oldId, newId) => this.relinkPrincipal(session, oldId, newId));
   }
 
   /**
@@ -206,7 +227,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       isNew: !record,
       createdAt: record ? record.createdAt : now,
       expiresAt: record ? record.expiresAt : 0,
-      loadedId: record ? loaded.id : undefined,
+      // A legacy cookie names the ID in express-session's format: leaving loadedId unset re-issues it in ours.
+      loadedId: record && !loaded.legacy ? loaded.id : undefined,
       presented: loaded.presented,
       transport: loaded.transport,
       principal: record?.principal,
@@ -278,20 +300,54 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * overrides it for stores that keep sessions in the request itself.
    */
   protected readSession(req: IncomingMessage, _now: number): MaybePromise<LoadedSession> {
-    const { id, transport } = this.presentedId(req);
+    const { id, transport, legacy } = this.presentedId(req);
     if (id === undefined) return { record: null, presented: false, transport, degraded: false };
     return chain(
-      () => this.storeCall('read the session', () => this.serverStore.get(id)),
-      (record): LoadedSession => ({ id, record, presented: true, transport, degraded: false }),
+      () => this.readRecord(id, legacy),
+      (record): LoadedSession => ({ id, record, presented: true, transport, degraded: false, legacy }),
       (error) => this.unreadable(req, transport, error as SessionError),
     );
   }
 
-  /** The verified, well-formed session ID the request presents, if any, and its transport. */
-  private presentedId(req: IncomingMessage): { id: string | undefined; transport: number } {
+  /** The record of `id`; one presented by a legacy cookie and not in the store yet is migrated from `legacyStore`. */
+  private readRecord(id: string, legacy: boolean): MaybePromise<SessionRecord | null> {
+    const read = this.storeCall('read the session', () => this.serverStore.get(id));
+    if (!legacy || this.legacyCalls === undefined) return read;
+    return chain(
+      () => read,
+      (record) => record ?? this.migrateLegacy(id),
+    );
+  }
+
+  /**
+   * Move the session `id` from express-session's store into ours: read, write under the same ID,
+   * then delete the old copy (only after the write, so a failure leaves the session where it was).
+   */
+  private async migrateLegacy(id: string): Promise<SessionRecord | null> {
+    const legacyStore = this.options.legacyStore!;
+    const record = await this.legacyCalls!.call('read the express-session session', () => legacyStore.get(id));
+    if (record === null) return null;
+    await this.storeCall('save the session', () => this.serverStore.set(id, record));
+    try {
+      await this.legacyCalls!.call('delete the express-session session', () => legacyStore.destroy(id));
+    } catch (error) {
+      // The session lives on in our store; the old copy only waits for its own expiry.
+      this.options.onError(toSessionError(error), {});
+    }
+    return record;
+  }
+
+  /** The verified, well-formed session ID the request presents, if any, its transport, and whether it came in express-session's format. */
+  private presentedId(req: IncomingMessage): { id: string | undefined; transport: number; legacy: boolean } {
     const { token, transport } = this.readToken(req);
-    const id = token === undefined ? undefined : this.signer.unsign(token);
-    return { id: id !== undefined && isValidSessionId(id) ? id : undefined, transport };
+    if (token === undefined) return { id: undefined, transport, legacy: false };
+    let id = this.signer.unsign(token);
+    let legacy = false;
+    if (id === undefined && this.options.legacySecrets !== undefined) {
+      id = unsignLegacyCookie(token, this.options.legacySecrets);
+      legacy = id !== undefined;
+    }
+    return { id: id !== undefined && isValidSessionId(id) ? id : undefined, transport, legacy };
   }
 
   /** The store could not be read: report it, then fail the request, or go on anonymous (see `onStoreUnavailable`). */
@@ -348,7 +404,11 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     return this.exclusive(session, async () => {
       this.assertNotDegraded(session, 'destroy the session');
       const state = sessionState(session);
-      if (!state.isNew && state.id !== undefined) await this.removeRecord(state.id);
+      if (!state.isNew && state.id !== undefined) {
+        const { id, principal } = state;
+        await this.removeRecord(id);
+        if (this.linksPrincipals && principal !== undefined) await this.unlinkPrincipal(principal, id);
+      }
       sessionState(session).loadedId = undefined;
       session.reset(Date.now());
     });
@@ -504,17 +564,21 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       const data = session.encodeAll();
       const principal = this.principalOf(session);
       const record = { data, createdAt: sessionState(session).createdAt, expiresAt, ...this.principalField(principal) };
-      return chain(
-        () => this.storeCall('save the session', () => store.set(id, record)),
-        () => session.markSaved(id, data, expiresAt, principal),
+      return this.indexedWrite(session, id, undefined, principal, () =>
+        chain(
+          () => this.storeCall('save the session', () => store.set(id, record)),
+          () => session.markSaved(id, data, expiresAt, principal),
+        ),
       );
     }
     const id = sessionState(session).id!;
     const { patch, principal } = this.pendingPatch(session);
     if (!isEmptyPatch(patch) || patch.principal !== undefined) {
-      return chain(
-        () => this.storeCall('save the session', () => store.patch(id, patch, expiresAt)),
-        (saved) => this.patched(session, saved, id, patch, expiresAt, principal),
+      return this.indexedWrite(session, id, sessionState(session).principal, principal, () =>
+        chain(
+          () => this.storeCall('save the session', () => store.patch(id, patch, expiresAt)),
+          (saved) => this.patched(session, saved, id, patch, expiresAt, principal),
+        ),
       );
     }
     if (sessionState(session).touchRequested || expiresAt - sessionState(session).expiresAt >= this.options.touchInterval) {
@@ -563,6 +627,45 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     if (sessionState(session).degraded) throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation));
   }
 
+  /**
+   * Run `write` (a record of `id` that names principal `after`, where it named `before`) keeping
+   * the principal index true when the engine keeps it (see {@link SessionManager.index}): the new
+   * principal is linked before the write, so a "log out everywhere" never misses a written session;
+   * the old one unlinked after it (a stale entry is skipped on reading, so a failure there is only
+   * reported).
+   */
+  private indexedWrite(
+    session: AnySession,
+    id: string,
+    before: string | undefined,
+    after: string | undefined,
+    write: () => MaybePromise<void>,
+  ): MaybePromise<void> {
+    if (!this.linksPrincipals || before === after) return write();
+    return (async () => {
+      if (after !== undefined) {
+        await this.index.linkPrincipal(after, id, sessionState(session).createdAt + this.options.absoluteTimeout);
+      }
+      await write();
+      if (before !== undefined) await this.unlinkPrincipal(before, id);
+    })();
+  }
+
+  /** Move the session's principal entry to its new ID (an `onIdChange` listener). */
+  private async relinkPrincipal(session: AnySession, oldId: string, newId: string): Promise<void> {
+    const principal = this.principalOf(session);
+    if (principal !== undefined) {
+      await this.index.linkPrincipal(principal, newId, sessionState(session).createdAt + this.options.absoluteTimeout);
+    }
+    const stored = sessionState(session).principal;
+    if (stored !== undefined) await this.unlinkPrincipal(stored, oldId);
+  }
+
+  /** Best effort: an entry left behind is skipped on reading and pruned then. */
+  private async unlinkPrincipal(principal: string, id: string): Promise<void> {
+    await this.index.unlinkPrincipal(principal, id).catch((error: unknown) => this.options.onError(toSessionError(error), {}));
+  }
+
   protected principalOf(session: AnySession): string | undefined {
     return this.options.principal?.(session);
   }
@@ -572,24 +675,25 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   /**
-   * The live sessions of `principal` (needs the `principal` option and a store that can list them).
-   * @throws SessionError `SESSION_NOT_SUPPORTED` when the store cannot list by principal.
+   * The live sessions of `principal` (needs the `principal` option), oldest first: from the store's
+   * own principal index where it has one, else from the index the engine keeps for it in
+   * {@link SessionManager.index} (memcached, a connect store).
+   * @throws SessionError `SESSION_NOT_SUPPORTED` over a client-side store (CookieStore), which keeps
+   *   no sessions to list; `SESSION_STORE_UNAVAILABLE` when the store fails.
    */
   async findByPrincipal(principal: string): Promise<PrincipalSession[]> {
-    const store = this.options.store as SessionStore;
-    if (!store.findByPrincipal) throw this.notSupported('findByPrincipal');
-    return this.storeCall('list sessions', () => store.findByPrincipal!(principal));
+    if (isClientSideStore(this.options.store)) throw this.notSupported('findByPrincipal');
+    return this.index.sessionsOf(principal);
   }
 
   /**
    * Destroy every session of `principal` ("log out everywhere"); resolves how many were destroyed.
    * A request of that user still in flight cannot write to its session afterwards (it gets 409).
-   * @throws SessionError `SESSION_NOT_SUPPORTED` when the store cannot list by principal.
+   * @throws SessionError `SESSION_NOT_SUPPORTED` over a client-side store (CookieStore).
    */
   async destroyByPrincipal(principal: string): Promise<number> {
-    const store = this.options.store as SessionStore;
-    if (!store.destroyByPrincipal) throw this.notSupported('destroyByPrincipal');
-    return this.storeCall('destroy sessions', () => store.destroyByPrincipal!(principal));
+    if (isClientSideStore(this.options.store)) throw this.notSupported('destroyByPrincipal');
+    return this.index.destroySessionsOf(principal);
   }
 
   /**
@@ -670,6 +774,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   /** @internal Called when the handler ended the response and the session may have changed: write it, then end. */
   onEnd(binding: SessionBinding, end: ResponseEnd): void {
     const session = binding.session!;
+    binding.endHeld = true;
     let written: MaybePromise<void>;
     if (binding.queue !== undefined) {
       // A save() or regenerate() is still running: write after it.
@@ -693,6 +798,26 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       () => end.proceed(),
       (error: unknown) => this.fail(binding, error, end),
     );
+  }
+
+  /**
+   * A callback given to a method of `req.session` threw (`error`: what it threw when a
+   * SessionError, else `SESSION_CALLBACK_FAILED` with it as `cause`): report it to `onError` and
+   * fail the response through {@link SessionManager.failResponse}, unless the response is answered
+   * already (ended, its end waiting for the store write, or gone). The answer goes through the
+   * hooked `end`, so what the method did (a new ID, a destroyed session) still reaches the cookie.
+   * @internal Called by the express-session view.
+   */
+  callbackFailed(session: AnySession, error: SessionError): void {
+    const binding = this.bindingOf(session);
+    const res = binding.res;
+    try {
+      this.options.onError(error, { req: binding.req, res });
+    } finally {
+      if (res !== undefined && !binding.endHeld && !res.writableEnded && !res.destroyed) {
+        this.failResponse(res, error, (body) => res.end(body));
+      }
+    }
   }
 
   private fail(binding: SessionBinding, error: unknown, end: ResponseEnd): void {

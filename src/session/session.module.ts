@@ -61,7 +61,8 @@ const providers: Provider[] = [
   SessionMiddleware,
   SessionInterceptor,
   SessionLocks,
-  SessionIndex,
+  // The engine keeps principals in this index, so there is one instance: the manager's.
+  { provide: SessionIndex, useFactory: (manager: SessionManager) => manager.index, inject: [SessionManager] },
 ];
 
 const globalInterceptor: Provider = { provide: APP_INTERCEPTOR, useExisting: SessionInterceptor };

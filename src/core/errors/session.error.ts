@@ -12,8 +12,12 @@
  * - `SESSION_NOT_SUPPORTED`: the store cannot do what was asked (list sessions by principal, say).
  * - `SESSION_LOST`: the stored record disappeared (expired or destroyed elsewhere) while the request ran,
  *   so its changes were not saved; the request is answered with 409.
- * - `SESSION_READ_ONLY`: `req.session` was assigned something other than `null` (which logs out); the
- *   session itself cannot be replaced, only its keys set.
+ * - `SESSION_READ_ONLY`: `req.session` was assigned something other than `null` (which logs out), or
+ *   a property of it that is not data was assigned or deleted (`id`, `cookie`, its methods, a symbol
+ *   key); the session itself cannot be replaced, only its keys set.
+ * - `SESSION_CALLBACK_FAILED`: a callback given to `req.session.save()`, `regenerate()`, `destroy()`
+ *   or `reload()` threw; what it threw is the `cause`. Reported to `onError`, and the request is
+ *   answered with 500 if the callback had not answered it.
  *
  * Extensions add codes of their own through subclasses: `nest-sessions/auth` throws `AuthError`
  * with `AUTH_*` codes (see `AuthErrorCode`).
@@ -29,7 +33,8 @@ export type SessionErrorCode =
   | 'SESSION_PAYLOAD_TOO_LARGE'
   | 'SESSION_NOT_SUPPORTED'
   | 'SESSION_LOST'
-  | 'SESSION_READ_ONLY';
+  | 'SESSION_READ_ONLY'
+  | 'SESSION_CALLBACK_FAILED';
 
 const STATUS: Partial<Record<SessionErrorCode, number>> = {
   SESSION_STORE_UNAVAILABLE: 503,

@@ -28,4 +28,14 @@ export const SessionMessages = {
     'nest-sessions: the session record expired or was destroyed elsewhere while this request ran; its changes were not saved.',
   replaceSession: (): string =>
     'nest-sessions: req.session cannot be replaced by another value. Set a value with `req.session.<key> = …` or `session.set()`, and log out with `req.session = null` or `destroy()`.',
+  viewId: (operation: 'assigned' | 'deleted'): string =>
+    `nest-sessions: req.session.id cannot be ${operation}; nest-sessions issues session IDs. Call \`req.session.regenerate()\` for a new ID (after a login, say), or \`req.session.destroy()\` to end the session.`,
+  viewCookie: (operation: 'assigned' | 'deleted'): string =>
+    `nest-sessions: req.session.cookie cannot be ${operation}. The session cookie's attributes and lifetime come from SessionModule's \`cookie\`, \`idleTimeout\` and \`absoluteTimeout\` options; \`req.session.touch()\` moves the idle expiry.`,
+  viewMethod: (method: string, operation: 'assigned' | 'deleted'): string =>
+    `nest-sessions: req.session.${method} cannot be ${operation}; it is a method of the session, not data. Keep data under another key, and wrap the call in a function of your own to add behaviour.`,
+  viewSymbolKey: (): string =>
+    'nest-sessions: req.session cannot keep a symbol key; session data is stored under string keys. Use a string key: `req.session.<key> = …`.',
+  callbackFailed: (method: string): string =>
+    `nest-sessions: the callback given to req.session.${method}() threw; this error's cause is what it threw.`,
 } as const;
