@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { AuthClaims } from '../src/auth/index.js';
 import { CookieStore, MemoryStore, SessionIndex } from '../src/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { startAuthApp, type AuthAppOptions, type RunningAuthApp } from './support/auth-app.js';
@@ -8,6 +9,7 @@ import { FaultyLockingStore } from './support/faulty-store.js';
 import { OidcTestBrowser } from './support/oidc-browser.js';
 import { startTestIdp, type TestIdp } from './support/oidc-provider.js';
 import { freePort } from './support/ports.js';
+import { SHARED_STORE_BACKENDS, type OpenBackend } from './support/shared-store-backends.js';
 
 /**
  * Regression tests of the outside review's auth findings (issue 10): each runs the real login
@@ -105,70 +107,81 @@ const sessionId = (browser: OidcTestBrowser, app: string) =>
     .find((c) => c.name === 'sid')
     ?.value.split('.')[0];
 
-describe('index entries follow the session when its ID changes (back-channel logout still finds it)', () => {
-  let setup: Setup;
-  let running: RunningAuthApp;
+// On every store several processes can share (MemoryStore, Redis, PostgreSQL): the re-link on an ID
+// change goes through each store's own index records.
+for (const backend of SHARED_STORE_BACKENDS) {
+  describe(`index entries follow the session when its ID changes (back-channel logout still finds it), on ${backend.name}`, () => {
+    let setup: Setup;
+    let running: RunningAuthApp;
+    let opened: OpenBackend;
 
-  beforeAll(async () => {
-    setup = await providers();
-    running = await startAuthApp({ port: setup.port, auth: authOptions(setup) });
-  });
-  afterAll(async () => {
-    await running?.close();
-    await Promise.all([setup?.idp.close(), setup?.idp2.close()]);
-  });
+    beforeAll(async () => {
+      setup = await providers();
+      opened = await backend.open();
+      running = await startAuthApp({ port: setup.port, auth: authOptions(setup), session: { store: opened.store } });
+    });
+    afterAll(async () => {
+      await running?.close();
+      await opened?.cleanup();
+      await Promise.all([setup?.idp.close(), setup?.idp2.close()]);
+    });
 
-  it('login with A, then with B (which regenerates): a back-channel logout from A ends A’s login in that session', async () => {
-    const browser = await loggedIn(setup.app, 'alice');
-    const idWithA = sessionId(browser, setup.app);
-    await browser.login(`${setup.app}/auth/login?provider=second&returnTo=%2Fwhoami`, { login: 'dave' });
-    const idWithBoth = sessionId(browser, setup.app);
-    expect(idWithBoth).not.toBe(idWithA);
-    const index = running.app.get(SessionIndex);
-    expect(await index.find('oidc:main:sub:alice')).toEqual([idWithBoth]);
-    expect(await whoami(browser, setup.app)).toMatchObject({ sub: 'alice', second: 'dave' });
+    it('login with A, then with B (which regenerates): a back-channel logout from A ends A’s login in that session', async () => {
+      const browser = await loggedIn(setup.app, 'alice');
+      const idWithA = sessionId(browser, setup.app);
+      await browser.login(`${setup.app}/auth/login?provider=second&returnTo=%2Fwhoami`, { login: 'dave' });
+      const idWithBoth = sessionId(browser, setup.app);
+      expect(idWithBoth).not.toBe(idWithA);
+      const index = running.app.get(SessionIndex);
+      expect(await index.find('oidc:main:sub:alice')).toEqual([idWithBoth]);
+      expect(await opened.store.get(idWithA!)).toBeNull();
+      expect(await opened.store.get(idWithBoth!)).not.toBeNull();
+      expect(await whoami(browser, setup.app)).toMatchObject({ sub: 'alice', second: 'dave' });
 
-    const response = await postLogoutToken(setup.app, await logoutToken(setup.idp, { sub: 'alice' }));
-    expect(response.status).toBe(200);
-    // A's login is over in that session (the whole session is destroyed, as for any back-channel logout).
-    expect(await whoami(browser, setup.app)).toMatchObject({ sub: null });
-    expect(running.events.logout.at(-1)).toMatchObject({ provider: 'main', reason: 'backchannel', sessions: 1 });
-  });
+      const response = await postLogoutToken(setup.app, await logoutToken(setup.idp, { sub: 'alice' }));
+      expect(response.status).toBe(200);
+      // A's login is over in that session (the whole session is destroyed, as for any back-channel logout).
+      expect(await whoami(browser, setup.app)).toMatchObject({ sub: null });
+      expect(await opened.store.get(idWithBoth!)).toBeNull();
+      expect(running.events.logout.at(-1)).toMatchObject({ provider: 'main', reason: 'backchannel', sessions: 1 });
+    });
 
-  it('login, then the app regenerates the session: a back-channel logout by sid ends the login', async () => {
-    const browser = await loggedIn(setup.app, 'bob');
-    const before = sessionId(browser, setup.app);
-    expect((await browser.request(`${setup.app}/regenerate`, { method: 'POST' })).status).toBe(201);
-    const after = sessionId(browser, setup.app);
-    expect(after).not.toBe(before);
-    const index = running.app.get(SessionIndex);
-    expect(await index.find('oidc:main:sub:bob')).toEqual([after]);
-    // The provider's own logout page sends a logout token naming the sid.
-    await browser.confirmLogoutAtProvider(new URL(`${setup.idp.issuer}/session/end`));
-    await expect.poll(() => setup.idp.counts.backchannel.success, { timeout: 5000 }).toBeGreaterThanOrEqual(1);
-    expect(await whoami(browser, setup.app)).toMatchObject({ sub: null });
-  });
+    it('login, then the app regenerates the session: a back-channel logout by sid ends the login', async () => {
+      const browser = await loggedIn(setup.app, 'bob');
+      const before = sessionId(browser, setup.app);
+      expect((await browser.request(`${setup.app}/regenerate`, { method: 'POST' })).status).toBe(201);
+      const after = sessionId(browser, setup.app);
+      expect(after).not.toBe(before);
+      const index = running.app.get(SessionIndex);
+      expect(await index.find('oidc:main:sub:bob')).toEqual([after]);
+      // The provider's own logout page sends a logout token naming the sid.
+      await browser.confirmLogoutAtProvider(new URL(`${setup.idp.issuer}/session/end`));
+      await expect.poll(() => setup.idp.counts.backchannel.success, { timeout: 5000 }).toBeGreaterThanOrEqual(1);
+      expect(await opened.store.get(after!)).toBeNull();
+      expect(await whoami(browser, setup.app)).toMatchObject({ sub: null });
+    });
 
-  it('a route that returns the session returns no token: the module’s records are hidden like the flash', async () => {
-    const browser = await loggedIn(setup.app, 'dora');
-    const response = await browser.get(`${setup.app}/session-json`, { headers: { accept: 'application/json' } });
-    expect(response.status).toBe(200);
-    expect(response.text).not.toMatch(/eyJ[\w-]+\.eyJ/);
-    expect(response.text).not.toContain('auth:');
-    const keys = JSON.parse((await browser.get(`${setup.app}/flash-and-session`)).text).keys;
-    expect(keys).not.toContain('auth:main');
-    expect(await whoami(browser, setup.app)).toMatchObject({ sub: 'dora', providers: ['main'] });
-  });
+    it('a route that returns the session returns no token: the module’s records are hidden like the flash', async () => {
+      const browser = await loggedIn(setup.app, 'dora');
+      const response = await browser.get(`${setup.app}/session-json`, { headers: { accept: 'application/json' } });
+      expect(response.status).toBe(200);
+      expect(response.text).not.toMatch(/eyJ[\w-]+\.eyJ/);
+      expect(response.text).not.toContain('auth:');
+      const keys = JSON.parse((await browser.get(`${setup.app}/flash-and-session`)).text).keys;
+      expect(keys).not.toContain('auth:main');
+      expect(await whoami(browser, setup.app)).toMatchObject({ sub: 'dora', providers: ['main'] });
+    });
 
-  it('a regenerated session is no longer listed under its old ID', async () => {
-    const browser = await loggedIn(setup.app, 'carol');
-    const before = sessionId(browser, setup.app)!;
-    await browser.request(`${setup.app}/regenerate`, { method: 'POST' });
-    const ids = await running.app.get(SessionIndex).find('oidc:main:sub:carol');
-    expect(ids).not.toContain(before);
-    expect(ids).toHaveLength(1);
+    it('a regenerated session is no longer listed under its old ID', async () => {
+      const browser = await loggedIn(setup.app, 'carol');
+      const before = sessionId(browser, setup.app)!;
+      await browser.request(`${setup.app}/regenerate`, { method: 'POST' });
+      const ids = await running.app.get(SessionIndex).find('oidc:main:sub:carol');
+      expect(ids).not.toContain(before);
+      expect(ids).toHaveLength(1);
+    });
   });
-});
+}
 
 describe('mapClaims applies on refresh too', () => {
   let setup: Setup;
@@ -205,6 +218,65 @@ describe('mapClaims applies on refresh too', () => {
     expect(setup.idp.counts.grants.refresh_token).toBe(1);
     expect(await me()).toEqual({ sub: 'bob', name: 'Bob', groups: ['staff'] });
     expect((await browser.get(`${setup.app}/admin`, { headers: { accept: 'application/json' } })).status).toBe(403);
+  });
+});
+
+// `sub` is how the index and back-channel logout find a login: a mapping that drops or rewrites it
+// must not move the login, neither at login nor at a refresh (mappedClaims pins it to the login's).
+describe.each([
+  // The type requires sub; a JavaScript app, or one that casts, can still leave it out.
+  ['drops sub', (claims: AuthClaims): AuthClaims => ({ name: claims.name }) as unknown as AuthClaims],
+  ['changes sub', (claims: AuthClaims): AuthClaims => ({ sub: `mapped-${String(claims.sub)}`, name: claims.name })],
+])('sub stays the login’s across a refresh when mapClaims %s', (_what, mapClaims) => {
+  let setup: Setup;
+  let running: RunningAuthApp;
+  const seen: AuthClaims[] = [];
+
+  beforeAll(async () => {
+    // Access tokens live 3 s and are refreshed 2 s before expiry.
+    setup = await providers({ accessToken: 3 });
+    running = await startAuthApp({
+      port: setup.port,
+      auth: authOptions(setup, {
+        refreshBefore: '2s',
+        mapClaims: (claims) => {
+          seen.push(claims);
+          return mapClaims(claims);
+        },
+      }),
+    });
+  });
+  afterAll(async () => {
+    await running?.close();
+    await Promise.all([setup?.idp.close(), setup?.idp2.close()]);
+  });
+
+  it('the user, the refresh event, the index and a back-channel logout by sub all still name the provider’s sub', async () => {
+    const browser = await loggedIn(setup.app, 'bob');
+    const me = async () => JSON.parse((await browser.get(`${setup.app}/me`, { headers: { accept: 'application/json' } })).text).user;
+    const index = running.app.get(SessionIndex);
+    const id = sessionId(browser, setup.app);
+    expect(await me()).toEqual({ sub: 'bob', name: 'Bob' });
+    expect(await index.find('oidc:main:sub:bob')).toEqual([id]);
+
+    await sleep(1200);
+    const calls = seen.length;
+    expect((await browser.get(`${setup.app}/token`, { headers: { accept: 'application/json' } })).status).toBe(200);
+    expect(setup.idp.counts.grants.refresh_token).toBe(1);
+    // mapClaims ran on the refresh, and was given the provider's sub.
+    expect(seen.length).toBe(calls + 1);
+    expect(seen.at(-1)).toMatchObject({ sub: 'bob' });
+    expect(running.events.refresh.at(-1)).toMatchObject({ provider: 'main', sub: 'bob' });
+    expect(await me()).toEqual({ sub: 'bob', name: 'Bob' });
+    expect(await whoami(browser, setup.app)).toMatchObject({ sub: 'bob' });
+    expect(await index.find('oidc:main:sub:bob')).toEqual([sessionId(browser, setup.app)]);
+    expect(await index.find('oidc:main:sub:mapped-bob')).toEqual([]);
+    expect(await index.find('oidc:main:sub:undefined')).toEqual([]);
+
+    // The provider logs bob out: the refreshed login is found by the sub it had at login.
+    expect((await postLogoutToken(setup.app, await logoutToken(setup.idp, { sub: 'bob' }))).status).toBe(200);
+    expect(running.events.logout.at(-1)).toMatchObject({ provider: 'main', sub: 'bob', reason: 'backchannel', sessions: 1 });
+    expect(await whoami(browser, setup.app)).toMatchObject({ sub: null });
   });
 });
 
@@ -423,5 +495,44 @@ describe('AuthModule over a client-side store', () => {
     } finally {
       await running.close();
     }
+  });
+});
+
+// Over a store without locks the used jti are remembered per process (docs/openid-connect.md: "Over
+// `CookieStore` (with `allowCookieStore`) there is nothing to destroy and replay protection is per
+// process").
+describe('logout tokens over CookieStore (allowCookieStore: true): replays refused within one process', () => {
+  let setup: Setup;
+  let running: RunningAuthApp;
+
+  beforeAll(async () => {
+    setup = await providers();
+    running = await startAuthApp({
+      port: setup.port,
+      auth: authOptions(setup, { allowCookieStore: true }),
+      session: { store: new CookieStore() },
+    });
+    // A user logged in at the provider and here, as the provider's logout token will name.
+    await loggedIn(setup.app, 'mia');
+  });
+  afterAll(async () => {
+    await running?.close();
+    await Promise.all([setup?.idp.close(), setup?.idp2.close()]);
+  });
+
+  // Regression: the handler called SessionIndex.destroy() over a client-side store, which throws
+  // SESSION_NOT_SUPPORTED, so every delivery answered 500 and the jti was never remembered.
+  it('a logout token used twice is refused within one process, and of parallel deliveries exactly one is taken', async () => {
+    const token = await logoutToken(setup.idp, { sub: 'mia' });
+    const first = await postLogoutToken(setup.app, token);
+    expect(first.status).toBe(200);
+    const replay = await postLogoutToken(setup.app, token);
+    expect(replay.status).toBe(400);
+    expect(((await replay.json()) as { message: string }).message).toMatch(/already used/);
+
+    const another = await logoutToken(setup.idp, { sub: 'mia' });
+    const statuses = await Promise.all(Array.from({ length: 5 }, async () => (await postLogoutToken(setup.app, another)).status));
+    expect(statuses.sort()).toEqual([200, 400, 400, 400, 400]);
+    expect(running.events.logout.filter((event) => event.reason === 'backchannel')).toHaveLength(2);
   });
 });

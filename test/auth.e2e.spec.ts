@@ -4,6 +4,7 @@ import { OidcTestBrowser } from './support/oidc-browser.js';
 import { SessionIndex } from '../src/index.js';
 import { startTestIdp, type TestIdp } from './support/oidc-provider.js';
 import { freePort } from './support/ports.js';
+import { HOST_LIKE_RETURN_TOS, leavesOrigin } from './support/return-to-cases.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const SECRET_MAIN = 'main-client-secret';
@@ -209,6 +210,30 @@ describe('AuthModule against a real OpenID provider (oidc-provider on loopback)'
     const done = await browser.get(callbackUrl!);
     expect(done.status).toBe(303);
     expect(done.headers.get('location')).toBe(expected);
+  });
+
+  describe('returnTo: the whole class of dot segments and encoded separators, end to end', () => {
+    // One browser, logged in at the provider once (consent given): each login below goes through
+    // the provider silently and through the real /auth/callback, in a few milliseconds.
+    const browser = new OidcTestBrowser();
+
+    beforeAll(async () => {
+      const first = await browser.login(`${app}/auth/login?returnTo=%2Fwhoami`, { login: 'rita' });
+      expect(first.response.status).toBe(200);
+    });
+
+    it.each(HOST_LIKE_RETURN_TOS)('never redirects to another host after a login with returnTo=%s', async (returnTo) => {
+      const { callbackUrl, sawLoginForm } = await browser.login(`${app}/auth/login?returnTo=${encodeURIComponent(returnTo)}`, {
+        stopAtCallback: '/auth/callback',
+      });
+      expect(sawLoginForm).toBe(false);
+      const done = await browser.get(callbackUrl!);
+      expect(done.status).toBe(303);
+      const location = done.headers.get('location');
+      expect(location).toEqual(expect.any(String));
+      expect(leavesOrigin(location!, app)).toBeUndefined();
+      expect(running.events.login.at(-1)).toMatchObject({ provider: 'main', claims: { sub: 'rita' }, returnTo: location });
+    });
   });
 
   it('redirects a browser without a login to the login route with returnTo, and answers API requests 401', async () => {

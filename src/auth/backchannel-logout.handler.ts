@@ -104,8 +104,12 @@ export class BackchannelLogoutHandler {
     const name = client.provider.name;
     // Accepted until iat + maxTokenAge (+ tolerance): its jti must be remembered that long.
     const acceptedUntil = (payload.iat ?? 0) * 1000 + LOGOUT_TOKEN_MAX_AGE + LOGOUT_TOKEN_CLOCK_TOLERANCE;
+    const index = this.bridge.index;
+    // A client-side store keeps no index: the sessions live in browsers and cannot be reached (the
+    // module starts over one only with allowCookieStore), so there is nothing to destroy, and the
+    // token is still remembered as used.
     const sessions = await this.oncePerToken(`${name}\0${String(payload.jti)}`, acceptedUntil, () =>
-      this.bridge.index.destroy(sid !== undefined ? sidIndexKey(name, sid) : subIndexKey(name, sub!)),
+      index.supported ? index.destroy(sid !== undefined ? sidIndexKey(name, sid) : subIndexKey(name, sub!)) : Promise.resolve(0),
     );
     await this.reporter.emit('logout', { provider: name, ...(sub !== undefined ? { sub } : {}), reason: 'backchannel', sessions });
     return { provider: name, sessions };
