@@ -27,3 +27,4 @@ export * from './stores/memory.store.js';
 export * from './stores/connect/connect.store.js';
 export type * from './core/session-store.interface.js';
 export { createStoreFromUrl, type StoreUrlOptions } from './stores/store-url.js';
+export * from './session/express-session-options.js';

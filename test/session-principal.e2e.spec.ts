@@ -5,7 +5,7 @@ import { fromConnectStore, MemoryStore, SessionError, SessionIndex, SessionManag
 import { MemcachedStore } from '../src/stores/memcached/memcached.store.js';
 import { CountingStore } from './support/counting-store.js';
 import { MemcachedTestServer } from './support/memcached-server.js';
-import { startSessionApp, type RunningApp } from './support/test-app.js';
+import { ADAPTERS, startSessionApp, type RunningApp } from './support/test-app.js';
 
 /**
  * "Log out everywhere" is one mechanism on every server-side store: the sessions of a principal
@@ -44,75 +44,78 @@ const stores: Array<{ name: string; native: boolean; create: () => SessionStore 
 
 const idOf = (running: RunningApp, jar: Map<string, string>) => jar.get('sid')!.split('.')[0];
 
-describe.each(stores)('sessions by principal on $name', ({ native, create }) => {
-  let running: RunningApp;
-  let manager: SessionManager;
+describe.each(ADAPTERS.flatMap(([adapter]) => stores.map((store) => ({ ...store, adapter }))))(
+  'sessions by principal on $name, $adapter',
+  ({ native, create, adapter }) => {
+    let running: RunningApp;
+    let manager: SessionManager;
 
-  beforeAll(async () => {
-    running = await startSessionApp({ store: create(), principal: 'user' });
-    manager = running.app.get(SessionManager);
-  });
-  afterAll(() => running.close());
+    beforeAll(async () => {
+      running = await startSessionApp({ store: create(), principal: 'user' }, { adapter });
+      manager = running.app.get(SessionManager);
+    });
+    afterAll(() => running.close());
 
-  it('is answered by the store itself only where it has a principal index', () => {
-    expect(running.app.get(SessionIndex).storeIndexesPrincipals).toBe(native);
-    expect(running.app.get(SessionIndex)).toBe(manager.index);
-  });
+    it('is answered by the store itself only where it has a principal index', () => {
+      expect(running.app.get(SessionIndex).storeIndexesPrincipals).toBe(native);
+      expect(running.app.get(SessionIndex)).toBe(manager.index);
+    });
 
-  it("lists a user's sessions through logins, regenerations and a change of user, and logs them out everywhere", async () => {
-    const laptop = running.client();
-    const phone = running.client();
-    const tablet = running.client();
-    const bob = running.client();
-    await laptop.post('/login'); // regenerate(), then user = 'alice'
-    await phone.post('/login');
-    await tablet.post('/login');
-    await bob.post('/set', { user: 'bob' });
-    const anonymous = running.client();
-    await anonymous.post('/increment');
+    it("lists a user's sessions through logins, regenerations and a change of user, and logs them out everywhere", async () => {
+      const laptop = running.client();
+      const phone = running.client();
+      const tablet = running.client();
+      const bob = running.client();
+      await laptop.post('/login'); // regenerate(), then user = 'alice'
+      await phone.post('/login');
+      await tablet.post('/login');
+      await bob.post('/set', { user: 'bob' });
+      const anonymous = running.client();
+      await anonymous.post('/increment');
 
-    // The tablet logs in again: a new ID, still alice's; the old ID is listed no more.
-    const tabletBefore = idOf(running, tablet.jar);
-    await tablet.post('/login');
-    expect(idOf(running, tablet.jar)).not.toBe(tabletBefore);
+      // The tablet logs in again: a new ID, still alice's; the old ID is listed no more.
+      const tabletBefore = idOf(running, tablet.jar);
+      await tablet.post('/login');
+      expect(idOf(running, tablet.jar)).not.toBe(tabletBefore);
 
-    // The phone hands over to bob: it leaves alice's list and joins bob's.
-    await phone.post('/set', { user: 'bob' });
+      // The phone hands over to bob: it leaves alice's list and joins bob's.
+      await phone.post('/set', { user: 'bob' });
 
-    const alice = (await manager.findByPrincipal('alice')).map((session) => session.id).sort();
-    expect(alice).toEqual([idOf(running, laptop.jar), idOf(running, tablet.jar)].sort());
-    expect((await manager.findByPrincipal('bob')).map((session) => session.id).sort()).toEqual(
-      [idOf(running, bob.jar), idOf(running, phone.jar)].sort(),
-    );
-    expect(await running.app.get(SessionIndex).find('principal:alice')).toEqual(expect.arrayContaining(alice));
+      const alice = (await manager.findByPrincipal('alice')).map((session) => session.id).sort();
+      expect(alice).toEqual([idOf(running, laptop.jar), idOf(running, tablet.jar)].sort());
+      expect((await manager.findByPrincipal('bob')).map((session) => session.id).sort()).toEqual(
+        [idOf(running, bob.jar), idOf(running, phone.jar)].sort(),
+      );
+      expect(await running.app.get(SessionIndex).find('principal:alice')).toEqual(expect.arrayContaining(alice));
 
-    expect(await manager.destroyByPrincipal('alice')).toBe(2);
-    expect((await laptop.get('/all')).json()).toEqual({});
-    expect((await tablet.get('/all')).json()).toEqual({});
-    expect((await phone.get('/all')).json()).toEqual({ user: 'bob' });
-    expect((await bob.get('/all')).json()).toEqual({ user: 'bob' });
-    expect((await anonymous.get('/value')).json()).toEqual({ count: 1 });
-    expect(await manager.findByPrincipal('alice')).toEqual([]);
+      expect(await manager.destroyByPrincipal('alice')).toBe(2);
+      expect((await laptop.get('/all')).json()).toEqual({});
+      expect((await tablet.get('/all')).json()).toEqual({});
+      expect((await phone.get('/all')).json()).toEqual({ user: 'bob' });
+      expect((await bob.get('/all')).json()).toEqual({ user: 'bob' });
+      expect((await anonymous.get('/value')).json()).toEqual({ count: 1 });
+      expect(await manager.findByPrincipal('alice')).toEqual([]);
 
-    // Logging out (the key deleted) and destroying a session both take it off the list.
-    await bob.post('/delete', { keys: ['user'] });
-    await phone.post('/logout');
-    expect(await manager.findByPrincipal('bob')).toEqual([]);
-  });
+      // Logging out (the key deleted) and destroying a session both take it off the list.
+      await bob.post('/delete', { keys: ['user'] });
+      await phone.post('/logout');
+      expect(await manager.findByPrincipal('bob')).toEqual([]);
+    });
 
-  it('a request whose session another device destroyed while it ran cannot write it back (409), and is listed no more', async () => {
-    const client = running.client();
-    await client.post('/login');
-    // The route destroys the session's record as another device would, then writes to the session.
-    const late = await client.post('/set-after-remote-destroy');
-    expect(late.status).toBe(409);
-    expect(await manager.findByPrincipal('alice')).toEqual([]);
-  });
-});
+    it('a request whose session another device destroyed while it ran cannot write it back (409), and is listed no more', async () => {
+      const client = running.client();
+      await client.post('/login');
+      // The route destroys the session's record as another device would, then writes to the session.
+      const late = await client.post('/set-after-remote-destroy');
+      expect(late.status).toBe(409);
+      expect(await manager.findByPrincipal('alice')).toEqual([]);
+    });
+  },
+);
 
-describe('principal keys belong to the engine', () => {
+describe.each(ADAPTERS)('principal keys belong to the engine, on %s', (adapter) => {
   it('SessionIndex.link and unlink refuse them, naming the option that keeps them', async () => {
-    const running = await startSessionApp({ principal: 'user' });
+    const running = await startSessionApp({ principal: 'user' }, { adapter });
     try {
       const index = running.app.get(SessionIndex);
       for (const call of [

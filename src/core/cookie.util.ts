@@ -70,3 +70,51 @@ export function appendSetCookie(
   list.push(cookie);
   res.setHeader('set-cookie', list);
 }
+
+/**
+ * The path of a request target (`req.url` or Express's `req.originalUrl`) as cookies see it: up
+ * to the query or fragment, still percent-encoded (browsers match cookie paths on the encoded
+ * path). An absolute-form target (`http://host/path`, sent to proxies) gives its path; an empty
+ * or unparsable one gives `/`.
+ *
+ * @example
+ * ```ts
+ * requestPath('/app/page?x=1'); // '/app/page'
+ * requestPath('http://example.com/app'); // '/app'
+ * ```
+ */
+export function requestPath(url: string | undefined): string {
+  if (!url) return '/';
+  let start = 0;
+  if (url.charCodeAt(0) !== 47 /* / */) {
+    // Absolute form: the path starts at the first '/' after "scheme://authority".
+    const scheme = url.indexOf('://');
+    if (scheme === -1) return '/';
+    // The authority ends at the first '/', '?' or '#'; without a '/' there the path is empty.
+    start = scheme + 3;
+    while (start < url.length && url[start] !== '/' && url[start] !== '?' && url[start] !== '#') start++;
+    if (start === url.length || url[start] !== '/') return '/';
+  }
+  let end = url.length;
+  const query = url.indexOf('?', start);
+  if (query !== -1) end = query;
+  const fragment = url.indexOf('#', start);
+  if (fragment !== -1 && fragment < end) end = fragment;
+  return end === start ? '/' : url.slice(start, end);
+}
+
+/**
+ * Whether a browser sends a cookie of path `cookiePath` with a request for `path` (RFC 6265
+ * §5.1.4 path-match): the same path, or one below it. `/app` matches `/app`, `/app/` and
+ * `/app/x`, not `/application`.
+ *
+ * @example
+ * ```ts
+ * cookiePathMatches('/app/x', '/app'); // true
+ * cookiePathMatches('/application', '/app'); // false
+ * ```
+ */
+export function cookiePathMatches(path: string, cookiePath: string): boolean {
+  if (!path.startsWith(cookiePath)) return false;
+  return path.length === cookiePath.length || cookiePath.endsWith('/') || path.charCodeAt(cookiePath.length) === 47; /* / */
+}

@@ -34,10 +34,13 @@ export interface SessionCookieOptions {
    */
   secure?: boolean | 'auto';
   /**
-   * `SameSite` attribute. `'none'` requires `secure`.
+   * `SameSite` attribute. `'none'` requires `secure`. `'auto'` (express-session's) is `'none'` on a
+   * request that arrived over HTTPS (as `trustProxy` decides) and `'lax'` otherwise, for apps
+   * embedded cross-site in production and developed over plain HTTP; it needs `secure` too.
    * @default 'lax'
+   * @example 'auto'
    */
-  sameSite?: 'lax' | 'strict' | 'none' | false;
+  sameSite?: 'lax' | 'strict' | 'none' | 'auto' | false;
   /**
    * Add the `Partitioned` attribute (CHIPS) for cookies used in third-party iframes; requires `secure`.
    * @default false
@@ -55,7 +58,47 @@ export interface SessionCookieOptions {
    * @default true
    */
   persistent?: boolean;
+  /**
+   * Give a session only to requests whose path lies under `path` (RFC 6265 path matching, on the
+   * URL the request arrived with: `/app` covers `/app` and `/app/x`, not `/application`), as
+   * express-session does. Any other request gets none: no store read, no cookie, `req.session`
+   * is `undefined` and `@Session()` throws `SESSION_NOT_FOUND`. Off, every request gets a session
+   * whatever `path` says. Applies to HTTP requests through the module's middleware.
+   * @default false
+   * @example { path: '/app', matchPath: true }
+   */
+  matchPath?: boolean;
+  /**
+   * Do not set a `Secure` cookie on a request that did not arrive over HTTPS (a TLS socket, or
+   * with `trustProxy` a proxy that says so), as express-session does, and log that once: over
+   * plain HTTP it is usually a proxy that is not trusted. The session is still saved. Off, the
+   * cookie is always set (browsers keep `Secure` cookies from `http://localhost`). Server-side
+   * stores only.
+   * @default false
+   * @example { secure: true, withholdOverHttp: true }
+   */
+  withholdOverHttp?: boolean;
+  /**
+   * Cookie attributes per request (express-session's `cookie` given as a function of `req`):
+   * called whenever the cookie is written (and, with `matchPath`, as each request arrives); what
+   * it returns overrides the attributes above for that request. The result is checked as the
+   * options are at bootstrap; a wrong one fails that cookie with `SESSION_OPTIONS_INVALID`. The
+   * cookie name and the session lifetimes stay module-wide.
+   * @default undefined (the same attributes for every request)
+   * @example { perRequest: (req) => ({ path: req.url?.startsWith('/admin') ? '/admin' : '/' }) }
+   */
+  perRequest?: (req: IncomingMessage) => SessionCookieAttributes;
 }
+
+/**
+ * The attributes {@link SessionCookieOptions.perRequest} may give per request: all of
+ * {@link SessionCookieOptions} but the name and the module-wide switches.
+ * @example
+ * ```ts
+ * const attributes: SessionCookieAttributes = { path: '/admin', secure: 'auto', sameSite: 'strict' };
+ * ```
+ */
+export type SessionCookieAttributes = Omit<SessionCookieOptions, 'name' | 'matchPath' | 'withholdOverHttp' | 'perRequest'>;
 
 /** Everything a {@link SessionIdTransport} needs to write the session ID back. */
 export interface SessionIdWriteContext {
@@ -63,7 +106,10 @@ export interface SessionIdWriteContext {
   res: ServerResponse;
   /** The signed session token, or `null` to remove it (the session was destroyed or is stale). */
   value: string | null;
-  /** When the session reaches its absolute deadline (epoch ms); persistent cookies expire then. */
+  /**
+   * When a persistent cookie written now expires (epoch ms): the session's absolute deadline, or
+   * with `rolling` its idle deadline.
+   */
   expiresAt: number;
 }
 
@@ -114,6 +160,17 @@ export interface SessionModuleOptions {
    * @example [process.env.SESSION_SECRET, process.env.SESSION_SECRET_OLD]
    */
   secret: string | readonly string[];
+  /**
+   * Accept secrets shorter than 32 characters (any non-empty string), logging a warning for each
+   * at bootstrap: a short secret can be guessed offline from one cookie, after which anyone can
+   * sign session IDs. Only for a deployment that must keep an existing secret for a while (an app
+   * moving from express-session, whose secrets had no minimum; `fromExpressSessionOptions()` sets
+   * it when a secret is short). Put a new long secret first as soon as you can, and drop the short
+   * one once its cookies have expired.
+   * @default false
+   * @example { secret: ['a-new-secret-of-32-characters-or-more', 'keyboard cat'], allowShortSecrets: true }
+   */
+  allowShortSecrets?: boolean;
   /** Cookie attributes (used by the cookie transport). */
   cookie?: SessionCookieOptions;
   /**
@@ -130,7 +187,10 @@ export interface SessionModuleOptions {
   /**
    * The idle deadline of an unchanged session is moved forward at most once per interval, so a
    * read-only request does not write to the store every time. Must be shorter than `idleTimeout`.
+   * `0` writes the expiry of every stored session on every response, changed or not
+   * (express-session's `resave: true`; a `fromConnectStore()` store then rewrites the whole record).
    * @default the smaller of one minute and half of `idleTimeout`
+   * @example '5m'
    */
   touchInterval?: Duration;
   /**
@@ -138,6 +198,47 @@ export interface SessionModuleOptions {
    * @default 32
    */
   idLength?: number;
+  /**
+   * Make the ID of each new session (express-session's `genid`), called with the request. Every ID
+   * it returns must look like the IDs this package issues (22 to 128 characters of `A-Z a-z 0-9 _
+   * -`; `crypto.randomUUID()` does) and be unpredictable: the ID is the bearer credential, and
+   * replaces the default's 192 random bits. An ID of any other shape is refused, never used and
+   * never replaced by one of ours: that request's new session fails with `SESSION_OPTIONS_INVALID`
+   * (500, reported to `onError`), so a wrong generator shows on its first use. Server-side stores
+   * only.
+   * @default undefined (random IDs of `idLength` base64url characters)
+   * @example () => randomUUID() // import { randomUUID } from 'node:crypto'
+   */
+  generateId?: (req: IncomingMessage) => string;
+  /**
+   * Store every new session and set its cookie even when nothing was put in it
+   * (express-session's `saveUninitialized`), so each visitor has a session ID from the first
+   * response. Off, a visitor gets no cookie and costs no store write until something is stored,
+   * which keeps anonymous traffic (and floods) out of the store. A session destroyed in the
+   * request, or one `req.session = null` dropped, is not started again. Server-side stores only.
+   * @default false
+   * @example true
+   */
+  eagerSessions?: boolean;
+  /**
+   * Send the session cookie on every response of a stored session (express-session's `rolling`),
+   * not only when its ID changes. A persistent cookie then expires at the session's idle
+   * deadline (the earlier of now plus `idleTimeout` and the absolute deadline), moving with each
+   * response, so the browser forgets it when the server does. Costs an HMAC and a `Set-Cookie` per
+   * response. Server-side stores only.
+   * @default false
+   * @example true
+   */
+  rolling?: boolean;
+  /**
+   * What `req.session = null` (or `undefined`) does (express-session's `unset`). `'destroy'`:
+   * destroys the session, as `req.session.destroy()` does (a logout). `'keep'`: the stored session
+   * stays as it was, the request's changes to it are not saved and no cookie is sent. Server-side
+   * stores only for `'keep'`.
+   * @default 'destroy'
+   * @example 'keep'
+   */
+  unset?: 'destroy' | 'keep';
   /**
    * How values are written to the store: `'json'`, `'rich'` (also Date, Map, Set, BigInt and
    * registered classes) or a {@link SessionCodec}.
@@ -158,10 +259,15 @@ export interface SessionModuleOptions {
    */
   headerName?: string;
   /**
-   * Trust `X-Forwarded-Proto` from a reverse proxy when deciding `secure: 'auto'`.
+   * How to tell that a request arrived over HTTPS (for `cookie.secure: 'auto'`, `cookie.sameSite:
+   * 'auto'` and `cookie.withholdOverHttp`). `false`: only a TLS socket counts. `true`: also an
+   * `X-Forwarded-Proto: https` from a reverse proxy (its first value). `'express'`: Express's
+   * `req.secure`, which follows the app's own `trust proxy` setting (express-session's `proxy`
+   * left unset); requests of other platforms count only with a TLS socket.
    * @default false
+   * @example 'express'
    */
-  trustProxy?: boolean;
+  trustProxy?: boolean | 'express';
   /**
    * Called with every error the request hook meets: a store that fails, a session lost while the
    * request ran, a cookie that could no longer be set. For logging and metrics; the response is

@@ -12,7 +12,8 @@ import { RichCodec } from './codecs/rich.codec.js';
 import type { SessionCodec } from './codecs/session-codec.interface.js';
 import { SessionError } from '../core/errors/session.error.js';
 import type { SessionIdTransport, SessionModuleOptions } from './session-options.interface.js';
-import { MIN_SECRET_LENGTH, resolveSessionOptions, type ResolvedSessionOptions } from './session-options.resolver.js';
+import { checkSessionOptions, MIN_SECRET_LENGTH, resolveSessionOptions, type ResolvedSessionOptions } from './session-options.resolver.js';
+import { CookieStore } from '../stores/cookie/cookie.store.js';
 import { CookieTransport } from './transports/cookie.transport.js';
 import { HeaderTransport } from './transports/header.transport.js';
 
@@ -720,7 +721,7 @@ describe('resolveSessionOptions', () => {
         ['""', ''],
       ])('rejects sameSite %s', async (_label, sameSite) => {
         expect(await rejectionWith({ cookie: { sameSite } }, 'cookie.sameSite')).toBe(
-          M('cookie.sameSite', "must be 'lax', 'strict', 'none' or false. Leave it out for 'lax'."),
+          M('cookie.sameSite', "must be 'lax', 'strict', 'none', 'auto' or false. Leave it out for 'lax'."),
         );
       });
 
@@ -907,6 +908,244 @@ describe('resolveSessionOptions', () => {
           M('store', '"file://./sessions" names a host; file URLs take a path. Write "file:./sessions" or "file:///var/lib/app/sessions".'),
         );
       });
+    });
+  });
+});
+
+describe('resolveSessionOptions: the options express-session users need', () => {
+  const M = (option: string, text: string) => `nest-sessions: invalid option \`${option}\`: ${text}`;
+
+  /** A request as Express hands it over: `secure` from its trust-proxy setting, `originalUrl` beside `url`. */
+  function expressRequest(
+    fields: { url?: string; originalUrl?: string; secure?: boolean; headers?: Record<string, string> } = {},
+  ): IncomingMessage {
+    return {
+      headers: fields.headers ?? {},
+      socket: { encrypted: false },
+      url: fields.url,
+      originalUrl: fields.originalUrl,
+      secure: fields.secure,
+    } as unknown as IncomingMessage;
+  }
+
+  function written(transport: SessionIdTransport, req: IncomingMessage, value: string | null = 'token'): string[] | undefined {
+    const res = fakeResponse();
+    transport.write({ req, res, value, expiresAt: Date.now() + DAY });
+    return res.headers.get('set-cookie') as string[] | undefined;
+  }
+
+  describe('defaults (unchanged for apps that use none of them)', () => {
+    it('starts no empty session, sends the cookie only when the ID changes, destroys on req.session = null, makes random IDs', async () => {
+      const resolved = await resolveOk();
+      expect(resolved.eagerSessions).toBe(false);
+      expect(resolved.rolling).toBe(false);
+      expect(resolved.unset).toBe('destroy');
+      expect(resolved.generateId).toBeUndefined();
+      expect(resolved.trustProxy).toBe(false);
+      expect('matchPath' in resolved.cookie || 'withholdOverHttp' in resolved.cookie || 'perRequest' in resolved.cookie).toBe(false);
+    });
+
+    it('still sets a Secure cookie over plain HTTP', async () => {
+      const resolved = await resolveOk();
+      expect(written(resolved.transports[0], expressRequest())?.[0]).toContain('; Secure');
+    });
+  });
+
+  describe('accepted values', () => {
+    it('keeps eagerSessions, rolling, unset and generateId', async () => {
+      const generateId = () => 'g'.repeat(32);
+      const resolved = await resolveOk({ eagerSessions: true, rolling: true, unset: 'keep', generateId });
+      expect(resolved).toMatchObject({ eagerSessions: true, rolling: true, unset: 'keep' });
+      expect(resolved.generateId).toBe(generateId);
+      expect((await resolveOk({ unset: 'destroy' })).unset).toBe('destroy');
+    });
+
+    it('treats null like a missing option', async () => {
+      const resolved = await resolveOk({
+        eagerSessions: null,
+        rolling: null,
+        unset: null,
+        generateId: null,
+        allowShortSecrets: null,
+      } as unknown as Partial<SessionModuleOptions>);
+      expect(resolved).toMatchObject({ eagerSessions: false, rolling: false, unset: 'destroy', generateId: undefined });
+    });
+
+    it('accepts touchInterval 0 (every response writes the expiry)', async () => {
+      expect((await resolveOk({ touchInterval: 0 })).touchInterval).toBe(0);
+    });
+
+    it('keeps the cookie switches and the per-request function', async () => {
+      const perRequest = () => ({});
+      const resolved = await resolveOk({ cookie: { matchPath: true, withholdOverHttp: false, perRequest } });
+      expect(resolved.cookie.matchPath).toBe(true);
+      expect(resolved.cookie.withholdOverHttp).toBe(false);
+      expect(resolved.cookie.perRequest).toBe(perRequest);
+    });
+
+    it("accepts sameSite 'auto' with secure true or 'auto', and trustProxy 'express'", async () => {
+      expect((await resolveOk({ cookie: { sameSite: 'auto' } })).cookie.sameSite).toBe('auto');
+      expect((await resolveOk({ cookie: { sameSite: 'auto', secure: 'auto' } })).cookie.sameSite).toBe('auto');
+      expect((await resolveOk({ trustProxy: 'express' })).trustProxy).toBe('express');
+    });
+  });
+
+  describe('allowShortSecrets', () => {
+    it('accepts secrets of any non-empty length and warns once per short secret, never showing it', async () => {
+      const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => {});
+      const resolved = await resolveOk({ secret: ['keyboard cat', SECRET, 'x'], allowShortSecrets: true });
+      expect(resolved.secrets).toEqual(['keyboard cat', SECRET, 'x']);
+      const messages = warn.mock.calls.map(([message]) => String(message));
+      expect(messages).toHaveLength(2);
+      expect(messages[0]).toContain('secret[0] is shorter than 32 characters (12)');
+      expect(messages[1]).toContain('secret[2] is shorter than 32 characters (1)');
+      for (const message of messages) expect(message).not.toContain('keyboard cat');
+    });
+
+    it('warns about nothing when every secret is long enough', async () => {
+      const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => {});
+      await resolveOk({ allowShortSecrets: true });
+      expect(warn).not.toHaveBeenCalled();
+    });
+
+    it('still refuses an empty or non-string secret', async () => {
+      vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => {});
+      expect(await rejection({ secret: '', allowShortSecrets: true }, 'secret')).toBe(
+        M('secret', 'must be a non-empty string. Give the secret as a string.'),
+      );
+      expect(await rejection({ secret: ['ok', 42], allowShortSecrets: true }, 'secret[1]')).toBe(
+        M('secret[1]', 'must be a non-empty string. Give the secret as a string.'),
+      );
+    });
+
+    it('must be a boolean', async () => {
+      expect(await rejection({ secret: 'short', allowShortSecrets: 'yes' }, 'allowShortSecrets')).toBe(
+        M('allowShortSecrets', 'must be true or false. Leave it out to require secrets of 32 characters or more.'),
+      );
+    });
+  });
+
+  describe('refusals', () => {
+    it.each([
+      ['eagerSessions', { eagerSessions: 'yes' }, 'must be true or false. Leave it out for false.'],
+      ['rolling', { rolling: 1 }, 'must be true or false. Leave it out for false.'],
+      ['unset', { unset: 'forget' }, "must be 'destroy' or 'keep'. Leave it out for 'destroy'."],
+      [
+        'generateId',
+        { generateId: 'uuid' },
+        'must be a function of the request that returns a session ID. Pass e.g. () => randomUUID(), or leave it out.',
+      ],
+      ['trustProxy', { trustProxy: 'yes' }, "must be true, false or 'express'. Leave it out to trust no proxy."],
+      ['cookie.matchPath', { cookie: { matchPath: 'on' } }, 'must be true or false. Leave it out for false.'],
+      ['cookie.withholdOverHttp', { cookie: { withholdOverHttp: 1 } }, 'must be true or false. Leave it out for false.'],
+      [
+        'cookie.perRequest',
+        { cookie: { perRequest: {} } },
+        'must be a function of the request. Pass (req) => ({ path: ... }), or leave it out.',
+      ],
+      [
+        'cookie.sameSite',
+        { cookie: { sameSite: 'auto', secure: false } },
+        "'auto' is 'none' on HTTPS requests, which needs a secure cookie, or browsers refuse it. Set cookie.secure to true or 'auto'.",
+      ],
+      [
+        'cookie.matchPath',
+        { transport: 'header', cookie: { matchPath: true } },
+        "needs the 'cookie' transport. Add 'cookie' to transport, or leave it out.",
+      ],
+      [
+        'cookie.withholdOverHttp',
+        { transport: 'header', cookie: { withholdOverHttp: true } },
+        "needs the 'cookie' transport. Add 'cookie' to transport, or leave it out.",
+      ],
+    ])('refuses %s: %j', async (option, options, text) => {
+      expect(await rejectionWith(options, option)).toBe(M(option, text));
+    });
+
+    it.each([
+      ['generateId', { generateId: () => 'x' }],
+      ['eagerSessions', { eagerSessions: true }],
+      ['rolling', { rolling: true }],
+      ['unset', { unset: 'keep' as const }],
+      ['cookie.withholdOverHttp', { cookie: { withholdOverHttp: true } }],
+    ])('refuses %s over a client-side store (CookieStore)', async (option, options) => {
+      expect(await rejectionWith({ store: new CookieStore(), ...options }, option)).toBe(
+        M(
+          option,
+          'a client-side store (CookieStore) seals each session into its own cookies and cannot honour it. Leave it out, or use a server-side store.',
+        ),
+      );
+    });
+
+    it("accepts unset: 'destroy', matchPath and sameSite 'auto' over a client-side store, which go through the shared code", async () => {
+      const resolved = await resolveOk({ store: new CookieStore(), unset: 'destroy', cookie: { matchPath: true, sameSite: 'auto' } });
+      expect(resolved.unset).toBe('destroy');
+    });
+  });
+
+  describe('checkSessionOptions (synchronous, for fromExpressSessionOptions)', () => {
+    it('throws what resolveSessionOptions would, without building a store', () => {
+      expect(() => checkSessionOptions({ secret: SECRET, rolling: 'no' } as unknown as SessionModuleOptions)).toThrow(
+        M('rolling', 'must be true or false. Leave it out for false.'),
+      );
+      expect(() => checkSessionOptions({ secret: SECRET, store: 'memory:' })).not.toThrow();
+    });
+  });
+
+  describe('the cookie transport', () => {
+    it("writes sameSite 'auto' as None on HTTPS and Lax over plain HTTP (with trustProxy)", async () => {
+      const resolved = await resolveOk({ cookie: { sameSite: 'auto', secure: 'auto' }, trustProxy: true });
+      const https = written(resolved.transports[0], expressRequest({ headers: { 'x-forwarded-proto': 'https' } }))![0];
+      expect(https).toContain('; Secure; SameSite=None');
+      const http = written(resolved.transports[0], expressRequest())![0];
+      expect(http).not.toContain('Secure');
+      expect(http).toContain('; SameSite=Lax');
+    });
+
+    it("reads Express's req.secure with trustProxy 'express', and ignores X-Forwarded-Proto then", async () => {
+      const resolved = await resolveOk({ cookie: { secure: 'auto' }, trustProxy: 'express' });
+      expect(written(resolved.transports[0], expressRequest({ secure: true }))![0]).toContain('; Secure');
+      expect(written(resolved.transports[0], expressRequest({ headers: { 'x-forwarded-proto': 'https' } }))![0]).not.toContain('Secure');
+    });
+
+    it('withholds a Secure cookie over plain HTTP with withholdOverHttp, logging it once', async () => {
+      const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => {});
+      const resolved = await resolveOk({ cookie: { withholdOverHttp: true } });
+      expect(written(resolved.transports[0], expressRequest())).toBeUndefined();
+      expect(written(resolved.transports[0], expressRequest(), null)).toBeUndefined();
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0][0])).toContain('a Secure session cookie was not set on a request that arrived over plain HTTP');
+      const tls = { headers: {}, socket: { encrypted: true }, url: '/' } as unknown as IncomingMessage;
+      expect(written(resolved.transports[0], tls)![0]).toContain('; Secure');
+      const insecure = await resolveOk({ cookie: { withholdOverHttp: true, secure: false } });
+      expect(written(insecure.transports[0], expressRequest())![0]).toMatch(/^sid=token; /);
+    });
+
+    it('takes attributes per request from perRequest, over the module ones, checked like the options', async () => {
+      const resolved = await resolveOk({
+        cookie: {
+          perRequest: (req) =>
+            req.url === '/admin' ? { path: '/admin', sameSite: 'strict' } : req.url === '/bad' ? { sameSite: 'sideways' as never } : {},
+        },
+      });
+      const transport = resolved.transports[0] as CookieTransport;
+      expect(written(transport, expressRequest({ url: '/admin' }))![0]).toMatch(/; Path=\/admin; HttpOnly; Secure; SameSite=Strict$/);
+      expect(written(transport, expressRequest({ url: '/' }))![0]).toMatch(/; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+      expect(() => written(transport, expressRequest({ url: '/bad' }))).toThrow(
+        M('cookie.perRequest(req).sameSite', "must be 'lax', 'strict', 'none', 'auto' or false. Leave it out for 'lax'."),
+      );
+    });
+
+    it('covers the requests under the cookie path, as browsers match it, on the URL the request arrived with', async () => {
+      const resolved = await resolveOk({ cookie: { path: '/app', matchPath: true } });
+      const transport = resolved.transports[0] as CookieTransport;
+      expect(transport.covers(expressRequest({ url: '/app' }))).toBe(true);
+      expect(transport.covers(expressRequest({ url: '/app/page?x=1' }))).toBe(true);
+      expect(transport.covers(expressRequest({ url: '/application' }))).toBe(false);
+      expect(transport.covers(expressRequest({ url: '/' }))).toBe(false);
+      // A mounted router sees a shortened url; the path the browser asked for is originalUrl.
+      expect(transport.covers(expressRequest({ url: '/page', originalUrl: '/app/page' }))).toBe(true);
+      expect(transport.covers(expressRequest({ url: '/app', originalUrl: '/other/app' }))).toBe(false);
     });
   });
 });

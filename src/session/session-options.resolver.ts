@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
 import { isClientSideStore, type ClientSideSessionStore } from '../core/client-side-store.interface.js';
 import { createStoreFromUrl } from '../stores/store-url.js';
 import type { SessionStore } from '../core/session-store.interface.js';
@@ -11,7 +12,7 @@ import { SessionMessages } from '../core/errors/session.messages.js';
 import { DEFAULT_ID_LENGTH, MAX_ID_LENGTH, MIN_ID_LENGTH } from '../core/session-id.js';
 import type { AnySession } from './session.js';
 import type { SessionErrorContext, SessionIdTransport, SessionModuleOptions, SessionTransportOption } from './session-options.interface.js';
-import { CookieTransport, type ResolvedCookieOptions } from './transports/cookie.transport.js';
+import { CookieTransport, checkCookieAttributes, type ResolvedCookieOptions } from './transports/cookie.transport.js';
 import { HeaderTransport } from './transports/header.transport.js';
 
 /** Minimum length of each secret. */
@@ -33,7 +34,7 @@ export interface ResolvedSessionOptions {
   idLength: number;
   codec: SessionCodec;
   transports: readonly SessionIdTransport[];
-  trustProxy: boolean;
+  trustProxy: boolean | 'express';
   onError: (error: SessionError, context: SessionErrorContext) => void;
   gcInterval: number | undefined;
   principal: ((session: AnySession) => string | undefined) | undefined;
@@ -45,7 +46,18 @@ export interface ResolvedSessionOptions {
   legacySecrets: readonly string[] | undefined;
   /** Where legacy sessions are migrated from (`legacyStore`). */
   legacyStore: SessionStore | undefined;
+  /** Makes the IDs of new sessions (`generateId`), or `undefined` for random IDs of `idLength` characters. */
+  generateId: ((req: IncomingMessage) => string) | undefined;
+  /** Store new sessions and set their cookie even when empty (`eagerSessions`). */
+  eagerSessions: boolean;
+  /** Send the cookie on every response of a stored session (`rolling`). */
+  rolling: boolean;
+  /** What `req.session = null` does (`unset`). */
+  unset: 'destroy' | 'keep';
 }
+
+/** The options resolved without the store, which needs async work (see {@link checkSessionOptions}). */
+type StaticOptions = Omit<ResolvedSessionOptions, 'store' | 'ownsStore'>;
 
 const logger = new Logger('SessionModule');
 
@@ -71,27 +83,55 @@ function duration(option: string, value: Duration | undefined, fallback: number)
  * is a `SessionError` with code `SESSION_OPTIONS_INVALID` naming the option, the rule and the fix.
  */
 export async function resolveSessionOptions(options: SessionModuleOptions | undefined): Promise<ResolvedSessionOptions> {
+  const resolved = resolveStatic(options);
+  const given = options as SessionModuleOptions;
+  if (given.allowShortSecrets === true) warnShortSecrets(resolved.secrets);
+  const { store, ownsStore } = await resolveStore(given.store, resolved.gcInterval);
+  if (isClientSideStore(store)) {
+    const { transports, cookie } = resolved;
+    if (transports.length !== 1 || !(transports[0] instanceof CookieTransport)) {
+      throw invalid(
+        'transport',
+        'a client-side store (CookieStore) keeps the session in cookies',
+        "Leave transport out, or use a server-side store for 'header' or custom transports.",
+      );
+    }
+    if (resolved.legacySecrets !== undefined) {
+      throw invalid(
+        'legacyCookies',
+        'a client-side store (CookieStore) keeps no sessions by ID',
+        'Use a server-side store (the one express-session used, through fromConnectStore, works).',
+      );
+    }
+    refuseOnClientSideStore(given);
+    const cookieTransport = transports[0];
+    store.configure({
+      secrets: resolved.secrets,
+      cookieName: cookie.name,
+      attributes: (req, expiresAt) => cookieTransport.attributes(req, expiresAt),
+    });
+  }
+  return { store, ownsStore, ...resolved };
+}
+
+/**
+ * Check `options` as {@link resolveSessionOptions} does, synchronously, except what depends on the
+ * store it builds (for `fromExpressSessionOptions()`, which refuses what it maps at once).
+ * @throws SessionError `SESSION_OPTIONS_INVALID` naming the option, the rule and the fix.
+ * @example checkSessionOptions({ secret: process.env.SESSION_SECRET!, rolling: true });
+ * @internal
+ */
+export function checkSessionOptions(options: SessionModuleOptions): void {
+  resolveStatic(options);
+}
+
+/** Every option but the store, validated, with defaults applied. */
+function resolveStatic(options: SessionModuleOptions | undefined): StaticOptions {
   if (!options || typeof options !== 'object') {
     throw invalid('options', 'SessionModule needs an options object', 'Call SessionModule.forRoot({ secret: ... }).');
   }
 
-  const secrets = typeof options.secret === 'string' ? [options.secret] : options.secret;
-  if (!Array.isArray(secrets) || secrets.length === 0) {
-    throw invalid(
-      'secret',
-      'a secret is required',
-      `Pass a random string of at least ${MIN_SECRET_LENGTH} characters, e.g. from process.env.SESSION_SECRET.`,
-    );
-  }
-  secrets.forEach((secret, index) => {
-    if (typeof secret !== 'string' || secret.length < MIN_SECRET_LENGTH) {
-      throw invalid(
-        secrets.length > 1 ? `secret[${index}]` : 'secret',
-        `must be a string of at least ${MIN_SECRET_LENGTH} characters`,
-        "Generate one with `node -e \"console.log(require('crypto').randomBytes(32).toString('base64url'))\"`.",
-      );
-    }
-  });
+  const secrets = resolveSecrets(options);
 
   const idleTimeout = duration('idleTimeout', options.idleTimeout, 86_400_000);
   const absoluteTimeout = duration('absoluteTimeout', options.absoluteTimeout, 7 * 86_400_000);
@@ -119,7 +159,17 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
 
   const cookie = resolveCookie(options);
   const trustProxy = options.trustProxy ?? false;
+  if (trustProxy !== true && trustProxy !== false && trustProxy !== 'express') {
+    throw invalid('trustProxy', "must be true, false or 'express'", 'Leave it out to trust no proxy.');
+  }
   const transports = resolveTransports(options, cookie, trustProxy);
+  if (!transports.some((transport) => transport instanceof CookieTransport)) {
+    for (const option of ['matchPath', 'withholdOverHttp'] as const) {
+      if (cookie[option] === true) {
+        throw invalid(`cookie.${option}`, "needs the 'cookie' transport", "Add 'cookie' to transport, or leave it out.");
+      }
+    }
+  }
   const codec = resolveCodec(options.codec);
   const gcInterval = options.gcInterval === undefined ? undefined : duration('gcInterval', options.gcInterval, 0);
   if (options.onError !== undefined && typeof options.onError !== 'function') {
@@ -141,24 +191,8 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
   if (onStoreUnavailable !== 'fail' && onStoreUnavailable !== 'anonymous') {
     throw invalid('onStoreUnavailable', "must be 'fail' or 'anonymous'", "Leave it out for 'fail'.");
   }
-  const { store, ownsStore } = await resolveStore(options.store, gcInterval);
-  if (isClientSideStore(store)) {
-    if (transports.length !== 1 || !(transports[0] instanceof CookieTransport)) {
-      throw invalid(
-        'transport',
-        'a client-side store (CookieStore) keeps the session in cookies',
-        "Leave transport out, or use a server-side store for 'header' or custom transports.",
-      );
-    }
-    const cookieTransport = transports[0];
-    store.configure({
-      secrets,
-      cookieName: cookie.name,
-      attributes: (req, expiresAt) => cookieTransport.attributes(req, expiresAt),
-    });
-  }
 
-  const legacySecrets = resolveLegacySecrets(options.legacyCookies, secrets as readonly string[]);
+  const legacySecrets = resolveLegacySecrets(options.legacyCookies, secrets);
   const legacyStore = options.legacyStore;
   if (legacyStore !== undefined) {
     if (legacySecrets === undefined) {
@@ -168,18 +202,24 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
       throw invalid('legacyStore', 'must be a session store (get, set, destroy)', "Wrap express-session's store: fromConnectStore(store).");
     }
   }
-  if (legacySecrets !== undefined && isClientSideStore(store)) {
+
+  const generateId = options.generateId ?? undefined;
+  if (generateId !== undefined && typeof generateId !== 'function') {
     throw invalid(
-      'legacyCookies',
-      'a client-side store (CookieStore) keeps no sessions by ID',
-      'Use a server-side store (the one express-session used, through fromConnectStore, works).',
+      'generateId',
+      'must be a function of the request that returns a session ID',
+      'Pass e.g. () => randomUUID(), or leave it out.',
     );
+  }
+  const eagerSessions = flag('eagerSessions', options.eagerSessions);
+  const rolling = flag('rolling', options.rolling);
+  const unset = options.unset ?? 'destroy';
+  if (unset !== 'destroy' && unset !== 'keep') {
+    throw invalid('unset', "must be 'destroy' or 'keep'", "Leave it out for 'destroy'.");
   }
 
   return {
-    store,
-    ownsStore,
-    secrets: [...(secrets as readonly string[])],
+    secrets,
     cookie,
     idleTimeout,
     absoluteTimeout,
@@ -196,7 +236,86 @@ export async function resolveSessionOptions(options: SessionModuleOptions | unde
     onStoreUnavailable,
     legacySecrets,
     legacyStore,
+    generateId,
+    eagerSessions,
+    rolling,
+    unset,
   };
+}
+
+/** A boolean option, `false` when left out. */
+function flag(option: string, value: unknown): boolean {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean') throw invalid(option, 'must be true or false', 'Leave it out for false.');
+  return value;
+}
+
+/** The secrets, each at least {@link MIN_SECRET_LENGTH} characters unless `allowShortSecrets`. */
+function resolveSecrets(options: SessionModuleOptions): string[] {
+  const secrets = typeof options.secret === 'string' ? [options.secret] : options.secret;
+  if (!Array.isArray(secrets) || secrets.length === 0) {
+    throw invalid(
+      'secret',
+      'a secret is required',
+      `Pass a random string of at least ${MIN_SECRET_LENGTH} characters, e.g. from process.env.SESSION_SECRET.`,
+    );
+  }
+  const allowShort = options.allowShortSecrets ?? false;
+  if (typeof allowShort !== 'boolean') {
+    throw invalid('allowShortSecrets', 'must be true or false', 'Leave it out to require secrets of 32 characters or more.');
+  }
+  secrets.forEach((secret, index) => {
+    const option = secrets.length > 1 ? `secret[${index}]` : 'secret';
+    if (allowShort) {
+      if (typeof secret !== 'string' || secret === '') {
+        throw invalid(option, 'must be a non-empty string', 'Give the secret as a string.');
+      }
+      return;
+    }
+    if (typeof secret !== 'string' || secret.length < MIN_SECRET_LENGTH) {
+      throw invalid(
+        option,
+        `must be a string of at least ${MIN_SECRET_LENGTH} characters`,
+        "Generate one with `node -e \"console.log(require('crypto').randomBytes(32).toString('base64url'))\"`.",
+      );
+    }
+  });
+  return [...(secrets as readonly string[])];
+}
+
+/** Log a warning for each secret under {@link MIN_SECRET_LENGTH} characters (`allowShortSecrets`); never the secret itself. */
+function warnShortSecrets(secrets: readonly string[]): void {
+  secrets.forEach((secret, index) => {
+    if (secret.length >= MIN_SECRET_LENGTH) return;
+    logger.warn(
+      `nest-sessions: ${secrets.length > 1 ? `secret[${index}]` : 'secret'} is shorter than ${MIN_SECRET_LENGTH} characters ` +
+        `(${secret.length}), accepted because of allowShortSecrets. A short secret can be guessed from one cookie, and then ` +
+        'anyone can sign session IDs: put a random secret of 32 characters or more first, and drop this one once its cookies have expired.',
+    );
+  });
+}
+
+/**
+ * Options a client-side store (CookieStore) cannot honour: it seals each session into its own
+ * cookies, with no store to write eagerly, keep, or name by a generated ID, and writes them itself.
+ */
+function refuseOnClientSideStore(options: SessionModuleOptions): void {
+  const refused: Array<[string, boolean]> = [
+    ['generateId', options.generateId !== undefined && options.generateId !== null],
+    ['eagerSessions', options.eagerSessions === true],
+    ['rolling', options.rolling === true],
+    ['unset', options.unset === 'keep'],
+    ['cookie.withholdOverHttp', options.cookie?.withholdOverHttp === true],
+  ];
+  for (const [option, given] of refused) {
+    if (given) {
+      throw invalid(
+        option,
+        'a client-side store (CookieStore) seals each session into its own cookies and cannot honour it',
+        'Leave it out, or use a server-side store.',
+      );
+    }
+  }
 }
 
 function resolveLegacySecrets(legacy: SessionModuleOptions['legacyCookies'], secrets: readonly string[]): readonly string[] | undefined {
@@ -246,41 +365,29 @@ function resolveCookie(options: SessionModuleOptions): ResolvedCookieOptions {
     priority: given.priority,
     persistent: given.persistent ?? true,
   };
+  // Only when given, so the resolved options of an app that uses none of them keep their shape.
+  if (given.matchPath !== undefined && given.matchPath !== null) cookie.matchPath = flag('cookie.matchPath', given.matchPath);
+  if (given.withholdOverHttp !== undefined && given.withholdOverHttp !== null) {
+    cookie.withholdOverHttp = flag('cookie.withholdOverHttp', given.withholdOverHttp);
+  }
+  if (given.perRequest !== undefined && given.perRequest !== null) {
+    if (typeof given.perRequest !== 'function') {
+      throw invalid('cookie.perRequest', 'must be a function of the request', 'Pass (req) => ({ path: ... }), or leave it out.');
+    }
+    cookie.perRequest = given.perRequest;
+  }
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookie.name)) {
     throw invalid('cookie.name', `"${cookie.name}" is not a valid cookie name`, 'Use letters, digits, "-" and "_".');
   }
-  if (!cookie.path.startsWith('/') || /[;\s]/.test(cookie.path)) {
-    throw invalid('cookie.path', 'must start with "/" and contain no ";" or spaces', "Use e.g. '/'.");
-  }
-  if (cookie.domain !== undefined && !/^\.?[A-Za-z0-9.-]+$/.test(cookie.domain)) {
-    throw invalid('cookie.domain', `"${cookie.domain}" is not a domain`, 'Give a host name such as "example.com", or leave it out.');
-  }
-  if (![true, false, 'auto'].includes(cookie.secure)) {
-    throw invalid('cookie.secure', "must be true, false or 'auto'", 'Leave it out for the secure default.');
-  }
-  if (![false, 'lax', 'strict', 'none'].includes(cookie.sameSite)) {
-    throw invalid('cookie.sameSite', "must be 'lax', 'strict', 'none' or false", "Leave it out for 'lax'.");
-  }
-  if (/^__host-/i.test(cookie.name) && (cookie.secure !== true || cookie.path !== '/' || cookie.domain)) {
-    throw invalid(
-      'cookie.name',
-      'a "__Host-" cookie needs secure: true, path: "/" and no domain, or browsers refuse it',
-      'Set cookie.secure to true and drop cookie.domain and cookie.path.',
-    );
-  }
-  if (/^__secure-/i.test(cookie.name) && cookie.secure !== true) {
-    throw invalid('cookie.name', 'a "__Secure-" cookie needs secure: true', 'Set cookie.secure to true.');
-  }
-  if (cookie.sameSite === 'none' && cookie.secure === false) {
-    throw invalid('cookie.sameSite', "'none' needs a secure cookie, or browsers refuse it", "Set cookie.secure to true or 'auto'.");
-  }
-  if (cookie.partitioned && cookie.secure === false) {
-    throw invalid('cookie.partitioned', 'needs a secure cookie', "Set cookie.secure to true or 'auto'.");
-  }
+  checkCookieAttributes(cookie, 'cookie');
   return cookie;
 }
 
-function resolveTransports(options: SessionModuleOptions, cookie: ResolvedCookieOptions, trustProxy: boolean): SessionIdTransport[] {
+function resolveTransports(
+  options: SessionModuleOptions,
+  cookie: ResolvedCookieOptions,
+  trustProxy: boolean | 'express',
+): SessionIdTransport[] {
   const given = options.transport ?? 'cookie';
   const list: readonly SessionTransportOption[] = Array.isArray(given) ? given : [given as SessionTransportOption];
   if (list.length === 0) throw invalid('transport', 'needs at least one transport', "Leave it out for 'cookie'.");

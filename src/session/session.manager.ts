@@ -25,6 +25,7 @@ import { SessionIndex } from './session-index.service.js';
 import { isClientSideStore } from '../core/client-side-store.interface.js';
 import { Session, isEmptyPatch, sessionOperations, sessionState, type AnySession, type SessionOperations } from './session.js';
 import type { SessionState } from './session-state.js';
+import { CookieTransport } from './transports/cookie.transport.js';
 
 /** Methods that must not change state, and so may go on without a session when the store is down. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -65,6 +66,11 @@ export class SessionBinding implements ResponseListener {
   hook: ResponseHookState | undefined = undefined;
   /** The handler ended the response and its end waits for the store write (see onEnd). */
   endHeld = false;
+  /**
+   * The session was destroyed in this request (so `eagerSessions` does not start it again), or
+   * dropped by `req.session = null` with `unset: 'keep'` (nothing is written, no cookie is sent).
+   */
+  dropped: 'destroyed' | 'kept' | undefined = undefined;
 
   constructor(
     readonly req: IncomingMessage,
@@ -76,7 +82,7 @@ export class SessionBinding implements ResponseListener {
   }
 
   mustWaitBeforeEnd(): boolean {
-    return this.manager.mayWrite(this.session!);
+    return this.dropped !== 'kept' && this.manager.mayWrite(this.session!);
   }
 
   beforeEnd(end: ResponseEnd): void {
@@ -121,6 +127,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   private readonly linksPrincipals: boolean;
   /** Key prefixes extensions reserved for their records (see {@link SessionManager.reserveKeys}). @internal */
   reservedKeyPrefixes: readonly string[] = [];
+  /** With `cookie.matchPath` (and a path narrower than `/`): the transport whose path a request must lie under to get a session. */
+  private readonly pathScope: CookieTransport | undefined;
 
   constructor(@Inject(SESSION_RESOLVED_OPTIONS) protected readonly options: ResolvedSessionOptions) {
     this.signer = new SessionSigner(options.secrets);
@@ -129,6 +137,11 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     this.http = this.createHttpSeam();
     this.index = new SessionIndex(options);
     this.linksPrincipals = options.principal !== undefined && !isClientSideStore(options.store) && !this.index.storeIndexesPrincipals;
+    const { cookie } = options;
+    this.pathScope =
+      cookie.matchPath === true && (cookie.path !== '/' || cookie.perRequest !== undefined)
+        ? options.transports.find((transport): transport is CookieTransport => transport instanceof CookieTransport)
+        : undefined;
     if (this.linksPrincipals) this.onIdChange((session, oldId, newId) => this.relinkPrincipal(session, oldId, newId));
   }
 
@@ -159,12 +172,14 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   /**
    * The read path of every request: load the session of `req` (once per request), expose it as
    * `req.session`, and hook `res` so the ID and the store write are never lost. Synchronous when
-   * the store answers synchronously (`MemoryStore`, `CookieStore`), else a promise.
+   * the store answers synchronously (`MemoryStore`, `CookieStore`), else a promise. `undefined`
+   * for a request outside the cookie's path with `cookie.matchPath`: it gets no session at all.
    * @throws SessionError `SESSION_STORE_UNAVAILABLE` (thrown or rejected) when the store cannot be read.
    */
-  attach(req: IncomingMessage, res: ServerResponse): MaybePromise<Session> {
+  attach(req: IncomingMessage, res: ServerResponse): MaybePromise<Session | undefined> {
     const existing = getSessionFromRequest<Session>(req);
     if (existing) return existing;
+    if (this.pathScope !== undefined && !this.pathScope.covers(req)) return undefined;
     const now = Date.now();
     return chain(
       () => this.readSession(req, now),
@@ -295,6 +310,23 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   /**
+   * `req.session = null` or `undefined`, as the `unset` option says: destroy the session
+   * ({@link SessionManager.destroyAssigned}), or with `'keep'` drop it from this request: the
+   * stored session stays as it was, nothing of this request is written and no cookie is sent.
+   * @internal
+   */
+  unsetAssigned(session: AnySession): void {
+    if (this.options.unset === 'keep') this.bindingOf(session).dropped = 'kept';
+    else this.destroyAssigned(session);
+  }
+
+  /** The view was assigned back to `req.session` after an `unset: 'keep'`: the session counts again. @internal */
+  restoreAssigned(session: AnySession): void {
+    const binding = this.bindingOf(session);
+    if (binding.dropped === 'kept') binding.dropped = undefined;
+  }
+
+  /**
    * Find the session a request carries: its signed ID through the transports, then the record in
    * the store (synchronously when the store answers synchronously). `ClientSessionManager`
    * overrides it for stores that keep sessions in the request itself.
@@ -371,8 +403,30 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   regenerate(session: AnySession): Promise<void> {
     return this.exclusive(session, async () => {
       this.assertNotDegraded(session, 'regenerate the session');
-      await this.replaceId(session, generateSessionId(this.options.idLength));
+      await this.replaceId(session, this.newId(this.bindingOf(session).req));
     });
+  }
+
+  /**
+   * A new session ID: `generateId`'s, checked, when given; else random, of `idLength` characters.
+   * @throws SessionError `SESSION_OPTIONS_INVALID` when `generateId` returns anything but a
+   *   well-formed session ID (never used, never replaced by one of ours).
+   */
+  private newId(req: IncomingMessage): string {
+    const generate = this.options.generateId;
+    if (generate === undefined) return generateSessionId(this.options.idLength);
+    const id: unknown = generate(req);
+    if (isValidSessionId(id)) return id;
+    // Never the value itself: it may be a credential, or carry one.
+    const given = typeof id === 'string' ? `a string of ${id.length} characters` : `a value of type ${id === null ? 'null' : typeof id}`;
+    throw new SessionError(
+      'SESSION_OPTIONS_INVALID',
+      SessionMessages.invalidOption(
+        'generateId',
+        `it returned ${given}, not a session ID (22 to 128 characters of A-Z a-z 0-9 _ -)`,
+        "Return e.g. randomUUID() of node:crypto (express-session's genid becomes generateId).",
+      ),
+    );
   }
 
   /** Move the session to `newId`: the record is written under the new ID and the old one deleted. */
@@ -411,6 +465,9 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       }
       sessionState(session).loadedId = undefined;
       session.reset(Date.now());
+      // `eagerSessions` must not start the session again in this request.
+      const binding = this.bindingOf(session);
+      if (binding.dropped === undefined) binding.dropped = 'destroyed';
     });
   }
 
@@ -482,11 +539,30 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     return (sessionState(session).binding as SessionBinding | undefined)?.res?.headersSent ?? false;
   }
 
-  /** Cookie expiry of a session (epoch ms and ms left; `undefined` for browser-session cookies), for `req.session.cookie`. */
+  /**
+   * Cookie expiry of a session (epoch ms and ms left; `undefined` for browser-session cookies), for
+   * `req.session.cookie`: the absolute deadline, or with `rolling` the idle deadline the cookie is
+   * re-sent with.
+   */
   describe(session: AnySession): { expires: number | undefined; maxAge: number | undefined } {
     if (!this.options.cookie.persistent) return { expires: undefined, maxAge: undefined };
-    const expires = sessionState(session).createdAt + this.options.absoluteTimeout;
+    const expires = this.cookieExpiry(session);
     return { expires, maxAge: expires - Date.now() };
+  }
+
+  /** When a persistent cookie written now expires: the absolute deadline, or with `rolling` the idle deadline. */
+  private cookieExpiry(session: AnySession): number {
+    return this.options.rolling ? this.nextExpiry(session) : sessionState(session).createdAt + this.options.absoluteTimeout;
+  }
+
+  /**
+   * Whether a new session with nothing in it is started anyway (`eagerSessions`): not in a request
+   * that destroyed or dropped it, not over a store that could not be read, not without a response.
+   */
+  private startsEagerly(state: SessionState): boolean {
+    if (!this.options.eagerSessions || state.degraded) return false;
+    const binding = state.binding as SessionBinding;
+    return binding.dropped === undefined && binding.res !== undefined;
   }
 
   /**
@@ -530,7 +606,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   /** @internal */
   mayWrite(session: AnySession): boolean {
     const state = sessionState(session);
-    if (state.isNew) return session.hasData;
+    if (state.isNew) return session.hasData || this.startsEagerly(state);
     if (state.touchRequested || session.mayHaveChanges()) return true;
     return this.nextExpiry(session) - state.expiresAt >= this.options.touchInterval;
   }
@@ -542,6 +618,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * `ClientSessionManager` overrides it to seal the session into cookies instead.
    */
   protected persist(session: AnySession, binding: SessionBinding): MaybePromise<void> {
+    // `req.session = null` with `unset: 'keep'`: nothing of this request is written.
+    if (binding.dropped === 'kept') return;
     const store = this.serverStore;
     const expiresAt = this.nextExpiry(session);
     if (sessionState(session).degraded) {
@@ -550,7 +628,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('save the session'));
     }
     if (sessionState(session).isNew) {
-      if (!session.hasData) return;
+      if (!session.hasData && !this.startsEagerly(sessionState(session))) return;
       if (binding.res?.headersSent && binding.issuedId !== sessionState(session).id) {
         // No cookie can carry a new ID any more; storing the record would only leave an orphan.
         this.options.onError(new SessionError('SESSION_HEADERS_SENT', SessionMessages.headersSent('start a session')), {
@@ -560,7 +638,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
         return;
       }
       if (!binding.res) return;
-      const id = (sessionState(session).id ??= generateSessionId(this.options.idLength));
+      const id = (sessionState(session).id ??= this.newId(binding.req));
       const data = session.encodeAll();
       const principal = this.principalOf(session);
       const record = { data, createdAt: sessionState(session).createdAt, expiresAt, ...this.principalField(principal) };
@@ -734,22 +812,23 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    */
   protected emitIdentity(session: AnySession, binding: SessionBinding, headers: OutgoingHttpHeaders | undefined): void {
     const res = binding.res!;
+    const state = sessionState(session);
+    // `req.session = null` with `unset: 'keep'`: no cookie, as if the request had no session.
+    if (binding.dropped === 'kept') return;
     let value: string | null | undefined;
-    if (sessionState(session).isNew ? session.hasData : true) {
-      const id = (sessionState(session).id ??= generateSessionId(this.options.idLength));
-      if (id !== sessionState(session).loadedId) value = this.signer.sign(id);
-    } else if (sessionState(session).presented && binding.issuedId === undefined) {
+    if (state.isNew ? session.hasData || this.startsEagerly(state) : true) {
+      // A failed response gets no new ID (and makes none: `generateId` may be what failed).
+      if (binding.failed) return;
+      const id = (state.id ??= this.newId(binding.req));
+      // `rolling` re-sends the cookie of a stored session on every response.
+      if (id !== state.loadedId || this.options.rolling) value = this.signer.sign(id);
+    } else if (state.presented && binding.issuedId === undefined) {
       value = null;
     }
     if (value === undefined || (binding.failed && value !== null)) return;
-    binding.issuedId = value === null ? null : sessionState(session).id;
+    binding.issuedId = value === null ? null : state.id;
     const before = res.getHeader('set-cookie');
-    this.options.transports[sessionState(session).transport].write({
-      req: binding.req,
-      res,
-      value,
-      expiresAt: sessionState(session).createdAt + this.options.absoluteTimeout,
-    });
+    this.options.transports[state.transport].write({ req: binding.req, res, value, expiresAt: this.cookieExpiry(session) });
     mergeSetCookie(headers, before, res);
   }
 
@@ -869,8 +948,9 @@ function readView(this: ViewRequest): unknown {
 }
 
 /**
- * Assign `req.session`. `null` or `undefined` log out (cookie-session's idiom) as `destroy()` does;
- * the view itself is taken back; anything else would hide the session from the code that reads
+ * Assign `req.session`. `null` or `undefined` log out (cookie-session's idiom) as `destroy()` does,
+ * or with `unset: 'keep'` drop the session from the request (see `unsetAssigned()`); the view
+ * itself is taken back; anything else would hide the session from the code that reads
  * `req.session` while the engine went on saving it, so it throws. A request without a session
  * keeps what it is given, as a plain property would.
  * @throws SessionError `SESSION_READ_ONLY` for any other value.
@@ -879,11 +959,14 @@ function assignView(this: ViewRequest, value: unknown): void {
   const session = getSessionFromRequest<ViewedSession>(this);
   if (session !== undefined) {
     if (value !== undefined && value === session[VIEW]) {
-      if (this[ASSIGNED_VIEW] !== undefined) this[ASSIGNED_VIEW] = undefined;
+      if (this[ASSIGNED_VIEW] !== undefined) {
+        this[ASSIGNED_VIEW] = undefined;
+        (sessionOperations(session) as SessionManager).restoreAssigned(session);
+      }
       return;
     }
     if (value !== null && value !== undefined) throw new SessionError('SESSION_READ_ONLY', SessionMessages.replaceSession());
-    (sessionOperations(session) as SessionManager).destroyAssigned(session);
+    (sessionOperations(session) as SessionManager).unsetAssigned(session);
   }
   this[ASSIGNED_VIEW] = { value };
 }

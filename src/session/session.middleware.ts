@@ -4,9 +4,10 @@ import { SessionManager } from './session.manager.js';
 
 /**
  * Loads the session before guards run and hooks the response so the ID and the store write go
- * out with it. Mounted on every route by `SessionModule` on adapters other than Express (on Express
- * the engine's own middleware is mounted directly, see `SessionModule.configure`). A store that
- * cannot be read fails the request with 503 through Nest's exception filters.
+ * out with it. Mounted on every route by `SessionModule` on adapters other than Express and
+ * Fastify (on those the engine's own middleware is mounted directly, see
+ * `SessionModule.configure`). A store that cannot be read fails the request with 503 through
+ * Nest's exception filters.
  */
 @Injectable()
 export class SessionMiddleware implements NestMiddleware<IncomingMessage, ServerResponse> {

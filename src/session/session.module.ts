@@ -113,21 +113,70 @@ export class SessionModule extends ConfigurableSessionModule implements NestModu
   }
 
   /**
-   * Mount the session on every route. On Express the engine's middleware goes straight onto the
-   * Express app (it is registered while modules are configured, so it still runs after `app.use()`
-   * middleware and before every route and guard): Nest's route-matched module middleware costs a
-   * path match and a proxy per request, about a tenth of a simple route's time. A store that cannot
-   * be read is then answered by `SessionManager.failResponse()` (the same 503 body a failed save
-   * gets) rather than by exception filters. Other adapters use module middleware. On every adapter
-   * the HTTP server gives each request its session slot as it arrives (see `reserveSessionSlot`).
+   * Mount the session on every route. On Express and Fastify the engine's middleware goes straight
+   * onto the platform (Express's app, Fastify's `@fastify/middie`, which Nest registers): it is
+   * registered while modules are configured, so it still runs after `app.use()` middleware and
+   * before module middleware, every route and guard. Nest's route-matched module middleware would
+   * cost a path match and a proxy per request, about a tenth of a simple route's time. A store that
+   * cannot be read is then answered by `SessionManager.failResponse()` (the same 503 body a failed
+   * save gets) rather than by exception filters, alike on both. On Fastify the session is also
+   * `request.session` of Fastify's request (see {@link exposeOnFastifyRequest}). Other adapters use
+   * module middleware. On every adapter the HTTP server gives each request its session slot as it
+   * arrives (see `reserveSessionSlot`).
    */
   configure(consumer: MiddlewareConsumer): void {
     const adapter = this.adapterHost?.httpAdapter;
     reserveSessionSlot(adapter?.getHttpServer());
-    if (adapter?.getType() === 'express') {
-      adapter.use(this.manager.middleware());
+    const type = adapter?.getType();
+    if (type === 'express' || type === 'fastify') {
+      if (type === 'fastify') exposeOnFastifyRequest(adapter!.getInstance());
+      adapter!.use(this.manager.middleware());
       return;
     }
     consumer.apply(SessionMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
   }
+}
+
+/** Fastify's request, which keeps Node's in `raw`. */
+interface FastifyRequestLike {
+  raw: { session?: unknown };
+}
+
+/** The part of a Fastify instance {@link exposeOnFastifyRequest} uses (typed here: the package imports nothing of Fastify). */
+interface FastifyInstanceLike {
+  register(plugin: (instance: FastifyInstanceLike, options: unknown, done: () => void) => void): unknown;
+  hasRequestDecorator(name: string): boolean;
+  decorateRequest(
+    name: string,
+    property: { getter(this: FastifyRequestLike): unknown; setter(this: FastifyRequestLike, value: unknown): void },
+  ): unknown;
+}
+
+/**
+ * Make `request.session` of Fastify's request read and write the session view of its Node
+ * request (`request.raw.session`, express-session's API, exposed by the engine), as
+ * `@fastify/session` users expect it there. Done by a plugin on the root instance (as
+ * `fastify-plugin` would), so plugins the app registered earlier load first: when one of them owns
+ * the name already (`@fastify/session`, `@fastify/secure-session`), it is left to it, and the
+ * session is `request.raw.session` and `@Session()` then.
+ */
+function exposeOnFastifyRequest(instance: unknown): void {
+  const fastify = instance as Partial<FastifyInstanceLike> | undefined;
+  if (typeof fastify?.register !== 'function') return;
+  const plugin = (root: FastifyInstanceLike, _options: unknown, done: () => void): void => {
+    if (!root.hasRequestDecorator('session')) {
+      root.decorateRequest('session', {
+        getter() {
+          return this.raw.session;
+        },
+        setter(value) {
+          this.raw.session = value;
+        },
+      });
+    }
+    done();
+  };
+  // What fastify-plugin sets: the plugin decorates the root instance, not an encapsulated child.
+  Object.assign(plugin, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'nest-sessions' });
+  fastify.register(plugin);
 }

@@ -20,6 +20,8 @@ import {
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { interval, map, take } from 'rxjs';
 import {
@@ -35,6 +37,59 @@ import {
 import { TestClient } from './http-client.js';
 
 export const SECRET = 'test-secret-that-is-long-enough-0123456789';
+
+/** The Nest HTTP platforms the session suites run on. */
+export type AdapterName = 'express' | 'fastify';
+
+/** For `describe.each(ADAPTERS)('... on %s', (adapter) => ...)`: every suite runs on both platforms. */
+export const ADAPTERS: Array<[AdapterName]> = [['express'], ['fastify']];
+
+/** A route's request or response: Express's, or Fastify's request and reply. */
+type AnyRequest = Request | FastifyRequest;
+type AnyResponse = Response | FastifyReply;
+
+/** Fastify's reply, told from Express's response by its `raw` Node response. */
+export function isFastifyReply(res: object): res is FastifyReply {
+  return 'raw' in res && typeof (res as { hijack?: unknown }).hijack === 'function';
+}
+
+/** The request body, on either platform. */
+function bodyOf<T>(req: AnyRequest): T {
+  return req.body as T;
+}
+
+/** Redirect with each platform's own API (Express: `res.redirect(status, url)`, Fastify: `reply.redirect(url, status)`). */
+function redirect(res: AnyResponse, status: number, url: string): void {
+  if (isFastifyReply(res)) void res.redirect(url, status);
+  else res.redirect(status, url);
+}
+
+/** Answer JSON with a status through the platform's own API. */
+function sendJson(res: AnyResponse, status: number, body: unknown): void {
+  if (isFastifyReply(res)) void res.code(status).send(body);
+  else res.status(status).json(body);
+}
+
+/**
+ * Set a cookie through the platform's own API: Express's `res.cookie()`; Fastify's
+ * `reply.setCookie()` when the app registered `@fastify/cookie`, else `reply.header()`.
+ */
+function platformCookie(res: AnyResponse, name: string, value: string): void {
+  if (!isFastifyReply(res)) {
+    res.cookie(name, value);
+    return;
+  }
+  const withPlugin = res as FastifyReply & { setCookie?: (name: string, value: string, options: { path: string }) => unknown };
+  if (typeof withPlugin.setCookie === 'function') withPlugin.setCookie(name, value, { path: '/' });
+  else void res.header('set-cookie', `${name}=${value}; Path=/`);
+}
+
+/** The Node response under the platform's (Fastify's reply wraps it in `reply.raw`, taken over with `hijack()`). */
+function takeOverRaw(res: AnyResponse): ServerResponse {
+  if (!isFastifyReply(res)) return res;
+  void res.hijack();
+  return res.raw;
+}
 
 @Injectable()
 class LoggedInGuard implements CanActivate {
@@ -83,15 +138,15 @@ class TestController {
 
   @Post('set')
   @HttpCode(200)
-  set(@Session() session: SessionHandle, @Req() req: Request) {
-    for (const [key, value] of Object.entries(req.body as Record<string, unknown>)) session.set(key, value);
+  set(@Session() session: SessionHandle, @Req() req: AnyRequest) {
+    for (const [key, value] of Object.entries(bodyOf<Record<string, unknown>>(req))) session.set(key, value);
     return session.toJSON();
   }
 
   @Post('delete')
   @HttpCode(200)
-  remove(@Session() session: SessionHandle, @Req() req: Request) {
-    for (const key of (req.body as { keys: string[] }).keys) session.delete(key);
+  remove(@Session() session: SessionHandle, @Req() req: AnyRequest) {
+    for (const key of bodyOf<{ keys: string[] }>(req).keys) session.delete(key);
     return session.toJSON();
   }
 
@@ -102,10 +157,10 @@ class TestController {
 
   @Post('push')
   @HttpCode(200)
-  push(@Session() session: SessionHandle, @Req() req: Request) {
+  push(@Session() session: SessionHandle, @Req() req: AnyRequest) {
     const list = (session.get('list') as string[] | undefined) ?? [];
     if (!session.has('list')) session.set('list', list);
-    list.push((req.body as { item: string }).item); // in-place edit, no set() afterwards
+    list.push(bodyOf<{ item: string }>(req).item); // in-place edit, no set() afterwards
     return { list };
   }
 
@@ -134,9 +189,9 @@ class TestController {
   }
 
   @Post('flash')
-  flash(@Session() session: SessionHandle, @Req() req: Request, @Res() res: Response) {
-    session.setFlash((req.body as { message: unknown }).message);
-    res.redirect(303, '/show-flash');
+  flash(@Session() session: SessionHandle, @Req() req: AnyRequest, @Res() res: AnyResponse) {
+    session.setFlash(bodyOf<{ message: unknown }>(req).message);
+    redirect(res, 303, '/show-flash');
   }
 
   @Post('flash-keyed')
@@ -165,9 +220,9 @@ class TestController {
   }
 
   @Post('raw-res')
-  rawRes(@Session() session: SessionHandle, @Res() res: Response) {
+  rawRes(@Session() session: SessionHandle, @Res() res: AnyResponse) {
     session.set('via', 'raw');
-    res.status(201).json({ ok: true });
+    sendJson(res, 201, { ok: true });
   }
 
   @Post('stream')
@@ -193,22 +248,24 @@ class TestController {
 
   @Post('own-cookie')
   @HttpCode(200)
-  ownCookie(@Session() session: SessionHandle, @Res({ passthrough: true }) res: Response) {
+  ownCookie(@Session() session: SessionHandle, @Res({ passthrough: true }) res: AnyResponse) {
     session.set('via', 'own-cookie');
-    res.cookie('theme', 'dark');
+    platformCookie(res, 'theme', 'dark');
     return {};
   }
 
+  /** The Node response written by hand (on Fastify after `reply.hijack()`, as Fastify requires). */
   @Post('own-cookie-writehead')
-  ownCookieWriteHead(@Session() session: SessionHandle, @Res() res: Response) {
+  ownCookieWriteHead(@Session() session: SessionHandle, @Res() res: AnyResponse) {
     session.set('via', 'writehead');
-    res.writeHead(200, { 'Set-Cookie': 'lang=en; Path=/', 'content-type': 'text/plain' });
-    res.end('ok');
+    const raw = takeOverRaw(res);
+    raw.writeHead(200, { 'Set-Cookie': 'lang=en; Path=/', 'content-type': 'text/plain' });
+    raw.end('ok');
   }
 
   @Post('express-compat')
   @HttpCode(200)
-  expressCompat(@Req() req: Request) {
+  expressCompat(@Req() req: AnyRequest) {
     const session = (req as unknown as { session: Record<string, any> }).session;
     return new Promise((resolve, reject) => {
       session.regenerate((err?: unknown) => {
@@ -221,13 +278,13 @@ class TestController {
   }
 
   @Get('express-compat')
-  expressCompatRead(@Req() req: Request) {
+  expressCompatRead(@Req() req: AnyRequest) {
     const session = (req as unknown as { session: Record<string, any> }).session;
     return { passport: session.passport ?? null, hasCookie: session.cookie.expires instanceof Date };
   }
 
   @Get('assign-req-session')
-  assignReqSession(@Req() req: Request, @Session() session: SessionHandle) {
+  assignReqSession(@Req() req: AnyRequest, @Session() session: SessionHandle) {
     const holder = req as unknown as { session: unknown };
     const sameViewTwice = holder.session === holder.session;
     holder.session = null;
@@ -251,22 +308,53 @@ export function testModule(session: DynamicModule, imports: DynamicModule[] = []
 
 export interface RunningApp {
   app: INestApplication;
+  /** The platform the app runs on. */
+  adapter: AdapterName;
   url: string;
   client(): TestClient;
   close(): Promise<void>;
 }
 
-/** Start a real Nest app on a random loopback port; `configure` runs before it listens (`app.use()`, say). */
-export async function startApp(module: unknown, configure?: (app: INestApplication) => void): Promise<RunningApp> {
-  const app = await NestFactory.create(module as never, { logger: false });
-  configure?.(app);
+/** How {@link startApp} starts an app. */
+export interface StartOptions {
+  /** The HTTP platform. @default 'express' */
+  adapter?: AdapterName;
+  /** Runs before the app listens (`app.use()`, `app.register()` of a Fastify plugin, say). */
+  configure?: (app: INestApplication) => void | Promise<void>;
+  /** Options of the Fastify instance (`new FastifyAdapter(options)`), on Fastify. */
+  fastify?: FastifyServerOptions;
+}
+
+/**
+ * Start a real Nest app on a random loopback port, on Express (the default) or Fastify. The
+ * second argument is either the options or, as before, a `configure` function (Express).
+ */
+export async function startApp(module: unknown, options?: StartOptions | ((app: INestApplication) => void)): Promise<RunningApp> {
+  const start: StartOptions = typeof options === 'function' ? { configure: options } : (options ?? {});
+  const { adapter = 'express', configure } = start;
+  const app = await createApp(module, adapter, { fastify: start.fastify });
+  await configure?.(app);
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   const url = `http://127.0.0.1:${address.port}`;
-  return { app, url, client: () => new TestClient(url), close: () => app.close() };
+  return { app, adapter, url, client: () => new TestClient(url), close: () => app.close() };
 }
 
-/** Start the test app with `SessionModule.forRoot(options)`. */
-export function startSessionApp(options: Partial<SessionModuleOptions> = {}): Promise<RunningApp> {
-  return startApp(testModule(SessionModule.forRoot({ secret: SECRET, ...options })));
+/**
+ * Create (not start) a Nest app on `adapter`, as `NestFactory.create()` with `options`. Fastify is
+ * loaded only when asked for, so Express-only suites never load it.
+ */
+export async function createApp(
+  module: unknown,
+  adapter: AdapterName = 'express',
+  { fastify, ...options }: { abortOnError?: boolean; fastify?: FastifyServerOptions } = {},
+): Promise<INestApplication> {
+  if (adapter === 'express') return NestFactory.create(module as never, { logger: false, ...options });
+  const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+  return NestFactory.create(module as never, new FastifyAdapter(fastify), { logger: false, ...options });
+}
+
+/** Start the test app with `SessionModule.forRoot(options)`, on Express unless `start` says otherwise. */
+export function startSessionApp(options: Partial<SessionModuleOptions> = {}, start: StartOptions = {}): Promise<RunningApp> {
+  return startApp(testModule(SessionModule.forRoot({ secret: SECRET, ...options })), start);
 }

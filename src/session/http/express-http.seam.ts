@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { NodeHttpSeam, endThrough, writeHeadThrough } from './node-http.seam.js';
+import { NodeHttpSeam, endThrough, writeHeadOrHold } from './node-http.seam.js';
 import type { ResponseListener, SessionAccessor } from './session-http.seam.js';
 
 /** Marks an Express response prototype whose `writeHead`/`end` are hooked, holding the originals. */
@@ -27,7 +27,7 @@ export class ExpressHttpSeam extends NodeHttpSeam {
       return;
     }
     const originals = Object.hasOwn(proto, PROTOTYPE_HOOK) ? proto[PROTOTYPE_HOOK]! : this.hookPrototype(proto);
-    listener.hook = { writeHead: originals.writeHead, end: originals.end, ending: 0, endArgs: undefined };
+    listener.hook = { writeHead: originals.writeHead, end: originals.end, ending: 0, endArgs: undefined, head: undefined };
   }
 
   override exposeSession(req: IncomingMessage, accessor: SessionAccessor): void {
@@ -56,7 +56,7 @@ export class ExpressHttpSeam extends NodeHttpSeam {
     };
     Object.defineProperty(proto, PROTOTYPE_HOOK, { value: originals });
     proto.writeHead = function writeHead(this: ServerResponse, ...args: unknown[]) {
-      return writeHeadThrough(this, hooked(this), originals.writeHead, args);
+      return writeHeadOrHold(this, hooked(this), originals.writeHead, args);
     };
     proto.end = function end(this: ServerResponse, ...args: unknown[]) {
       return endThrough(this, hooked(this), originals.end, args);

@@ -12,6 +12,12 @@ import type {
  * The seam for any framework on Node's HTTP server (a bare `http.Server`, Fastify's raw request
  * and response): the response's `writeHead` and `end` are replaced on the response itself, and
  * `req.session` is an own property of the request.
+ *
+ * A `writeHead(status, headers)` made while the session has store work pending is held
+ * back until the end (see {@link writeHeadOrHold}). Fastify's `reply.send()` writes every response
+ * that way, the head and then the end in one go: without the hold the status line would be fixed
+ * before the store write, and a write that failed could only cut the connection instead of
+ * answering 503 (or 409). A `write()` or `flushHeaders()` sends the held head at once.
  * @internal
  */
 export class NodeHttpSeam implements SessionHttpSeam {
@@ -24,13 +30,13 @@ export class NodeHttpSeam implements SessionHttpSeam {
   hookResponse(res: ServerResponse, listener: ResponseListener): void {
     // Kept to be called later with the response as `this` (see writeHeadThrough and endThrough).
     // eslint-disable-next-line @typescript-eslint/unbound-method
-    listener.hook = { writeHead: res.writeHead, end: res.end, ending: 0, endArgs: undefined };
+    listener.hook = { writeHead: res.writeHead, end: res.end, ending: 0, endArgs: undefined, head: undefined };
     const lookup = this.lookup;
     // One pair of functions per seam, not per response: the state is found through the lookup.
     this.ownHooks ??= {
       writeHead(this: ServerResponse, ...args: unknown[]) {
         const found = lookup(this);
-        return writeHeadThrough(this, found, found!.hook!.writeHead, args);
+        return writeHeadOrHold(this, found, found!.hook!.writeHead, args);
       },
       end(this: ServerResponse, ...args: unknown[]) {
         const found = lookup(this);
@@ -66,6 +72,51 @@ export function writeHeadThrough(
     listener.beforeHeaders(headers);
   }
   return (original as (...a: unknown[]) => ServerResponse).apply(res, args);
+}
+
+/**
+ * The hooked `writeHead` of {@link NodeHttpSeam}: a head written with headers (`writeHead(status,
+ * headers)`, as Fastify writes every head) while the response's end will wait for store work is
+ * held back (returning the response, as `writeHead()` does), so the engine can
+ * still answer with another status if that work fails. The next head the response writes (Node's
+ * own, from `write()`, `flushHeaders()` or the end) sends the held one instead; an end the engine
+ * replaces drops it (see `HeldEnd.replace`). A second `writeHead()` while one is held is taken for
+ * Node's own and sends the held head; once the end is held too, one given headers is a second
+ * answer and is ignored.
+ * @internal
+ */
+export function writeHeadOrHold(
+  res: ServerResponse,
+  listener: ResponseListener | undefined,
+  original: ServerResponse['writeHead'],
+  args: unknown[],
+): ServerResponse {
+  const state = listener?.hook;
+  if (state !== undefined) {
+    const held = state.head;
+    if (held !== undefined) {
+      // The handler ended the response and its end is held: a head given headers now is a second
+      // answer (Fastify sends again when an async route resolves before the reply looks sent),
+      // which Node would refuse. The first answer stands.
+      if (state.ending === 1 && args.length > 1) return res;
+      state.head = undefined;
+      return writeHeadThrough(res, listener, original, held);
+    }
+    // Only a head given headers is held: Node's own (`_implicitHeader()`, from `write()` or the end)
+    // gives the status alone and must go out at once.
+    if (args.length > 1 && state.ending === 0 && !res.headersSent && listener!.mustWaitBeforeEnd()) {
+      // Copied, as writeHead() would read them now: the caller may change its object meanwhile.
+      state.head = args.map(copyHeaders);
+      return res;
+    }
+  }
+  return writeHeadThrough(res, listener, original, args);
+}
+
+/** A copy of a `writeHead()` argument that is a headers object or a raw header list; other arguments as they are. */
+function copyHeaders(arg: unknown): unknown {
+  if (Array.isArray(arg)) return arg.slice();
+  return arg !== null && typeof arg === 'object' ? { ...arg } : arg;
 }
 
 /**
@@ -111,7 +162,10 @@ class HeldEnd implements ResponseEnd {
   }
 
   replace(body: string): void {
-    if (this.finish()) (this.state.end as (chunk: string) => ServerResponse).call(this.res, body);
+    if (!this.finish()) return;
+    // The handler's held head (its status and headers) is not the answer any more.
+    this.state.head = undefined;
+    (this.state.end as (chunk: string) => ServerResponse).call(this.res, body);
   }
 
   /** The handler's arguments, once: a held end is finished only one way. */

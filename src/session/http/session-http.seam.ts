@@ -39,6 +39,12 @@ export interface ResponseHookState {
   ending: 0 | 1 | 2;
   /** The handler's arguments to `end()`, kept while the end is held back. */
   endArgs: unknown[] | undefined;
+  /**
+   * The arguments of a `writeHead()` held back until the end because the session had store work
+   * pending (see `writeHeadOrHold`); sent by the next head the response writes (`write()`,
+   * `flushHeaders()` or the end), dropped when the end is replaced by an error answer.
+   */
+  head: unknown[] | undefined;
 }
 
 /** The getter and setter of `req.session`, shared by every request. @internal */
@@ -53,14 +59,16 @@ export interface SessionAccessor {
  * and cookies written through Node's `IncomingMessage`/`ServerResponse`, which Express gives
  * directly and Fastify as `request.raw`/`reply.raw`; what differs per framework is how the
  * response is hooked and where `req.session` lives. The Node implementation works for any
- * framework on Node's HTTP server; the Express one adds a per-app fast path.
+ * framework on Node's HTTP server, Fastify included; the Express one adds a per-app fast path.
  * @internal
  */
 export interface SessionHttpSeam {
   /**
    * Call `listener.beforeHeaders()` as the response's headers go out and, when the handler ends
    * the response, `listener.beforeEnd()` before it really ends (a second `end()` while the first
-   * is held back is a no-op, as Node's own is).
+   * is held back is a no-op, as Node's own is). A seam may also hold back an explicit
+   * `writeHead()` made while store work is pending, so that a failed write can still answer with
+   * its own status (Fastify writes every head that way, see `NodeHttpSeam`).
    */
   hookResponse(res: ServerResponse, listener: ResponseListener): void;
   /** Make `req.session` read and write through `accessor` (express-session's `req.session`). */
