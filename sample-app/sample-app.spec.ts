@@ -8,7 +8,7 @@ import { freePort } from '../test/support/ports.js';
 import { displayName, LOGIN_PATH } from './app.controller.js';
 import { sessionOptionsFromEnv, sessionStoreUrl } from './app.module.js';
 import { appUrl, devProviderPort, realProviderOptions } from './auth-config.js';
-import { startSampleApp, type SampleApp } from './server.js';
+import { samplePlatform, startSampleApp, type SampleApp } from './server.js';
 import { escapeHtml, html, renderAccount } from './views.js';
 
 const SECRET = 'sample-app-test-secret-0123456789abcdef';
@@ -47,192 +47,203 @@ function signedInAs(text: string): string | undefined {
   return /<span id="user">Signed in as ([^<]*)<\/span>/.exec(text)?.[1];
 }
 
-describe.each([
+const STORES = [
   { name: 'memory store', store: () => Promise.resolve('memory:') },
   { name: 'file store', store: async () => `file:${await mkdtemp(join(tmpdir(), 'sample-app-sessions-'))}` },
-])('sample app over HTTP ($name)', ({ store }) => {
-  let running: SampleApp;
-  let storeUrl: string;
+];
 
-  beforeAll(async () => {
-    storeUrl = await store();
-    // As `npm start` runs it without OIDC_ISSUER: with the development provider, on free ports.
-    running = await startSampleApp({ env: await sampleEnv({ SESSION_STORE: storeUrl }), host: '127.0.0.1', logger: false });
-  });
+// Every store on both platforms (`SAMPLE_PLATFORM`): the same app, unchanged.
+describe.each((['express', 'fastify'] as const).flatMap((platform) => STORES.map((entry) => ({ ...entry, platform }))))(
+  'sample app over HTTP ($name, on $platform)',
+  ({ store, platform }) => {
+    let running: SampleApp;
+    let storeUrl: string;
 
-  afterAll(async () => {
-    await running?.close();
-    if (storeUrl?.startsWith('file:')) await rm(storeUrl.slice('file:'.length), { recursive: true, force: true });
-  });
-
-  it('serves HTML and counts visits per session', async () => {
-    const alice = visitor(running);
-    const first = await alice.get('/');
-    expect(first.status).toBe(200);
-    expect(first.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(first.cookie('sid')).toBeDefined();
-    expect(visits(first)).toBe(1);
-    expect(visits(await alice.get('/'))).toBe(2);
-    expect(visits(await alice.get('/'))).toBe(3);
-
-    // Another browser has its own session.
-    expect(visits(await visitor(running).get('/'))).toBe(1);
-  });
-
-  it('shows the success flash after the redirect exactly once', async () => {
-    const client = visitor(running);
-    await client.get('/');
-    const posted = await postMessage(client, 'Hello there');
-    expect(posted.status).toBe(303);
-    expect(posted.headers.get('location')).toBe('/');
-
-    const shown = await client.get(posted.headers.get('location')!);
-    expect(flashes(shown)).toEqual([['success', 'Thanks! You said: Hello there']]);
-    expect(shown.text).toContain('<li>Hello there</li>');
-
-    const again = await client.get('/');
-    expect(flashes(again)).toEqual([]);
-    expect(again.text).toContain('<li>Hello there</li>');
-  });
-
-  it('rejects an empty message with an error flash and keeps nothing', async () => {
-    const client = visitor(running);
-    const posted = await postMessage(client, '   ');
-    expect(posted.status).toBe(303);
-
-    const shown = await client.get('/');
-    expect(flashes(shown)).toEqual([['error', 'Please write a message before sending.']]);
-    expect(shown.text).not.toContain('<li>');
-    expect(flashes(await client.get('/'))).toEqual([]);
-  });
-
-  it('rejects a form field that is not text', async () => {
-    const client = visitor(running);
-    // Extended urlencoded parsing turns `message[nested]=x` into an object.
-    await client.request('/message', {
-      method: 'POST',
-      body: 'message[nested]=x',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    beforeAll(async () => {
+      storeUrl = await store();
+      // As `npm start` runs it without OIDC_ISSUER: with the development provider, on free ports.
+      running = await startSampleApp({
+        env: await sampleEnv({ SESSION_STORE: storeUrl, SAMPLE_PLATFORM: platform }),
+        host: '127.0.0.1',
+        logger: false,
+      });
+      expect(running.platform).toBe(platform);
     });
-    expect(flashes(await client.get('/'))).toEqual([['error', 'Please write a message before sending.']]);
-  });
 
-  it('escapes what the visitor typed', async () => {
-    const client = visitor(running);
-    await postMessage(client, '<script>alert("x")</script> & \'more\'');
-    const shown = await client.get('/');
-    expect(shown.text).not.toContain('<script>');
-    const escaped = '&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;more&#39;';
-    expect(shown.text).toContain(`Thanks! You said: ${escaped}</p>`);
-    expect(shown.text).toContain(`<li>${escaped}</li>`);
-  });
+    afterAll(async () => {
+      await running?.close();
+      if (storeUrl?.startsWith('file:')) await rm(storeUrl.slice('file:'.length), { recursive: true, force: true });
+    });
 
-  it('logs out: the session ends, the flash arrives in a new session and the counter restarts', async () => {
-    const client = visitor(running);
-    await client.get('/');
-    await postMessage(client, 'before logout');
-    expect(visits(await client.get('/'))).toBe(2);
-    const oldCookie = client.jar.get('sid');
+    it('serves HTML and counts visits per session', async () => {
+      const alice = visitor(running);
+      const first = await alice.get('/');
+      expect(first.status).toBe(200);
+      expect(first.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(first.cookie('sid')).toBeDefined();
+      expect(visits(first)).toBe(1);
+      expect(visits(await alice.get('/'))).toBe(2);
+      expect(visits(await alice.get('/'))).toBe(3);
 
-    const loggedOut = await client.request('/logout', { method: 'POST' });
-    expect(loggedOut.status).toBe(303);
-    expect(loggedOut.headers.get('location')).toBe('/');
-    const newCookie = client.jar.get('sid');
-    expect(newCookie).toBeDefined();
-    expect(newCookie).not.toBe(oldCookie);
+      // Another browser has its own session.
+      expect(visits(await visitor(running).get('/'))).toBe(1);
+    });
 
-    const shown = await client.get('/');
-    expect(flashes(shown)).toEqual([['info', 'You are logged out.']]);
-    expect(visits(shown)).toBe(1);
-    expect(shown.text).not.toContain('before logout');
-    expect(flashes(await client.get('/'))).toEqual([]);
+    it('shows the success flash after the redirect exactly once', async () => {
+      const client = visitor(running);
+      await client.get('/');
+      const posted = await postMessage(client, 'Hello there');
+      expect(posted.status).toBe(303);
+      expect(posted.headers.get('location')).toBe('/');
 
-    // The old session is gone from the store, not just forgotten by this browser.
-    const replay = visitor(running);
-    replay.jar.set('sid', oldCookie!);
-    expect(visits(await replay.get('/'))).toBe(1);
-  });
+      const shown = await client.get(posted.headers.get('location')!);
+      expect(flashes(shown)).toEqual([['success', 'Thanks! You said: Hello there']]);
+      expect(shown.text).toContain('<li>Hello there</li>');
 
-  it('offers "Log in" to a visitor', async () => {
-    const home = await visitor(running).get('/');
-    expect(home.status).toBe(200);
-    expect(home.text).toContain(`<a id="login" href="${LOGIN_PATH}">Log in</a>`);
-    expect(LOGIN_PATH).toBe('/auth/login?returnTo=/welcome');
-    expect(signedInAs(home.text)).toBeUndefined();
-    expect(home.text).not.toContain('>Log out</button>');
-  });
+      const again = await client.get('/');
+      expect(flashes(again)).toEqual([]);
+      expect(again.text).toContain('<li>Hello there</li>');
+    });
 
-  it('sends a visitor of /account to the login, which goes on to the development provider', async () => {
-    const client = visitor(running);
-    const account = await client.get('/account', { headers: { accept: 'text/html' } });
-    expect(account.status).toBe(303);
-    expect(account.headers.get('location')).toBe('/auth/login?returnTo=%2Faccount');
+    it('rejects an empty message with an error flash and keeps nothing', async () => {
+      const client = visitor(running);
+      const posted = await postMessage(client, '   ');
+      expect(posted.status).toBe(303);
 
-    const login = await client.get(account.headers.get('location')!);
-    expect(login.status).toBe(302);
-    const authorize = new URL(login.headers.get('location')!);
-    expect(`${authorize.origin}`).toBe(running.devProvider!.issuer);
-    expect(authorize.searchParams.get('redirect_uri')).toBe(`${running.url}/auth/callback`);
-    expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
-  });
+      const shown = await client.get('/');
+      expect(flashes(shown)).toEqual([['error', 'Please write a message before sending.']]);
+      expect(shown.text).not.toContain('<li>');
+      expect(flashes(await client.get('/'))).toEqual([]);
+    });
 
-  it('logs in through the development provider, welcomes the user once, shows the claims and logs out', async () => {
-    const browser = new OidcTestBrowser();
-    const login = await browser.login(`${running.url}${LOGIN_PATH}`, { login: 'alice' });
-    expect(login.sawLoginForm).toBe(true);
-    expect(login.visited).toContain(`${running.url}/welcome`);
-    expect(login.response.status).toBe(200);
-    expect(login.response.url).toBe(`${running.url}/`);
-    expect(signedInAs(login.response.text)).toBe('Alice (alice@example.test)');
-    expect(flashes(login.response)).toEqual([['success', 'Welcome, Alice!']]);
-    expect(login.response.text).toContain('<form method="post" action="/logout"><button type="submit">Log out</button></form>');
-    expect(login.response.text).not.toContain('>Log in</a>');
+    it('rejects a form field that is not text', async () => {
+      const client = visitor(running);
+      // Extended urlencoded parsing turns `message[nested]=x` into an object.
+      await client.request('/message', {
+        method: 'POST',
+        body: 'message[nested]=x',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      expect(flashes(await client.get('/'))).toEqual([['error', 'Please write a message before sending.']]);
+    });
 
-    // The welcome was a flash: shown once.
-    const again = await browser.get(`${running.url}/`);
-    expect(signedInAs(again.text)).toBe('Alice (alice@example.test)');
-    expect(flashes(again)).toEqual([]);
+    it('escapes what the visitor typed', async () => {
+      const client = visitor(running);
+      await postMessage(client, '<script>alert("x")</script> & \'more\'');
+      const shown = await client.get('/');
+      expect(shown.text).not.toContain('<script>');
+      const escaped = '&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;more&#39;';
+      expect(shown.text).toContain(`Thanks! You said: ${escaped}</p>`);
+      expect(shown.text).toContain(`<li>${escaped}</li>`);
+    });
 
-    // The guarded page shows the claims, and never a token.
-    const account = await browser.get(`${running.url}/account`);
-    expect(account.status).toBe(200);
-    expect(account.text).toContain('<dt>sub</dt><dd>alice</dd>');
-    expect(account.text).toContain('<dt>email</dt><dd>alice@example.test</dd>');
-    expect(account.text).toContain('<dt>name</dt><dd>Alice</dd>');
-    expect(account.text).not.toMatch(/eyJ[\w-]+\.eyJ/);
-    expect(account.text).not.toMatch(/token/i);
+    it('logs out: the session ends, the flash arrives in a new session and the counter restarts', async () => {
+      const client = visitor(running);
+      await client.get('/');
+      await postMessage(client, 'before logout');
+      expect(visits(await client.get('/'))).toBe(2);
+      const oldCookie = client.jar.get('sid');
 
-    // Log out: the app ends the session and sends the browser to the provider, which asks, then
-    // redirects back to the home page.
-    const loggedOut = await browser.postForm(`${running.url}/logout`, {});
-    expect(loggedOut.status).toBe(303);
-    expect(loggedOut.location).toMatch(new RegExp(`^${running.devProvider!.issuer}/`));
-    const back = await browser.confirmLogoutAtProvider(loggedOut.location!);
-    expect(back.response.status).toBe(200);
-    expect(back.response.url).toBe(`${running.url}/`);
-    expect(flashes(back.response)).toEqual([['info', 'You are logged out.']]);
-    expect(signedInAs(back.response.text)).toBeUndefined();
-    expect(back.response.text).toContain('>Log in</a>');
-    expect(flashes(await browser.get(`${running.url}/`))).toEqual([]);
-    expect((await browser.get(`${running.url}/account`, { headers: { accept: 'text/html' } })).status).toBe(303);
+      const loggedOut = await client.request('/logout', { method: 'POST' });
+      expect(loggedOut.status).toBe(303);
+      expect(loggedOut.headers.get('location')).toBe('/');
+      const newCookie = client.jar.get('sid');
+      expect(newCookie).toBeDefined();
+      expect(newCookie).not.toBe(oldCookie);
 
-    // The provider's session ended too: the next login asks for the name again.
-    const next = await browser.login(`${running.url}${LOGIN_PATH}`, { login: 'bob' });
-    expect(next.sawLoginForm).toBe(true);
-    expect(signedInAs(next.response.text)).toBe('Bob (bob@example.test)');
-  });
+      const shown = await client.get('/');
+      expect(flashes(shown)).toEqual([['info', 'You are logged out.']]);
+      expect(visits(shown)).toBe(1);
+      expect(shown.text).not.toContain('before logout');
+      expect(flashes(await client.get('/'))).toEqual([]);
 
-  it("escapes the user's claims on every page", async () => {
-    const browser = new OidcTestBrowser();
-    const login = await browser.login(`${running.url}${LOGIN_PATH}`, { login: '<i>x</i>' });
-    expect(login.response.text).not.toContain('<i>');
-    expect(signedInAs(login.response.text)).toBe('&lt;i&gt;x&lt;/i&gt; (-i-x-i-@example.test)');
-    expect(flashes(login.response)).toEqual([['success', 'Welcome, &lt;i&gt;x&lt;/i&gt;!']]);
-    const account = await browser.get(`${running.url}/account`);
-    expect(account.text).toContain('<dt>sub</dt><dd>&lt;i&gt;x&lt;/i&gt;</dd>');
-    expect(account.text).not.toContain('<i>');
-  });
-});
+      // The old session is gone from the store, not just forgotten by this browser.
+      const replay = visitor(running);
+      replay.jar.set('sid', oldCookie!);
+      expect(visits(await replay.get('/'))).toBe(1);
+    });
+
+    it('offers "Log in" to a visitor', async () => {
+      const home = await visitor(running).get('/');
+      expect(home.status).toBe(200);
+      expect(home.text).toContain(`<a id="login" href="${LOGIN_PATH}">Log in</a>`);
+      expect(LOGIN_PATH).toBe('/auth/login?returnTo=/welcome');
+      expect(signedInAs(home.text)).toBeUndefined();
+      expect(home.text).not.toContain('>Log out</button>');
+    });
+
+    it('sends a visitor of /account to the login, which goes on to the development provider', async () => {
+      const client = visitor(running);
+      const account = await client.get('/account', { headers: { accept: 'text/html' } });
+      expect(account.status).toBe(303);
+      expect(account.headers.get('location')).toBe('/auth/login?returnTo=%2Faccount');
+
+      const login = await client.get(account.headers.get('location')!);
+      expect(login.status).toBe(302);
+      const authorize = new URL(login.headers.get('location')!);
+      expect(`${authorize.origin}`).toBe(running.devProvider!.issuer);
+      expect(authorize.searchParams.get('redirect_uri')).toBe(`${running.url}/auth/callback`);
+      expect(authorize.searchParams.get('code_challenge_method')).toBe('S256');
+    });
+
+    it('logs in through the development provider, welcomes the user once, shows the claims and logs out', async () => {
+      const browser = new OidcTestBrowser();
+      const login = await browser.login(`${running.url}${LOGIN_PATH}`, { login: 'alice' });
+      expect(login.sawLoginForm).toBe(true);
+      expect(login.visited).toContain(`${running.url}/welcome`);
+      expect(login.response.status).toBe(200);
+      expect(login.response.url).toBe(`${running.url}/`);
+      expect(signedInAs(login.response.text)).toBe('Alice (alice@example.test)');
+      expect(flashes(login.response)).toEqual([['success', 'Welcome, Alice!']]);
+      expect(login.response.text).toContain('<form method="post" action="/logout"><button type="submit">Log out</button></form>');
+      expect(login.response.text).not.toContain('>Log in</a>');
+
+      // The welcome was a flash: shown once.
+      const again = await browser.get(`${running.url}/`);
+      expect(signedInAs(again.text)).toBe('Alice (alice@example.test)');
+      expect(flashes(again)).toEqual([]);
+
+      // The guarded page shows the claims, and never a token.
+      const account = await browser.get(`${running.url}/account`);
+      expect(account.status).toBe(200);
+      expect(account.text).toContain('<dt>sub</dt><dd>alice</dd>');
+      expect(account.text).toContain('<dt>email</dt><dd>alice@example.test</dd>');
+      expect(account.text).toContain('<dt>name</dt><dd>Alice</dd>');
+      expect(account.text).not.toMatch(/eyJ[\w-]+\.eyJ/);
+      expect(account.text).not.toMatch(/token/i);
+
+      // Log out: the app ends the session and sends the browser to the provider, which asks, then
+      // redirects back to the home page.
+      const loggedOut = await browser.postForm(`${running.url}/logout`, {});
+      expect(loggedOut.status).toBe(303);
+      expect(loggedOut.location).toMatch(new RegExp(`^${running.devProvider!.issuer}/`));
+      const back = await browser.confirmLogoutAtProvider(loggedOut.location!);
+      expect(back.response.status).toBe(200);
+      expect(back.response.url).toBe(`${running.url}/`);
+      expect(flashes(back.response)).toEqual([['info', 'You are logged out.']]);
+      expect(signedInAs(back.response.text)).toBeUndefined();
+      expect(back.response.text).toContain('>Log in</a>');
+      expect(flashes(await browser.get(`${running.url}/`))).toEqual([]);
+      expect((await browser.get(`${running.url}/account`, { headers: { accept: 'text/html' } })).status).toBe(303);
+
+      // The provider's session ended too: the next login asks for the name again.
+      const next = await browser.login(`${running.url}${LOGIN_PATH}`, { login: 'bob' });
+      expect(next.sawLoginForm).toBe(true);
+      expect(signedInAs(next.response.text)).toBe('Bob (bob@example.test)');
+    });
+
+    it("escapes the user's claims on every page", async () => {
+      const browser = new OidcTestBrowser();
+      const login = await browser.login(`${running.url}${LOGIN_PATH}`, { login: '<i>x</i>' });
+      expect(login.response.text).not.toContain('<i>');
+      expect(signedInAs(login.response.text)).toBe('&lt;i&gt;x&lt;/i&gt; (-i-x-i-@example.test)');
+      expect(flashes(login.response)).toEqual([['success', 'Welcome, &lt;i&gt;x&lt;/i&gt;!']]);
+      const account = await browser.get(`${running.url}/account`);
+      expect(account.text).toContain('<dt>sub</dt><dd>&lt;i&gt;x&lt;/i&gt;</dd>');
+      expect(account.text).not.toContain('<i>');
+    });
+  },
+);
 
 describe('sessionOptionsFromEnv', () => {
   it('takes the store, secret and proxy setting from the environment', () => {
@@ -262,6 +273,13 @@ describe('sample app configuration', () => {
     expect(devProviderPort({ PORT: '4000', OIDC_DEV_PORT: '5000' })).toBe(5000);
     expect(() => appUrl({ PORT: 'eighty' })).toThrow(/PORT must be a port number/);
     expect(() => appUrl({ APP_URL: 'app.example.com' })).toThrow(/APP_URL must be an absolute http\(s\) URL/);
+  });
+
+  it('runs on Express unless SAMPLE_PLATFORM says fastify', () => {
+    expect(samplePlatform({})).toBe('express');
+    expect(samplePlatform({ SAMPLE_PLATFORM: 'Fastify' })).toBe('fastify');
+    expect(samplePlatform({ SAMPLE_PLATFORM: 'express' })).toBe('express');
+    expect(() => samplePlatform({ SAMPLE_PLATFORM: 'koa' })).toThrow(/SAMPLE_PLATFORM must be express or fastify/);
   });
 
   it('uses no real provider without OIDC_ISSUER', () => {

@@ -28,3 +28,6 @@ export * from './stores/connect/connect.store.js';
 export type * from './core/session-store.interface.js';
 export { createStoreFromUrl, type StoreUrlOptions } from './stores/store-url.js';
 export * from './session/express-session-options.js';
+export { withSessions, type SessionGatewayOptions, type GatewaySessionRefusal } from './session/gateway-session.adapter.js';
+export type { AllowedOrigins } from './session/gateway-origin.policy.js';
+export { getSessionFromSocket } from './session/session-context.util.js';

@@ -19,6 +19,11 @@ interface TokenBody {
  * test/support/instance-server.mjs) share one Redis store and one browser session. With rotating
  * refresh tokens a second refresh with the same token would make the provider revoke the grant,
  * so only a lock in the shared store keeps the processes from both refreshing.
+ *
+ * Express only for now: test/support/instance-server.mjs, shared with the session suites' own
+ * multi-instance tests, creates its app with Express. The refresh lock lives in the store, so the
+ * platform makes no difference here; AuthModule's refresh on Fastify is covered by auth.e2e.spec.ts
+ * and auth-module.e2e.spec.ts (two instances sharing Redis, in one process).
  */
 describe('token refresh across two app processes sharing one Redis store', () => {
   const prefix = `test:auth-mp:${randomBytes(4).toString('hex')}:`;

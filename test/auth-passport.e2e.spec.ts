@@ -14,6 +14,11 @@ import { SECRET } from './support/test-app.js';
 /**
  * The README's recipe: openid-client's passport strategy through `@nestjs/passport`, keeping its
  * PKCE verifier and state in nest-sessions' `req.session` between the login and the callback.
+ *
+ * Express only, on purpose: passport answers on the response object it is given, as Node's and
+ * Express's (`res.setHeader('Location', ...)`, `res.end()` in passport's `authenticate`), and
+ * `@nestjs/passport` hands it Fastify's reply there, which has neither (a 500 on Fastify). That is
+ * passport's limit, not the session's: `AuthModule` is the login tested on both platforms.
  */
 describe('openid-client/passport with @nestjs/passport on top of req.session', () => {
   let idp: TestIdp;

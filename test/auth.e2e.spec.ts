@@ -5,6 +5,7 @@ import { SessionIndex } from '../src/index.js';
 import { startTestIdp, type TestIdp } from './support/oidc-provider.js';
 import { freePort } from './support/ports.js';
 import { HOST_LIKE_RETURN_TOS, leavesOrigin } from './support/return-to-cases.js';
+import { ADAPTERS } from './support/test-app.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const SECRET_MAIN = 'main-client-secret';
@@ -14,7 +15,7 @@ const ACCESS_TOKEN_TTL = 4;
 const REFRESH_BEFORE = '2s';
 const STALE_AFTER_MS = 2_200;
 
-describe('AuthModule against a real OpenID provider (oidc-provider on loopback)', () => {
+describe.each(ADAPTERS)('AuthModule against a real OpenID provider (oidc-provider on loopback) on %s', (adapter) => {
   let idp: TestIdp;
   let idp2: TestIdp;
   let running: RunningAuthApp;
@@ -39,6 +40,7 @@ describe('AuthModule against a real OpenID provider (oidc-provider on loopback)'
     process.env.AUTH_TEST_RESOURCE_URL = resource.url;
     running = await startAuthApp({
       port,
+      adapter,
       auth: {
         allowInsecureIssuers: true,
         refreshBefore: REFRESH_BEFORE,

@@ -55,7 +55,9 @@ class ExpressStyleController {
   @Get('get')
   get(@Req() req: Request) {
     const view = viewOf(req);
-    return { id: view?.id ?? null, data: view ? JSON.parse(JSON.stringify(view)) : null };
+    // The data keys only: `cookie`, listed as in express-session, is not data.
+    const { cookie: _cookie, ...data } = view ? (JSON.parse(JSON.stringify(view)) as Record<string, unknown>) : {};
+    return { id: view?.id ?? null, data: view ? data : null };
   }
 
   /** Counts in the session, then lets go of it (`req.session = null`), as express-session's `unset` examples do. */

@@ -364,6 +364,6 @@ describe('assignments and deletions req.session refuses', () => {
     expect(results['assign symbol'].message).toContain('string key');
 
     expect(after).toEqual({ ...before, methods: true, cookieHasExpires: true });
-    expect(before).toMatchObject({ user: 'alice', keys: ['user'] });
+    expect(before).toMatchObject({ user: 'alice', keys: ['cookie', 'user'] });
   });
 });

@@ -94,9 +94,13 @@ class PlatformController {
 
   @Get('request-session')
   requestSession(@Req() req: object) {
-    const view = (req as { session?: Record<string, unknown> }).session;
-    const raw = (req as { raw?: IncomingMessage & { session?: unknown } }).raw;
-    return { visits: view?.visits ?? null, sameAsRaw: raw === undefined || raw.session === view };
+    const { session: view, sessionID } = req as { session?: Record<string, unknown>; sessionID?: unknown };
+    const raw = (req as { raw?: IncomingMessage & { session?: unknown; sessionID?: unknown } }).raw;
+    return {
+      visits: view?.visits ?? null,
+      sameAsRaw: raw === undefined || raw.session === view,
+      sessionID: typeof sessionID === 'string' && sessionID === view?.id && (raw === undefined || raw.sessionID === sessionID),
+    };
   }
 }
 
@@ -216,11 +220,11 @@ describe.each(ADAPTERS)('the session on %s', (adapter) => {
     expect(response.setCookies).toEqual([]);
   });
 
-  it('exposes express-session’s req.session on the request a route gets', async () => {
+  it('exposes express-session’s req.session and req.sessionID on the request a route gets', async () => {
     const client = running.client();
     await client.get('/visit');
     // On Fastify, `request.session` of Fastify's request is the view of `request.raw.session`.
-    expect((await client.get('/request-session')).json()).toEqual({ visits: 1, sameAsRaw: true });
+    expect((await client.get('/request-session')).json()).toEqual({ visits: 1, sameAsRaw: true, sessionID: true });
   });
 });
 

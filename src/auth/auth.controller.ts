@@ -1,9 +1,10 @@
-import { Body, Controller, Get, Header, HttpCode, Post, Query, Redirect, Req, type Type } from '@nestjs/common';
-import type { IncomingMessage } from 'node:http';
+import { Controller, Get, Header, HttpCode, Post, Query, Redirect, Req, type Type } from '@nestjs/common';
 import { Session } from '../session/decorators/session.decorator.js';
+import { toRawRequest } from '../session/session-context.util.js';
 import type { AnySession } from '../session/session.js';
 import { AuthManager } from './auth.manager.js';
 import { Public } from './decorators/public.decorator.js';
+import { readLogoutToken } from './logout-form.js';
 
 /** A redirect answer for `@Redirect()` routes. */
 interface RedirectTo {
@@ -23,6 +24,10 @@ const escapeHtml = (value: string): string =>
  *   refused (403) when the browser says the post came from another origin.
  * - `GET  <prefix>/logout/continue`: the next provider of a chained logout.
  * - `POST <prefix>/backchannel-logout`: the provider's logout token (200, or 400 when invalid).
+ *
+ * The same class serves Express and Fastify: requests are read through Node's request (Fastify's
+ * `request.raw`), answers are `@Redirect()` and returned values, cookies go through the session
+ * engine, and the back-channel form is read by `readLogoutToken()` whoever parsed it.
  * @internal
  */
 export function createAuthController(prefix: string): Type<unknown> {
@@ -44,8 +49,8 @@ export function createAuthController(prefix: string): Type<unknown> {
 
     @Get('callback')
     @Redirect()
-    async callback(@Session() session: AnySession, @Req() req: IncomingMessage): Promise<RedirectTo> {
-      const query = new URL(req.url ?? '/', 'http://callback.invalid').searchParams;
+    async callback(@Session() session: AnySession, @Req() req: object): Promise<RedirectTo> {
+      const query = new URL(toRawRequest(req).url ?? '/', 'http://callback.invalid').searchParams;
       const { returnTo } = await this.auth.completeLogin(session, query);
       return { url: returnTo, statusCode: 303 };
     }
@@ -62,9 +67,9 @@ export function createAuthController(prefix: string): Type<unknown> {
 
     @Post('logout')
     @Redirect()
-    async logout(@Session() session: AnySession, @Req() req: IncomingMessage, @Query('provider') provider?: string): Promise<RedirectTo> {
+    async logout(@Session() session: AnySession, @Req() req: object, @Query('provider') provider?: string): Promise<RedirectTo> {
       // Cookies alone do not prove the user meant it: SameSite=None, or a sibling subdomain, posts them too.
-      this.auth.assertSameOrigin(req);
+      this.auth.assertSameOrigin(toRawRequest(req));
       const url = await this.auth.logout(session, { provider: typeof provider === 'string' && provider ? provider : undefined });
       return { url, statusCode: 303 };
     }
@@ -78,8 +83,8 @@ export function createAuthController(prefix: string): Type<unknown> {
     @Post('backchannel-logout')
     @HttpCode(200)
     @Header('cache-control', 'no-store')
-    async backchannelLogout(@Body() body: unknown): Promise<string> {
-      await this.auth.backchannelLogout((body as { logout_token?: unknown } | undefined)?.logout_token);
+    async backchannelLogout(@Req() req: object): Promise<string> {
+      await this.auth.backchannelLogout(await readLogoutToken(req));
       return '';
     }
   }

@@ -1,5 +1,5 @@
-import { Module, type DynamicModule, type Provider } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { Inject, Module, Optional, type DynamicModule, type NestModule, type Provider } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, HttpAdapterHost } from '@nestjs/core';
 import { createAuthController } from './auth.controller.js';
 import { AUTH_RESOLVED_OPTIONS, AUTH_ROUTES_PREFIX } from './auth.constants.js';
 import { AuthManager } from './auth.manager.js';
@@ -13,6 +13,7 @@ import { AuthenticatedGuard } from './guards/authenticated.guard.js';
 import { ClaimsGuard } from './guards/claims.guard.js';
 import { LoginIndex } from './login-index.js';
 import { LoginRedirectFilter } from './login-redirect.filter.js';
+import { acceptFormPostsOnFastify } from './logout-form.js';
 import { LoginFlow } from './login.flow.js';
 import { LogoutFlow } from './logout.flow.js';
 import { OidcClients } from './oidc-clients.service.js';
@@ -90,7 +91,25 @@ function routesPrefix(routes: string | false | undefined): string | false {
  * ```
  */
 @Module({ providers, exports: exported })
-export class AuthModule extends ConfigurableAuthModule {
+export class AuthModule extends ConfigurableAuthModule implements NestModule {
+  constructor(
+    @Optional() @Inject(AUTH_ROUTES_PREFIX) private readonly routesPrefix?: string | false,
+    @Optional() private readonly adapterHost?: HttpAdapterHost,
+  ) {
+    super();
+  }
+
+  /**
+   * On Fastify, make sure the provider's back-channel form post reaches its route (see
+   * `acceptFormPostsOnFastify`): Fastify refuses a media type it has no parser for, which it has
+   * not when the app is created with `bodyParser: false`. Express needs nothing: the route reads
+   * an unparsed form itself. Runs while modules are configured, after Nest registered its parsers.
+   */
+  configure(): void {
+    const adapter = this.adapterHost?.httpAdapter;
+    if (typeof this.routesPrefix === 'string' && adapter?.getType() === 'fastify') acceptFormPostsOnFastify(adapter.getInstance());
+  }
+
   /** Configure login with options known up front. */
   static override forRoot(options: typeof OPTIONS_TYPE): DynamicModule {
     return AuthModule.withExtras(super.forRoot(options), options);

@@ -4,9 +4,28 @@ import { SessionError } from '../core/errors/session.error.js';
 import { SessionMessages } from '../core/errors/session.messages.js';
 import type { AnySession } from './session.js';
 
+/** The session's cookie as the host describes it (see {@link SessionCookie}). @internal */
+interface CookieDescription {
+  expires: number | null;
+  maxAge: number | null;
+  originalMaxAge: number | null;
+  secure: boolean | 'auto';
+  httpOnly: boolean;
+  sameSite: 'lax' | 'strict' | 'none' | 'auto' | false;
+  domain: string | undefined;
+  path: string;
+  partitioned: boolean;
+  priority: 'low' | 'medium' | 'high' | undefined;
+}
+
 /** The part of the manager the view needs. @internal */
 interface ViewHost {
-  describe(session: AnySession): { expires: number | undefined; maxAge: number | undefined };
+  /** The session's cookie: expiry, lifetime and attributes, the session's own over the module's. */
+  describeCookie(session: AnySession): CookieDescription;
+  /** `req.session.cookie.<member> = value`: checked, kept with the session, and the cookie issued again. */
+  setCookieMember(session: AnySession, member: string, value: unknown): void;
+  /** The session's ID, chosen now if it has none yet (nothing is stored for it). */
+  idOf(session: AnySession): string;
   /**
    * A callback given to a method of the view threw; `error` is a `SessionError` (what the callback
    * threw when it was one, else `SESSION_CALLBACK_FAILED` with it as `cause`). The host reports it to
@@ -21,6 +40,15 @@ interface ViewHost {
  * express-session consumers work unchanged on top of it. Properties read and write the same
  * `Session` that `@Session()` injects.
  *
+ * - `id` is never `undefined`: a new session's ID is chosen on first read (also through
+ *   `req.sessionID`), and nothing is stored until the session has data (or `eagerSessions`).
+ * - `cookie` is the session's own, live {@link SessionCookie}: `req.session.cookie.maxAge = 30 *
+ *   86_400_000` ("remember me") holds on later requests, and a change issues the cookie again.
+ *   `Object.keys(req.session)` lists `cookie` first, then the data keys, and
+ *   `JSON.stringify(req.session)` includes it, as express-session's do.
+ * - `save(cb)` writes even when nothing changed; `reload(cb)` of a session the store no longer has
+ *   calls back with a `SessionError` coded `SESSION_LOST`; `touch()` moves the expiry.
+ *
  * - Assigning or deleting `id`, `cookie` or a method, or assigning a symbol key, throws a
  *   `SessionError` coded `SESSION_READ_ONLY` whose message says what to do instead.
  * - Whatever a callback given to `regenerate`, `save`, `destroy` or `reload` throws is reported to
@@ -32,12 +60,8 @@ interface ViewHost {
  */
 export interface ExpressCompatibleSession {
   [key: string]: unknown;
-  readonly id: string | undefined;
-  readonly cookie: {
-    expires: Date | undefined;
-    maxAge: number | undefined;
-    originalMaxAge: number | undefined;
-  };
+  readonly id: string;
+  readonly cookie: SessionCookie;
   regenerate(callback?: (err?: unknown) => void): this;
   save(callback?: (err?: unknown) => void): this;
   destroy(callback?: (err?: unknown) => void): this;
@@ -55,6 +79,8 @@ const TARGET = Symbol('nest-sessions:view-target');
 class ViewTarget {
   /** Set once the proxy exists, so methods can return it for chaining. */
   view!: ExpressCompatibleSession;
+  /** `req.session.cookie`, made on first read. */
+  cookie: SessionCookie | undefined = undefined;
 
   constructor(
     readonly session: AnySession,
@@ -163,20 +189,142 @@ function refusal(prop: string, operation: 'assigned' | 'deleted'): SessionError 
     prop === 'id'
       ? SessionMessages.viewId(operation)
       : prop === 'cookie'
-        ? SessionMessages.viewCookie(operation)
+        ? SessionMessages.viewCookieObject(operation)
         : SessionMessages.viewMethod(prop, operation);
   return new SessionError('SESSION_READ_ONLY', message);
+}
+
+/**
+ * `req.session.cookie`: the session's cookie, live, as express-session's `Cookie`. Reading gives
+ * what the session's next cookie will carry; assigning changes this session's cookie (kept with
+ * the session, so it holds on later requests) and issues it again on this response:
+ * - `maxAge` (ms, or a Date), `originalMaxAge` or `expires` (a Date) give the session a lifetime of
+ *   its own ("remember me"): its idle timeout, a persistent cookie that expires with the session,
+ *   and an absolute limit of at least that lifetime from now (1 ms to 400 days). `null` makes the
+ *   cookie a browser-session one and the session follows the module's lifetimes again.
+ * - `maxAge` reads the time left, `originalMaxAge` the lifetime the cookie was given (not the time
+ *   left), `expires` the expiry as a Date; all `null` for a browser-session cookie.
+ * - `secure`, `httpOnly`, `partitioned` (booleans), `sameSite` (`'lax'`, `'strict'`, `'none'`,
+ *   `true`, `false`), `domain`, `path` and `priority` override the module's `cookie` options for
+ *   this session; `undefined` goes back to them. Combinations browsers refuse are refused.
+ * A value a member cannot take throws a `SessionError` coded `SESSION_READ_ONLY`, and a change after
+ * the headers went out `SESSION_HEADERS_SENT`.
+ * @example
+ * ```ts
+ * if (body.rememberMe) req.session.cookie.maxAge = 30 * 86_400_000;
+ * ```
+ */
+export class SessionCookie {
+  /** @internal */
+  constructor(
+    private readonly session: AnySession,
+    private readonly host: ViewHost,
+  ) {}
+
+  /** Time left until the cookie expires (ms); `null` for a browser-session cookie. */
+  get maxAge(): number | null {
+    return this.host.describeCookie(this.session).maxAge;
+  }
+  set maxAge(value: number | Date | null) {
+    this.host.setCookieMember(this.session, 'maxAge', value);
+  }
+
+  /** The lifetime the cookie was given (ms), not the time left; `null` for a browser-session cookie. */
+  get originalMaxAge(): number | null {
+    return this.host.describeCookie(this.session).originalMaxAge;
+  }
+  set originalMaxAge(value: number | null) {
+    this.host.setCookieMember(this.session, 'originalMaxAge', value);
+  }
+
+  /** When the cookie expires; `null` for a browser-session cookie. */
+  get expires(): Date | null {
+    const { expires } = this.host.describeCookie(this.session);
+    return expires === null ? null : new Date(expires);
+  }
+  set expires(value: Date | null) {
+    this.host.setCookieMember(this.session, 'expires', value);
+  }
+
+  /** `Secure` (`'auto'` when the module's option is, and the session set none of its own). */
+  get secure(): boolean | 'auto' {
+    return this.host.describeCookie(this.session).secure;
+  }
+  set secure(value: boolean | undefined) {
+    this.host.setCookieMember(this.session, 'secure', value);
+  }
+
+  /** `HttpOnly`. */
+  get httpOnly(): boolean {
+    return this.host.describeCookie(this.session).httpOnly;
+  }
+  set httpOnly(value: boolean | undefined) {
+    this.host.setCookieMember(this.session, 'httpOnly', value);
+  }
+
+  /** `SameSite` (`false`: none sent). */
+  get sameSite(): 'lax' | 'strict' | 'none' | 'auto' | false {
+    return this.host.describeCookie(this.session).sameSite;
+  }
+  set sameSite(value: 'lax' | 'strict' | 'none' | boolean | undefined) {
+    this.host.setCookieMember(this.session, 'sameSite', value);
+  }
+
+  /** `Domain` (`undefined`: the exact host). */
+  get domain(): string | undefined {
+    return this.host.describeCookie(this.session).domain;
+  }
+  set domain(value: string | undefined) {
+    this.host.setCookieMember(this.session, 'domain', value);
+  }
+
+  /** `Path`. */
+  get path(): string {
+    return this.host.describeCookie(this.session).path;
+  }
+  set path(value: string | undefined) {
+    this.host.setCookieMember(this.session, 'path', value);
+  }
+
+  /** `Partitioned`. */
+  get partitioned(): boolean {
+    return this.host.describeCookie(this.session).partitioned;
+  }
+  set partitioned(value: boolean | undefined) {
+    this.host.setCookieMember(this.session, 'partitioned', value);
+  }
+
+  /** `Priority`. */
+  get priority(): 'low' | 'medium' | 'high' | undefined {
+    return this.host.describeCookie(this.session).priority;
+  }
+  set priority(value: 'low' | 'medium' | 'high' | undefined) {
+    this.host.setCookieMember(this.session, 'priority', value);
+  }
+
+  /** What `JSON.stringify(req.session)` shows of the cookie, as express-session's does (`expires` as an ISO date). */
+  toJSON(): Record<string, unknown> {
+    const cookie = this.host.describeCookie(this.session);
+    return {
+      originalMaxAge: cookie.originalMaxAge,
+      partitioned: cookie.partitioned,
+      priority: cookie.priority,
+      expires: cookie.expires === null ? null : new Date(cookie.expires),
+      secure: cookie.secure,
+      httpOnly: cookie.httpOnly,
+      domain: cookie.domain,
+      path: cookie.path,
+      sameSite: cookie.sameSite,
+    };
+  }
 }
 
 // One handler for every view: a view costs two small objects, not a set of closures.
 const handler: ProxyHandler<ViewTarget> = {
   get(target, prop) {
     if (typeof prop !== 'string') return prop === TARGET ? target : undefined;
-    if (prop === 'id') return target.session.id;
-    if (prop === 'cookie') {
-      const { expires, maxAge } = target.host.describe(target.session);
-      return { expires: expires === undefined ? undefined : new Date(expires), maxAge, originalMaxAge: maxAge };
-    }
+    if (prop === 'id') return target.host.idOf(target.session);
+    if (prop === 'cookie') return (target.cookie ??= new SessionCookie(target.session, target.host));
     if (METHODS.has(prop)) return (ViewTarget.prototype as unknown as Record<string, (...a: unknown[]) => unknown>)[prop].bind(target);
     const value: unknown = target.session.get(prop);
     return value === undefined ? INHERITED.get(prop) : value;
@@ -198,13 +346,17 @@ const handler: ProxyHandler<ViewTarget> = {
   has(target, prop) {
     return typeof prop === 'string' && (RESERVED.has(prop) || INHERITED.has(prop) || target.session.has(prop));
   },
-  // Own keys are the data keys `keys()` lists: the flash and the records extensions keep in the
-  // session (the auth module's tokens) stay out of Object.keys() and JSON.stringify().
+  // Own keys are `cookie`, as in express-session, then the data keys `keys()` lists: the flash and
+  // the records extensions keep in the session (the auth module's tokens) stay out of Object.keys()
+  // and JSON.stringify().
   ownKeys(target) {
-    return target.session.keys();
+    return ['cookie', ...target.session.keys()];
   },
   getOwnPropertyDescriptor(target, prop) {
     const session = target.session;
+    if (prop === 'cookie') {
+      return { value: (target.cookie ??= new SessionCookie(session, target.host)), writable: true, enumerable: true, configurable: true };
+    }
     if (typeof prop !== 'string' || RESERVED.has(prop) || session.isHiddenKey(prop) || !session.has(prop)) return undefined;
     const value: unknown = session.get(prop);
     return { value, writable: true, enumerable: true, configurable: true };

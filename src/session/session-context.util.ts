@@ -1,4 +1,5 @@
 import type { ExecutionContext } from '@nestjs/common';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { IncomingMessage } from 'node:http';
 import { SessionError } from '../core/errors/session.error.js';
 import { SessionMessages } from '../core/errors/session.messages.js';
@@ -52,6 +53,56 @@ export function getSessionFromRequest<T extends object = Session>(req: object): 
   return (toRawRequest(req) as WithSession)[SESSION] as T | undefined;
 }
 
+/** The session one WebSocket message was given, beside the handshake request it was loaded for. */
+interface MessageScope {
+  req: IncomingMessage;
+  session: AnySession;
+}
+
+/**
+ * The session of the WebSocket message being handled. A socket's messages share one handshake
+ * request, and messages of one socket may run at the same time, so each message's own session
+ * lives in its async context rather than on the request (where a later message would replace it).
+ */
+const messageScope = new AsyncLocalStorage<MessageScope>();
+
+/** Run `work` (a gateway message's handler, guards included) with `session` as the session of `req`. @internal */
+export function runWithMessageSession<R>(req: IncomingMessage, session: AnySession, work: () => R): R {
+  return messageScope.run({ req, session }, work);
+}
+
+/** The session the gateway adapter loaded for the message being handled over `req`, if any. @internal */
+export function messageSessionOf(req: IncomingMessage): AnySession | undefined {
+  const scope = messageScope.getStore();
+  return scope !== undefined && scope.req === req ? scope.session : undefined;
+}
+
+/** The handshake request of a WebSocket client: socket.io's `client.request`, or the upgrade request `ws` clients get from the session adapter. */
+export function getRequestFromSocket(client: object | undefined): IncomingMessage | undefined {
+  const socket = client as { request?: object; upgradeReq?: object } | undefined;
+  const req = socket?.request ?? socket?.upgradeReq;
+  return req ? toRawRequest(req) : undefined;
+}
+
+/**
+ * The session of a WebSocket client (socket.io's socket or a `ws` client): in a message handler
+ * the one loaded for that message, in `handleConnection` the one loaded from the handshake. Nest
+ * passes no parameter decorators to `handleConnection`, so `@Session()` cannot reach it there: use
+ * this. `undefined` when the client has no handshake request or no session was loaded for it.
+ *
+ * @example
+ * ```ts
+ * handleConnection(client: Socket) {
+ *   if (getSessionFromSocket(client)?.get('userId') === undefined) client.disconnect(true);
+ * }
+ * ```
+ */
+export function getSessionFromSocket<T extends object = Session>(client: object): T | undefined {
+  const req = getRequestFromSocket(client);
+  if (req === undefined) return undefined;
+  return (messageSessionOf(req) ?? getSessionFromRequest<AnySession>(req)) as T | undefined;
+}
+
 /**
  * The HTTP request behind any execution context: `http`, GraphQL (`graphql` context's `req`,
  * found without importing `@nestjs/graphql`) and WebSocket gateways (the handshake request of
@@ -67,11 +118,7 @@ export function getRequestFromContext(context: ExecutionContext): IncomingMessag
     const req = gqlContext?.req ?? gqlContext?.request;
     return req ? toRawRequest(req) : undefined;
   }
-  if (type === 'ws') {
-    const client = context.getArgByIndex<{ request?: object; upgradeReq?: object } | undefined>(0);
-    const req = client?.request ?? client?.upgradeReq;
-    return req ? toRawRequest(req) : undefined;
-  }
+  if (type === 'ws') return getRequestFromSocket(context.getArgByIndex<object | undefined>(0));
   return undefined;
 }
 
@@ -86,7 +133,8 @@ export function getSessionFromContext<T extends object = Session>(context: Execu
   if (!req) {
     throw new SessionError('SESSION_UNSUPPORTED_CONTEXT', SessionMessages.unsupportedContext(context.getType()));
   }
-  const session = getSessionFromRequest<T>(req);
+  // A gateway message's own session (see messageScope) comes before the one on the shared handshake request.
+  const session = (context.getType<string>() === 'ws' ? messageSessionOf(req) : undefined) ?? getSessionFromRequest<AnySession>(req);
   if (!session) throw new SessionError('SESSION_NOT_FOUND', SessionMessages.noSession());
-  return session;
+  return session as T;
 }

@@ -34,13 +34,34 @@ function loaded(data: Record<string, string>, reserved?: string[]): AnySession {
     principal: undefined,
     degraded: false,
     touchRequested: false,
+    saveRequested: false,
+    cookie: undefined,
     binding: undefined,
   };
   return new Session(operations(reserved), state, data);
 }
 
+/** A browser-session cookie with the module defaults, as the engine describes it. */
+const COOKIE = {
+  expires: null,
+  maxAge: null,
+  originalMaxAge: null,
+  secure: true,
+  httpOnly: true,
+  sameSite: 'lax' as const,
+  domain: undefined,
+  path: '/',
+  partitioned: false,
+  priority: undefined,
+};
+/** What JSON.stringify(req.session) shows of that cookie, before the data keys. */
+const COOKIE_JSON =
+  '"cookie":{"originalMaxAge":null,"partitioned":false,"expires":null,"secure":true,"httpOnly":true,"path":"/","sameSite":"lax"}';
+
 const host = {
-  describe: () => ({ expires: undefined, maxAge: undefined }),
+  describeCookie: () => COOKIE,
+  setCookieMember: () => undefined,
+  idOf: () => 'an-id-chosen-on-first-read-0000',
   // No request here: nothing calls back with a throwing callback in these tests.
   callbackFailed: (_session: unknown, error: Error) => {
     throw error;
@@ -100,7 +121,7 @@ describe('req.session (the express-session view) behaves as a plain object', () 
     expect(view.hasOwnProperty('user')).toBe(true);
     expect(view.hasOwnProperty('x')).toBe(false);
     expect(Object.prototype.hasOwnProperty.call(view, 'toString')).toBe(false);
-    expect(JSON.stringify(view)).toBe('{"user":"alice"}');
+    expect(JSON.stringify(view)).toBe(`{${COOKIE_JSON},"user":"alice"}`);
     expect('toString' in view).toBe(true);
   });
 
@@ -137,8 +158,8 @@ describe('reserved keys (an extension such as the auth module keeps its records 
     expect(session.get('auth:main')).toEqual({ accessToken: 'secret' });
     expect(session.has('auth:main')).toBe(true);
     const view = createExpressSessionView(session, host) as unknown as Record<string, unknown>;
-    expect(Object.keys(view)).toEqual(['user']);
-    expect(JSON.stringify(view)).toBe('{"user":"alice"}');
+    expect(Object.keys(view)).toEqual(['cookie', 'user']);
+    expect(JSON.stringify(view)).toBe(`{${COOKIE_JSON},"user":"alice"}`);
     expect(Object.getOwnPropertyDescriptor(view, 'auth:main')).toBeUndefined();
     expect(Object.getOwnPropertyDescriptor(view, FLASH_KEY)).toBeUndefined();
   });

@@ -111,6 +111,28 @@ export interface SessionIdWriteContext {
    * with `rolling` its idle deadline.
    */
   expiresAt: number;
+  /**
+   * The session's own cookie settings (`req.session.cookie.*` changed in a handler), laid over the
+   * module's for this session; `undefined` when it has none. `CookieTransport` applies them; a
+   * transport that does not write a cookie ignores them.
+   */
+  cookie?: SessionOwnCookie;
+}
+
+/**
+ * Cookie settings one session set for itself through `req.session.cookie` (express-session's
+ * per-session cookie). Each one given replaces the module's for that session's cookie.
+ */
+export interface SessionOwnCookie {
+  /** `true`: a persistent cookie that expires with the session ("remember me"); `false`: a browser-session cookie. */
+  persistent?: boolean;
+  secure?: boolean;
+  httpOnly?: boolean;
+  sameSite?: 'lax' | 'strict' | 'none' | false;
+  domain?: string;
+  path?: string;
+  partitioned?: boolean;
+  priority?: 'low' | 'medium' | 'high';
 }
 
 /**

@@ -30,6 +30,41 @@ export interface SessionState {
   degraded: boolean;
   /** Move the idle deadline at the end of the request even if nothing changed. */
   touchRequested: boolean;
+  /**
+   * `save()` was called: write even when nothing changed (a stored session is touched without the
+   * `touchInterval` throttle, a new one stored even when empty). Cleared once written.
+   */
+  saveRequested: boolean;
+  /**
+   * The session's own cookie settings (`req.session.cookie.*`), decoded from the session's
+   * `__cookie` key on first use: `undefined` until read, `null` when it has none.
+   */
+  cookie: SessionCookieOverride | null | undefined;
   /** The engine's per-request state (request, response, response hook). */
   binding: unknown;
+}
+
+/**
+ * What a session keeps of its own cookie (`req.session.cookie.maxAge = …` and the other members of
+ * express-session's `req.session.cookie`), in the hidden session key `__cookie`, so it holds on
+ * every later request. Members left out follow SessionModule's options.
+ * @example { maxAge: 2_592_000_000, since: 1767225600000 } // "remember me" for 30 days
+ * @internal
+ */
+export interface SessionCookieOverride {
+  /**
+   * This session's lifetime in ms ("remember me"): its idle timeout, its cookie persistent with the
+   * session's expiry, and its absolute limit at least `since + maxAge`; `null`: a browser-session
+   * cookie and the module's lifetimes.
+   */
+  maxAge?: number | null;
+  /** When `maxAge` was set (epoch ms). */
+  since?: number;
+  secure?: boolean;
+  httpOnly?: boolean;
+  sameSite?: 'lax' | 'strict' | 'none' | false;
+  domain?: string;
+  path?: string;
+  partitioned?: boolean;
+  priority?: 'low' | 'medium' | 'high';
 }

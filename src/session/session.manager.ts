@@ -23,9 +23,10 @@ import {
 import { StoreCalls } from './store-calls.js';
 import { SessionIndex } from './session-index.service.js';
 import { isClientSideStore } from '../core/client-side-store.interface.js';
-import { Session, isEmptyPatch, sessionOperations, sessionState, type AnySession, type SessionOperations } from './session.js';
-import type { SessionState } from './session-state.js';
-import { CookieTransport } from './transports/cookie.transport.js';
+import { COOKIE_KEY, Session, isEmptyPatch, sessionOperations, sessionState, type AnySession, type SessionOperations } from './session.js';
+import type { SessionCookieOverride, SessionState } from './session-state.js';
+import { CookieTransport, checkCookieAttributes } from './transports/cookie.transport.js';
+import type { SessionOwnCookie } from './session-options.interface.js';
 
 /** Methods that must not change state, and so may go on without a session when the store is down. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -71,6 +72,8 @@ export class SessionBinding implements ResponseListener {
    * dropped by `req.session = null` with `unset: 'keep'` (nothing is written, no cookie is sent).
    */
   dropped: 'destroyed' | 'kept' | undefined = undefined;
+  /** `req.session.cookie` was changed in this request: the cookie is issued again with it. */
+  cookieChanged = false;
 
   constructor(
     readonly req: IncomingMessage,
@@ -236,7 +239,9 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   private bind(req: IncomingMessage, loaded: LoadedSession, now: number): Session {
     let record = loaded.record;
     // Defence in depth: a store that serves stale records must not extend a session's life.
-    if (record && (record.expiresAt <= now || record.createdAt + this.options.absoluteTimeout <= now)) record = null;
+    if (record && (record.expiresAt <= now || (record.createdAt + this.options.absoluteTimeout <= now && !this.outlives(record, now)))) {
+      record = null;
+    }
     const state: SessionState = {
       id: record ? loaded.id : undefined,
       isNew: !record,
@@ -249,6 +254,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       principal: record?.principal,
       degraded: loaded.degraded,
       touchRequested: false,
+      saveRequested: false,
+      cookie: undefined,
       binding: new SessionBinding(req, this),
     };
     const session = new Session(this, state, record ? record.data : {});
@@ -263,8 +270,14 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * the accessor lives (on an Express app's request prototype, or on the request itself).
    */
   private exposeView(req: IncomingMessage): void {
-    // A request loaded again (`load(req, { fresh: true })`) shows its new session, not an earlier assignment.
-    if ((req as ViewRequest)[ASSIGNED_VIEW] !== undefined) (req as ViewRequest)[ASSIGNED_VIEW] = undefined;
+    const assigned = (req as ViewRequest)[ASSIGNED_VIEW];
+    if (assigned !== undefined) {
+      // Set by earlier middleware (another session library) before this request had a session:
+      // it stays `req.session`, as express-session leaves a request alone that has one already.
+      if (assigned.foreign) return;
+      // A request loaded again (`load(req, { fresh: true })`) shows its new session, not an earlier assignment.
+      (req as ViewRequest)[ASSIGNED_VIEW] = undefined;
+    }
     this.http.exposeSession(req, SESSION_ACCESSOR);
   }
 
@@ -318,6 +331,15 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   unsetAssigned(session: AnySession): void {
     if (this.options.unset === 'keep') this.bindingOf(session).dropped = 'kept';
     else this.destroyAssigned(session);
+  }
+
+  /**
+   * `req.sessionID` was given a value that is not a string: as in express-session, nothing of this
+   * request is saved and no cookie is sent (the stored session stays as it was).
+   * @internal
+   */
+  unsetAssignedId(session: AnySession): void {
+    this.bindingOf(session).dropped = 'kept';
   }
 
   /** The view was assigned back to `req.session` after an `unset: 'keep'`: the session counts again. @internal */
@@ -476,11 +498,16 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     await this.storeCall('destroy the session', () => this.serverStore.destroy(id));
   }
 
-  /** Read the record again, dropping unsaved changes (used by `Session.reload()`). */
+  /**
+   * Read the record again, dropping unsaved changes (used by `Session.reload()`).
+   * @throws SessionError `SESSION_LOST` when the store has no record of the session (expired,
+   *   destroyed elsewhere, never saved): the session is left as it was, as express-session leaves it.
+   */
   reload(session: AnySession): Promise<void> {
     return this.exclusive(session, async () => {
       const record = await this.rereadRecord(session);
-      session.reset(Date.now(), record ?? undefined);
+      if (record === null) throw new SessionError('SESSION_LOST', SessionMessages.reloadMissing());
+      session.reset(Date.now(), record);
     });
   }
 
@@ -508,9 +535,120 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     }
   }
 
-  /** When `session` ends at the latest (epoch ms): its creation plus `absoluteTimeout`. */
+  /**
+   * When `session` ends at the latest (epoch ms): its creation plus `absoluteTimeout`, or for a
+   * session given its own lifetime (`req.session.cookie.maxAge`, "remember me") at least that
+   * lifetime after it was given.
+   */
   absoluteDeadline(session: AnySession): number {
-    return sessionState(session).createdAt + this.options.absoluteTimeout;
+    const deadline = sessionState(session).createdAt + this.options.absoluteTimeout;
+    const own = ownLifetime(this.cookieOverride(session));
+    return own === undefined ? deadline : Math.max(deadline, own.since + own.maxAge);
+  }
+
+  /**
+   * Whether a record past `absoluteTimeout` lives on by a lifetime of its own (`req.session.cookie.maxAge`).
+   * Decodes the hidden cookie key only for such a record.
+   */
+  private outlives(record: SessionRecord, now: number): boolean {
+    if (!Object.hasOwn(record.data, COOKIE_KEY)) return false;
+    let own: unknown;
+    try {
+      own = this.options.codec.decode(record.data[COOKIE_KEY]);
+    } catch {
+      return false;
+    }
+    const lifetime = ownLifetime(own);
+    return lifetime !== undefined && lifetime.since + lifetime.maxAge > now;
+  }
+
+  /**
+   * The session's own cookie settings (see {@link SessionCookieOverride}), read once per request
+   * from its hidden `__cookie` key; `null` when it has none.
+   * @internal
+   */
+  cookieOverride(session: AnySession): SessionCookieOverride | null {
+    const state = sessionState(session);
+    if (state.cookie === undefined) {
+      let stored: unknown;
+      try {
+        stored = session.has(COOKIE_KEY) ? session.readDetached(COOKIE_KEY) : undefined;
+      } catch {
+        // Undecodable: the module's cookie, rather than a failed response for every request of it.
+        stored = undefined;
+      }
+      const own = stored !== null && typeof stored === 'object' ? ({ ...stored } as SessionCookieOverride) : null;
+      // A lifetime that did not come through req.session.cookie (a value written under the key
+      // directly) is not trusted to extend the session.
+      if (own !== null && typeof own.maxAge === 'number' && ownLifetime(own) === undefined) delete own.maxAge;
+      state.cookie = own;
+    }
+    return state.cookie;
+  }
+
+  /**
+   * Change the session's own cookie settings (`req.session.cookie.<member> = value`): checked,
+   * kept in the session's hidden `__cookie` key (written with the session), and the cookie issued
+   * again with them on this response.
+   * @throws SessionError `SESSION_READ_ONLY` for a value the member cannot take, or attributes
+   *   browsers would refuse together (`sameSite: 'none'` without `secure`, say);
+   *   `SESSION_HEADERS_SENT` once the response headers were sent.
+   * @internal Called by the express-session view.
+   */
+  setCookieMember(session: AnySession, member: string, value: unknown): void {
+    if (this.headersSent(session))
+      throw new SessionError('SESSION_HEADERS_SENT', SessionMessages.headersSent(`change req.session.cookie.${member}`));
+    const next: SessionCookieOverride = { ...this.cookieOverride(session) };
+    const now = Date.now();
+    applyCookieMember(next, member, value, now);
+    const { maxAge: _maxAge, since: _since, ...attributes } = next;
+    if (Object.keys(attributes).length > 0) {
+      try {
+        checkCookieAttributes({ ...this.options.cookie, ...attributes }, 'req.session.cookie');
+      } catch (error) {
+        throw new SessionError('SESSION_READ_ONLY', (error as Error).message);
+      }
+    }
+    sessionState(session).cookie = next;
+    session.set(COOKIE_KEY, next);
+    this.bindingOf(session).cookieChanged = true;
+  }
+
+  /**
+   * The session's cookie as express-session's `req.session.cookie` shows it: its expiry and the
+   * time left (`null` for a browser-session cookie), the lifetime it was given (`originalMaxAge`),
+   * and its attributes (the session's own, else the module's).
+   * @internal Called by the express-session view.
+   */
+  describeCookie(session: AnySession): SessionCookieDescription {
+    const own = this.cookieOverride(session);
+    const cookie = this.options.cookie;
+    const persistent = own?.maxAge === null ? false : typeof own?.maxAge === 'number' || cookie.persistent;
+    const expires = persistent ? this.cookieExpiry(session) : null;
+    return {
+      expires,
+      maxAge: expires === null ? null : expires - Date.now(),
+      originalMaxAge: persistent ? this.cookieLifetime(session) : null,
+      secure: own?.secure ?? cookie.secure,
+      httpOnly: own?.httpOnly ?? cookie.httpOnly,
+      sameSite: own?.sameSite ?? cookie.sameSite,
+      domain: own?.domain ?? cookie.domain,
+      path: own?.path ?? cookie.path,
+      partitioned: own?.partitioned ?? cookie.partitioned,
+      priority: own?.priority ?? cookie.priority,
+    };
+  }
+
+  /**
+   * The ID of `session`, chosen now when it has none yet (a new session), so that
+   * `req.session.id` and `req.sessionID` are never `undefined`. Choosing it stores nothing: the
+   * session is still written only once it has data (or with `eagerSessions`).
+   * @throws SessionError `SESSION_OPTIONS_INVALID` when `generateId` gives no valid ID.
+   * @internal Called by the express-session view and `req.sessionID`.
+   */
+  idOf(session: AnySession): string {
+    const state = sessionState(session);
+    return (state.id ??= this.newId(this.bindingOf(session).req));
   }
 
   /**
@@ -545,14 +683,25 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * re-sent with.
    */
   describe(session: AnySession): { expires: number | undefined; maxAge: number | undefined } {
-    if (!this.options.cookie.persistent) return { expires: undefined, maxAge: undefined };
-    const expires = this.cookieExpiry(session);
-    return { expires, maxAge: expires - Date.now() };
+    const { expires, maxAge } = this.describeCookie(session);
+    return { expires: expires ?? undefined, maxAge: maxAge ?? undefined };
   }
 
-  /** When a persistent cookie written now expires: the absolute deadline, or with `rolling` the idle deadline. */
+  /**
+   * When a persistent cookie written now expires: the absolute deadline, or with `rolling` the idle
+   * deadline; for a session given its own lifetime (`req.session.cookie.maxAge`), the session's
+   * expiry, as express-session writes it.
+   */
   private cookieExpiry(session: AnySession): number {
-    return this.options.rolling ? this.nextExpiry(session) : sessionState(session).createdAt + this.options.absoluteTimeout;
+    if (this.options.rolling || typeof this.cookieOverride(session)?.maxAge === 'number') return this.nextExpiry(session);
+    return this.absoluteDeadline(session);
+  }
+
+  /** The lifetime a persistent cookie is given ({@link SessionManager.cookieExpiry} less the moment it counts from). */
+  private cookieLifetime(session: AnySession): number {
+    const own = this.cookieOverride(session)?.maxAge;
+    if (typeof own === 'number') return own;
+    return this.options.rolling ? this.options.idleTimeout : this.options.absoluteTimeout;
   }
 
   /**
@@ -595,7 +744,13 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
 
   /** The expiry a write made now gives `session`: the earlier of its idle and absolute deadlines. */
   protected nextExpiry(session: AnySession): number {
-    return Math.min(Date.now() + this.options.idleTimeout, sessionState(session).createdAt + this.options.absoluteTimeout);
+    const state = sessionState(session);
+    // The common case, kept cheap: a session without cookie settings of its own.
+    if (state.cookie === null || (state.cookie === undefined && this.cookieOverride(session) === null)) {
+      return Math.min(Date.now() + this.options.idleTimeout, state.createdAt + this.options.absoluteTimeout);
+    }
+    const own = state.cookie!.maxAge;
+    return Math.min(Date.now() + (typeof own === 'number' ? own : this.options.idleTimeout), this.absoluteDeadline(session));
   }
 
   /**
@@ -628,7 +783,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       throw new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('save the session'));
     }
     if (sessionState(session).isNew) {
-      if (!session.hasData && !this.startsEagerly(sessionState(session))) return;
+      if (!session.hasData && !this.startsEagerly(sessionState(session)) && !sessionState(session).saveRequested) return;
       if (binding.res?.headersSent && binding.issuedId !== sessionState(session).id) {
         // No cookie can carry a new ID any more; storing the record would only leave an orphan.
         this.options.onError(new SessionError('SESSION_HEADERS_SENT', SessionMessages.headersSent('start a session')), {
@@ -659,7 +814,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
         ),
       );
     }
-    if (sessionState(session).touchRequested || expiresAt - sessionState(session).expiresAt >= this.options.touchInterval) {
+    const state = sessionState(session);
+    if (state.touchRequested || state.saveRequested || expiresAt - state.expiresAt >= this.options.touchInterval) {
       return chain(
         () => this.storeCall('extend the session', () => store.touch(id, expiresAt)),
         (touched) => this.touched(session, touched, expiresAt),
@@ -693,6 +849,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
 
   private touched(session: AnySession, touched: boolean, expiresAt: number): void {
     sessionState(session).touchRequested = false;
+    sessionState(session).saveRequested = false;
     if (touched) sessionState(session).expiresAt = expiresAt;
     else {
       // Nothing was going to be written, so nothing is lost: the visitor simply has no session now.
@@ -722,7 +879,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     if (!this.linksPrincipals || before === after) return write();
     return (async () => {
       if (after !== undefined) {
-        await this.index.linkPrincipal(after, id, sessionState(session).createdAt + this.options.absoluteTimeout);
+        await this.index.linkPrincipal(after, id, this.absoluteDeadline(session));
       }
       await write();
       if (before !== undefined) await this.unlinkPrincipal(before, id);
@@ -733,7 +890,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   private async relinkPrincipal(session: AnySession, oldId: string, newId: string): Promise<void> {
     const principal = this.principalOf(session);
     if (principal !== undefined) {
-      await this.index.linkPrincipal(principal, newId, sessionState(session).createdAt + this.options.absoluteTimeout);
+      await this.index.linkPrincipal(principal, newId, this.absoluteDeadline(session));
     }
     const stored = sessionState(session).principal;
     if (stored !== undefined) await this.unlinkPrincipal(stored, oldId);
@@ -820,15 +977,23 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       // A failed response gets no new ID (and makes none: `generateId` may be what failed).
       if (binding.failed) return;
       const id = (state.id ??= this.newId(binding.req));
-      // `rolling` re-sends the cookie of a stored session on every response.
-      if (id !== state.loadedId || this.options.rolling) value = this.signer.sign(id);
+      // `rolling` re-sends the cookie of a stored session on every response; so does a change of
+      // `req.session.cookie` on this one.
+      if (id !== state.loadedId || this.options.rolling || binding.cookieChanged) value = this.signer.sign(id);
     } else if (state.presented && binding.issuedId === undefined) {
       value = null;
     }
     if (value === undefined || (binding.failed && value !== null)) return;
     binding.issuedId = value === null ? null : state.id;
     const before = res.getHeader('set-cookie');
-    this.options.transports[state.transport].write({ req: binding.req, res, value, expiresAt: this.cookieExpiry(session) });
+    const own = state.cookie === null ? null : this.cookieOverride(session);
+    this.options.transports[state.transport].write({
+      req: binding.req,
+      res,
+      value,
+      expiresAt: this.cookieExpiry(session),
+      cookie: own === null ? undefined : ownCookieOf(own),
+    });
     mergeSetCookie(headers, before, res);
   }
 
@@ -901,6 +1066,8 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
 
   private fail(binding: SessionBinding, error: unknown, end: ResponseEnd): void {
     binding.failed = true;
+    // The held response refuses header changes from the handler's code after its end, not from us.
+    end.release();
     this.failResponse(end.res, this.report(error, binding), (body) => end.replace(body));
   }
 
@@ -932,7 +1099,11 @@ const ASSIGNED_VIEW = Symbol('nest-sessions:assigned-session');
 /** The view made for a session, kept on the session so the request object gets no new property. */
 const VIEW = Symbol('nest-sessions:view');
 
-type ViewRequest = IncomingMessage & { [ASSIGNED_VIEW]?: { value: unknown } };
+/**
+ * What was assigned to `req.session`; `foreign` when it was set before the request had a session
+ * of ours (another session library mounted earlier), which then keeps it.
+ */
+type ViewRequest = IncomingMessage & { [ASSIGNED_VIEW]?: { value: unknown; foreign: boolean } };
 type ViewedSession = AnySession & { [VIEW]?: unknown };
 
 /**
@@ -957,26 +1128,192 @@ function readView(this: ViewRequest): unknown {
  */
 function assignView(this: ViewRequest, value: unknown): void {
   const session = getSessionFromRequest<ViewedSession>(this);
-  if (session !== undefined) {
-    if (value !== undefined && value === session[VIEW]) {
-      if (this[ASSIGNED_VIEW] !== undefined) {
-        this[ASSIGNED_VIEW] = undefined;
-        (sessionOperations(session) as SessionManager).restoreAssigned(session);
-      }
-      return;
-    }
-    if (value !== null && value !== undefined) throw new SessionError('SESSION_READ_ONLY', SessionMessages.replaceSession());
-    (sessionOperations(session) as SessionManager).unsetAssigned(session);
+  const assigned = this[ASSIGNED_VIEW];
+  if (session === undefined || assigned?.foreign) {
+    // Not ours (no session yet, or another library's req.session): a plain property's behaviour.
+    this[ASSIGNED_VIEW] = { value, foreign: true };
+    return;
   }
-  this[ASSIGNED_VIEW] = { value };
+  if (value !== undefined && value === session[VIEW]) {
+    if (assigned !== undefined) {
+      this[ASSIGNED_VIEW] = undefined;
+      (sessionOperations(session) as SessionManager).restoreAssigned(session);
+    }
+    return;
+  }
+  if (value !== null && value !== undefined) throw new SessionError('SESSION_READ_ONLY', SessionMessages.replaceSession());
+  (sessionOperations(session) as SessionManager).unsetAssigned(session);
+  this[ASSIGNED_VIEW] = { value, foreign: false };
 }
 
-/** `req.session` for every request (see `exposeView()`). */
-const SESSION_ACCESSOR: SessionAccessor = { get: readView, set: assignView };
+/**
+ * Read `req.sessionID`: the session's ID, chosen now for a new session (nothing is stored for it);
+ * `undefined` for a request without a session of ours.
+ */
+function readSessionId(this: ViewRequest): unknown {
+  const session = getSessionFromRequest<ViewedSession>(this);
+  if (session === undefined || this[ASSIGNED_VIEW]?.foreign) return undefined;
+  return (sessionOperations(session) as SessionManager).idOf(session);
+}
+
+/**
+ * Assign `req.sessionID`. As in express-session, a value that is not a string keeps this request
+ * from saving the session or sending its cookie (as `req.session = null` with `unset: 'keep'`);
+ * the session's own ID is a no-op. A request without a session of ours keeps what it is given, as a
+ * plain property would.
+ * @throws SessionError `SESSION_READ_ONLY` for another string: IDs are issued, never chosen.
+ */
+function assignSessionId(this: ViewRequest, value: unknown): void {
+  const session = getSessionFromRequest<ViewedSession>(this);
+  if (session === undefined || this[ASSIGNED_VIEW]?.foreign) {
+    Object.defineProperty(this, 'sessionID', { value, writable: true, enumerable: true, configurable: true });
+    return;
+  }
+  const manager = sessionOperations(session) as SessionManager;
+  if (typeof value !== 'string') manager.unsetAssignedId(session);
+  else if (value !== manager.idOf(session)) throw new SessionError('SESSION_READ_ONLY', SessionMessages.viewSessionId());
+}
+
+/** `req.session` and `req.sessionID` for every request (see `exposeView()`). */
+const SESSION_ACCESSOR: SessionAccessor = { get: readView, set: assignView, getId: readSessionId, setId: assignSessionId };
 
 /** The binding of a hooked response, found through its request (`res.req`) and the request's session. */
 function listenerOf(res: ServerResponse): SessionBinding | undefined {
   const session = res.req === undefined ? undefined : getSessionFromRequest<AnySession>(res.req);
   const binding = session === undefined ? undefined : (sessionState(session).binding as SessionBinding);
   return binding?.res === res ? binding : undefined;
+}
+
+/** What the cookie transport is given of a session's own cookie settings. */
+function ownCookieOf(own: SessionCookieOverride): SessionOwnCookie {
+  const { maxAge, since: _since, ...attributes } = own;
+  return maxAge === undefined ? attributes : { ...attributes, persistent: maxAge !== null };
+}
+
+/** Browsers keep a cookie at most 400 days. */
+const MAX_COOKIE_LIFETIME = 400 * 86_400_000;
+
+/**
+ * The session's cookie as `req.session.cookie` shows it (times in epoch ms and ms; `null` for a
+ * browser-session cookie).
+ * @internal
+ */
+export interface SessionCookieDescription {
+  expires: number | null;
+  maxAge: number | null;
+  originalMaxAge: number | null;
+  secure: boolean | 'auto';
+  httpOnly: boolean;
+  sameSite: 'lax' | 'strict' | 'none' | 'auto' | false;
+  domain: string | undefined;
+  path: string;
+  partitioned: boolean;
+  priority: 'low' | 'medium' | 'high' | undefined;
+}
+
+/** The lifetime a session's own cookie settings give it, when well-formed (1 ms to 400 days, set at a known time). */
+function ownLifetime(own: unknown): { maxAge: number; since: number } | undefined {
+  if (own === null || typeof own !== 'object') return undefined;
+  const { maxAge, since } = own as SessionCookieOverride;
+  if (typeof maxAge !== 'number' || !(maxAge > 0 && maxAge <= MAX_COOKIE_LIFETIME)) return undefined;
+  if (typeof since !== 'number' || !Number.isFinite(since)) return undefined;
+  return { maxAge, since };
+}
+
+/** The refusal of a value `req.session.cookie.<member>` cannot take, naming the rule and the fix. */
+function cookieMemberError(member: string, rule: string, fix: string): SessionError {
+  return new SessionError('SESSION_READ_ONLY', SessionMessages.viewCookieMember(member, rule, fix));
+}
+
+/** A lifetime in ms for `member`, checked: 1 ms to 400 days. */
+function lifetime(member: string, ms: number): number {
+  if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_COOKIE_LIFETIME) {
+    throw cookieMemberError(
+      member,
+      'must give a lifetime of 1 ms to 400 days',
+      'Give e.g. 30 * 86_400_000, or null for a browser-session cookie.',
+    );
+  }
+  return Math.ceil(ms);
+}
+
+/**
+ * Apply `req.session.cookie.<member> = value` to `own`, as express-session's `Cookie` takes it:
+ * `maxAge` (and `originalMaxAge`) a lifetime in ms or a Date, `expires` a Date (its distance from
+ * now becomes the lifetime, as in express-session), `null` for a browser-session cookie; the
+ * attributes with express-session's values (`sameSite: true` is `'strict'`), `undefined` for the
+ * module's own.
+ * @throws SessionError `SESSION_READ_ONLY` for an unknown member or a value it cannot take.
+ */
+function applyCookieMember(own: SessionCookieOverride, member: string, value: unknown, now: number): void {
+  const attribute = own as Record<string, unknown>;
+  switch (member) {
+    case 'maxAge':
+    case 'originalMaxAge':
+    case 'expires': {
+      if (value === null || (value === undefined && member === 'expires')) {
+        own.maxAge = null;
+        own.since = undefined;
+        return;
+      }
+      if (value === undefined) {
+        delete own.maxAge;
+        delete own.since;
+        return;
+      }
+      let ms: number;
+      if (value instanceof Date) ms = value.getTime() - now;
+      else if (typeof value === 'number' && member !== 'expires') ms = value;
+      else {
+        throw cookieMemberError(
+          member,
+          member === 'expires' ? 'must be a Date or null' : 'must be a number of ms, a Date or null',
+          'Give e.g. 30 * 86_400_000 for 30 days.',
+        );
+      }
+      own.maxAge = lifetime(member, ms);
+      own.since = now;
+      return;
+    }
+    case 'secure':
+    case 'httpOnly':
+    case 'partitioned':
+      if (value === undefined) delete attribute[member];
+      else if (typeof value === 'boolean') attribute[member] = value;
+      else
+        throw cookieMemberError(
+          member,
+          'must be true or false for one session',
+          member === 'secure' ? "Set secure: 'auto' module-wide (SessionModule's cookie.secure) instead." : 'Give a boolean.',
+        );
+      return;
+    case 'sameSite':
+      if (value === undefined) delete own.sameSite;
+      else if (value === true) own.sameSite = 'strict';
+      else if (value === false || value === 'lax' || value === 'strict' || value === 'none') own.sameSite = value;
+      else
+        throw cookieMemberError(
+          member,
+          "must be 'lax', 'strict', 'none', true or false for one session",
+          "Set 'auto' module-wide instead.",
+        );
+      return;
+    case 'domain':
+    case 'path':
+      if (value === undefined) delete attribute[member];
+      else if (typeof value === 'string') attribute[member] = value;
+      else throw cookieMemberError(member, 'must be a string', member === 'path' ? "Give e.g. '/'." : "Give e.g. 'example.com'.");
+      return;
+    case 'priority':
+      if (value === undefined) delete own.priority;
+      else if (value === 'low' || value === 'medium' || value === 'high') own.priority = value;
+      else throw cookieMemberError(member, "must be 'low', 'medium' or 'high'", 'Or leave it undefined.');
+      return;
+    default:
+      throw cookieMemberError(
+        member,
+        'is not a member of the session cookie',
+        'Use maxAge, expires, originalMaxAge, secure, httpOnly, sameSite, domain, path, partitioned or priority.',
+      );
+  }
 }

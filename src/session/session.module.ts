@@ -120,7 +120,7 @@ export class SessionModule extends ConfigurableSessionModule implements NestModu
    * cost a path match and a proxy per request, about a tenth of a simple route's time. A store that
    * cannot be read is then answered by `SessionManager.failResponse()` (the same 503 body a failed
    * save gets) rather than by exception filters, alike on both. On Fastify the session is also
-   * `request.session` of Fastify's request (see {@link exposeOnFastifyRequest}). Other adapters use
+   * `request.session` (and `request.sessionID`) of Fastify's request (see {@link exposeOnFastifyRequest}). Other adapters use
    * module middleware. On every adapter the HTTP server gives each request its session slot as it
    * arrives (see `reserveSessionSlot`).
    */
@@ -139,7 +139,7 @@ export class SessionModule extends ConfigurableSessionModule implements NestModu
 
 /** Fastify's request, which keeps Node's in `raw`. */
 interface FastifyRequestLike {
-  raw: { session?: unknown };
+  raw: { session?: unknown; sessionID?: unknown };
 }
 
 /** The part of a Fastify instance {@link exposeOnFastifyRequest} uses (typed here: the package imports nothing of Fastify). */
@@ -171,6 +171,16 @@ function exposeOnFastifyRequest(instance: unknown): void {
         },
         setter(value) {
           this.raw.session = value;
+        },
+      });
+    }
+    if (!root.hasRequestDecorator('sessionID')) {
+      root.decorateRequest('sessionID', {
+        getter() {
+          return this.raw.sessionID;
+        },
+        setter(value) {
+          this.raw.sessionID = value;
         },
       });
     }

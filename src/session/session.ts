@@ -56,6 +56,13 @@ export type AnySession = Session<any>;
 /** Session key that holds the flash message; hidden from {@link Session.keys}. */
 export const FLASH_KEY = '__flash';
 
+/**
+ * Session key that holds the session's own cookie settings, made by `req.session.cookie.maxAge = …`
+ * and the other members of express-session's `req.session.cookie` (see `SessionCookieOverride`);
+ * hidden from {@link Session.keys} and not data of its own ({@link Session.hasData}).
+ */
+export const COOKIE_KEY = '__cookie';
+
 /** What a session needs from the engine that loaded it (implemented by `SessionManager`). */
 export interface SessionOperations {
   readonly codec: SessionCodec;
@@ -191,6 +198,7 @@ export class Session<T extends object = SessionData> {
     for (const key of Object.keys(this.raw)) if (!this.deleted.has(key)) keys.add(key);
     for (const key of this.values.keys()) keys.add(key);
     keys.delete(FLASH_KEY);
+    keys.delete(COOKIE_KEY);
     return [...keys];
   }
 
@@ -199,7 +207,7 @@ export class Session<T extends object = SessionData> {
    * @internal
    */
   isHiddenKey(key: string): boolean {
-    return key === FLASH_KEY || this.isReservedKey(key);
+    return key === FLASH_KEY || key === COOKIE_KEY || this.isReservedKey(key);
   }
 
   /** All values as a plain object (decodes every key). */
@@ -288,12 +296,22 @@ export class Session<T extends object = SessionData> {
     return this;
   }
 
-  /** Write pending changes now instead of at the end of the response. */
+  /**
+   * Write now instead of at the end of the response: the pending changes, or when nothing changed
+   * the session's expiry (an explicit save is a request to write, as in express-session); a new
+   * session is stored even when empty. The end of the response does not write again unless
+   * something changes after.
+   */
   async save(): Promise<void> {
+    this[STATE].saveRequested = true;
     await this[OPS].save(this as AnySession);
   }
 
-  /** Discard unsaved changes and read the record again from the store. */
+  /**
+   * Discard unsaved changes and read the record again from the store.
+   * @throws SessionError `SESSION_LOST` (the session left as it was) when the store has no record
+   *   of this session: it expired, was destroyed elsewhere, or was never saved.
+   */
   async reload(): Promise<void> {
     await this[OPS].reload(this as AnySession);
   }
@@ -355,6 +373,7 @@ export class Session<T extends object = SessionData> {
     this.changed = NONE;
     this.deleted = NONE;
     this[STATE].touchRequested = false;
+    this[STATE].saveRequested = false;
     // Decoded objects stay cached but now compare against the new encoding.
     this.bag?.markSaved();
   }
@@ -373,6 +392,9 @@ export class Session<T extends object = SessionData> {
     this.changed = NONE;
     this.deleted = NONE;
     this[STATE].touchRequested = false;
+    this[STATE].saveRequested = false;
+    // The session's own cookie settings are read again from what it now holds.
+    this[STATE].cookie = undefined;
     this.bag = undefined;
     if (!record) this[STATE].id = undefined;
   }
@@ -411,6 +433,18 @@ export class Session<T extends object = SessionData> {
     if (this.changed.size > 0 || this.deleted.size > 0 || this.bag?.hasChanged) return true;
     for (const value of this.values.values()) if (typeof value === 'object' && value !== null) return true;
     return false;
+  }
+
+  /**
+   * The value of `key` as {@link Session.get} gives it, without keeping a decoded object (so
+   * reading it does not make the session look possibly changed, see {@link Session.mayHaveChanges}).
+   * @internal
+   */
+  readDetached(key: string): unknown {
+    if (this.values.has(key)) return this.values.get(key);
+    if (this.deleted.has(key)) return undefined;
+    const raw = this.stored(key);
+    return raw === undefined ? undefined : this.decode(key, raw);
   }
 
   /** `values`, made this session's own before its first entry. */

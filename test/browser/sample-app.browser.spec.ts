@@ -21,9 +21,10 @@ const CHROMIUM_ARGS = [
 
 /**
  * The sample app as `npm start` runs it (development provider, no OIDC_ISSUER), driven by a real
- * Chromium: log in through the provider's own forms, see the welcome flash once, log out.
+ * Chromium: log in through the provider's own forms, see the welcome flash once, log out; on
+ * Express and on Fastify.
  */
-describe('sample app in a real browser', () => {
+describe.each(['express', 'fastify'] as const)('sample app in a real browser, on %s (SAMPLE_PLATFORM)', (platform) => {
   let app: SampleApp | undefined;
   let browser: Browser | undefined;
   let page: Page;
@@ -42,6 +43,7 @@ describe('sample app in a real browser', () => {
       PORT: String(await freePort()),
       OIDC_DEV_PORT: String(await freePort()),
       SESSION_SECRET: 'browser-test-secret-0123456789abcdef',
+      SAMPLE_PLATFORM: platform,
     };
     app = await startSampleApp({ env, host: '127.0.0.1', logger: false });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });

@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { Controller, Get, Module, Post, Req, UseGuards, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import {
@@ -19,7 +18,7 @@ import {
   type AuthRefreshEvent,
 } from '../../src/auth/index.js';
 import { Session, SessionModule, type SessionHandle, type SessionModuleOptions } from '../../src/index.js';
-import { SECRET } from './test-app.js';
+import { SECRET, createApp, type AdapterName } from './test-app.js';
 
 /** A short fingerprint of a token, so test routes can compare tokens without sending them. */
 export const fingerprint = (token: string): string => createHash('sha256').update(token).digest('hex').slice(0, 16);
@@ -126,10 +125,18 @@ export interface AuthAppOptions {
   session?: Partial<SessionModuleOptions>;
   /** More controllers for the app. */
   controllers?: Type<unknown>[];
+  /** The HTTP platform. @default 'express' */
+  adapter?: AdapterName;
+  /** `bodyParser: false` creates the app without Nest's body parsers (`NestFactory.create(module, { bodyParser: false })`). */
+  bodyParser?: false;
+  /** Runs before the app listens (`app.register()` of a Fastify plugin, say). */
+  configure?: (app: INestApplication) => void | Promise<void>;
 }
 
 export interface RunningAuthApp {
   app: INestApplication;
+  /** The platform the app runs on. */
+  adapter: AdapterName;
   url: string;
   events: RecordedEvents;
   close(): Promise<void>;
@@ -152,9 +159,13 @@ export async function startAuthApp(options: AuthAppOptions): Promise<RunningAuth
     controllers: [AuthTestController, OpenController, ClosedController, ...(options.controllers ?? [])],
   })
   class AuthAppModule {}
-  const app = await NestFactory.create(AuthAppModule, { logger: false });
+  const adapter = options.adapter ?? 'express';
+  // createApp() passes its options on to NestFactory.create(); its type names only those other suites use.
+  const nestOptions = (options.bodyParser === false ? { bodyParser: false } : {}) as Parameters<typeof createApp>[2];
+  const app = await createApp(AuthAppModule, adapter, nestOptions);
+  await options.configure?.(app);
   await app.listen(options.port, '127.0.0.1');
-  return { app, url: `http://127.0.0.1:${options.port}`, events, close: () => app.close() };
+  return { app, adapter, url: `http://127.0.0.1:${options.port}`, events, close: () => app.close() };
 }
 
 /** A resource server that records the Authorization headers it gets and can refuse the next N with 401. */

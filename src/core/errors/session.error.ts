@@ -76,6 +76,24 @@ export class SessionError extends Error {
   readonly expose: boolean;
 
   /**
+   * What GraphQL servers show the client beside the message (graphql-js copies an original
+   * error's `extensions`): `code` is the GraphQL convention for the status (`UNAUTHENTICATED` for
+   * 401, `FORBIDDEN` for 403, `INTERNAL_SERVER_ERROR` for 500, else this error's own code), and
+   * `reason` this error's code.
+   */
+  get extensions(): { code: string; reason: string } {
+    const code =
+      this.statusCode === 401
+        ? 'UNAUTHENTICATED'
+        : this.statusCode === 403
+          ? 'FORBIDDEN'
+          : this.statusCode === 500
+            ? 'INTERNAL_SERVER_ERROR'
+            : this.code;
+    return { code, reason: this.code };
+  }
+
+  /**
    * @param options.statusCode the status to answer with; by default the one listed for `code`
    *   (subclasses pass the statuses of their own codes), else 500.
    */

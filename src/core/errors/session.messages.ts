@@ -36,6 +36,13 @@ export const SessionMessages = {
     `nest-sessions: req.session.${method} cannot be ${operation}; it is a method of the session, not data. Keep data under another key, and wrap the call in a function of your own to add behaviour.`,
   viewSymbolKey: (): string =>
     'nest-sessions: req.session cannot keep a symbol key; session data is stored under string keys. Use a string key: `req.session.<key> = …`.',
+  viewCookieObject: (operation: 'assigned' | 'deleted'): string =>
+    `nest-sessions: req.session.cookie cannot be ${operation} as a whole; change its members instead, e.g. \`req.session.cookie.maxAge = 30 * 86_400_000\` ("remember me") or \`req.session.cookie.secure = true\`. The defaults come from SessionModule's \`cookie\`, \`idleTimeout\` and \`absoluteTimeout\` options.`,
+  viewCookieMember: (member: string, rule: string, fix: string): string => `nest-sessions: req.session.cookie.${member} ${rule}. ${fix}`,
+  viewSessionId: (): string =>
+    'nest-sessions: req.sessionID cannot be set to another ID; nest-sessions issues session IDs. Call `req.session.regenerate()` for a new ID, or set req.sessionID to a non-string (as express-session allowed) to keep this request from saving the session.',
+  reloadMissing: (): string =>
+    'nest-sessions: req.session.reload() found no stored session (it expired, was destroyed elsewhere, or was never saved); the session was left as it was.',
   callbackFailed: (method: string): string =>
     `nest-sessions: the callback given to req.session.${method}() threw; this error's cause is what it threw.`,
 } as const;

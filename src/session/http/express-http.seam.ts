@@ -27,7 +27,14 @@ export class ExpressHttpSeam extends NodeHttpSeam {
       return;
     }
     const originals = Object.hasOwn(proto, PROTOTYPE_HOOK) ? proto[PROTOTYPE_HOOK]! : this.hookPrototype(proto);
-    listener.hook = { writeHead: originals.writeHead, end: originals.end, ending: 0, endArgs: undefined, head: undefined };
+    listener.hook = {
+      writeHead: originals.writeHead,
+      end: originals.end,
+      ending: 0,
+      endArgs: undefined,
+      head: undefined,
+      refused: undefined,
+    };
   }
 
   override exposeSession(req: IncomingMessage, accessor: SessionAccessor): void {
@@ -39,6 +46,7 @@ export class ExpressHttpSeam extends NodeHttpSeam {
     // The accessor finds each request's own session, so one definition serves every request of the app.
     if (!Object.hasOwn(proto, 'session')) {
       Object.defineProperty(proto, 'session', { configurable: true, enumerable: false, get: accessor.get, set: accessor.set });
+      Object.defineProperty(proto, 'sessionID', { configurable: true, enumerable: false, get: accessor.getId, set: accessor.setId });
     }
   }
 

@@ -23,6 +23,7 @@ import type {
 export class NodeHttpSeam implements SessionHttpSeam {
   private descriptorFor: SessionAccessor | undefined;
   private descriptor: PropertyDescriptor | undefined;
+  private idDescriptor: PropertyDescriptor | undefined;
 
   /** @param lookup finds the listener of a hooked response (the engine keeps it beside the request's session). */
   constructor(protected readonly lookup: ListenerLookup) {}
@@ -30,7 +31,7 @@ export class NodeHttpSeam implements SessionHttpSeam {
   hookResponse(res: ServerResponse, listener: ResponseListener): void {
     // Kept to be called later with the response as `this` (see writeHeadThrough and endThrough).
     // eslint-disable-next-line @typescript-eslint/unbound-method
-    listener.hook = { writeHead: res.writeHead, end: res.end, ending: 0, endArgs: undefined, head: undefined };
+    listener.hook = { writeHead: res.writeHead, end: res.end, ending: 0, endArgs: undefined, head: undefined, refused: undefined };
     const lookup = this.lookup;
     // One pair of functions per seam, not per response: the state is found through the lookup.
     this.ownHooks ??= {
@@ -53,9 +54,13 @@ export class NodeHttpSeam implements SessionHttpSeam {
     if (this.descriptorFor !== accessor) {
       // Enumerable, as the plain property it stands for.
       this.descriptor = { configurable: true, enumerable: true, get: accessor.get, set: accessor.set };
+      this.idDescriptor = { configurable: true, enumerable: true, get: accessor.getId, set: accessor.setId };
       this.descriptorFor = accessor;
     }
+    // Another session library's `req.session`, set before us, stays theirs (see SessionManager.attach).
+    if (Object.hasOwn(req, 'session') && Object.getOwnPropertyDescriptor(req, 'session')!.get !== accessor.get) return;
     Object.defineProperty(req, 'session', this.descriptor!);
+    Object.defineProperty(req, 'sessionID', this.idDescriptor!);
   }
 }
 
@@ -94,11 +99,15 @@ export function writeHeadOrHold(
   const state = listener?.hook;
   if (state !== undefined) {
     const held = state.head;
+    if (state.ending === 1) {
+      // The handler ended the response and its end is held: a head given headers now while the
+      // handler's own head is held is a second answer (Fastify sends again when an async route
+      // resolves before the reply looks sent): the first answer stands and it is ignored. Any other
+      // head is refused as Node refuses one after the end, so it cannot change the waiting answer.
+      if (held !== undefined && args.length > 1) return res;
+      throw headersSentError('write');
+    }
     if (held !== undefined) {
-      // The handler ended the response and its end is held: a head given headers now is a second
-      // answer (Fastify sends again when an async route resolves before the reply looks sent),
-      // which Node would refuse. The first answer stands.
-      if (state.ending === 1 && args.length > 1) return res;
       state.head = undefined;
       return writeHeadThrough(res, listener, original, held);
     }
@@ -146,7 +155,74 @@ export function endThrough(
   state.ending = 1;
   state.endArgs = args;
   listener.beforeEnd(new HeldEnd(res, state));
+  // Still held: the work is asynchronous, and the handler's code after `end()` runs meanwhile.
+  if (state.ending === 1) refuseAfterEnd(res, state);
   return res;
+}
+
+/** The response methods that must not change a response whose end is held, in {@link ResponseHookState.refused}'s order. */
+const REFUSED = ['setHeader', 'appendHeader', 'removeHeader', 'write', 'flushHeaders'] as const;
+
+/** Node's `ERR_HTTP_HEADERS_SENT`, as a response whose headers went out throws it (`verb`: set, append, remove, write). */
+function headersSentError(verb: string): Error {
+  return Object.assign(new Error(`Cannot ${verb} headers after they are sent to the client`), { code: 'ERR_HTTP_HEADERS_SENT' });
+}
+
+/** What stands in for the response's own methods while its end is held: they act as on an ended response. */
+const AFTER_END: Record<(typeof REFUSED)[number], (this: ServerResponse, ...args: unknown[]) => unknown> = {
+  setHeader() {
+    throw headersSentError('set');
+  },
+  appendHeader() {
+    throw headersSentError('append');
+  },
+  removeHeader() {
+    throw headersSentError('remove');
+  },
+  // As Node's write() after end(): false, and the error to the callback and as an `error` event on the next tick.
+  write(...args: unknown[]) {
+    const callback = args.find((arg) => typeof arg === 'function') as ((error: Error) => void) | undefined;
+    const error = Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+    process.nextTick(() => {
+      callback?.(error);
+      if (!this.destroyed) this.emit('error', error);
+    });
+    return false;
+  },
+  // A no-op, as flushHeaders() is once the headers went out.
+  flushHeaders() {},
+};
+
+/**
+ * The handler ended the response and its end waits for asynchronous store work: until the end
+ * goes on, `setHeader()`, `appendHeader()`, `removeHeader()`, `writeHead()` (see
+ * {@link writeHeadOrHold}) and `write()` act as they do on a response that ended (Node's
+ * `ERR_HTTP_HEADERS_SENT` thrown, `ERR_STREAM_WRITE_AFTER_END` reported), so code after `end()`
+ * behaves as it does over a store that answers at once and cannot change the waiting answer (a
+ * Content-Length set now would leave the client waiting for a body that never comes). The headers
+ * themselves are not sent early: a write that fails still answers 503. Only responses whose end
+ * really waits pay for this (one array, and own properties that {@link allowChanges} takes back).
+ */
+function refuseAfterEnd(res: ServerResponse, state: ResponseHookState): void {
+  const own = res as unknown as Record<string, unknown>;
+  const saved: unknown[] = [];
+  for (const name of REFUSED) {
+    saved.push(Object.hasOwn(own, name) ? own[name] : undefined);
+    own[name] = AFTER_END[name];
+  }
+  state.refused = saved;
+}
+
+/** Undo {@link refuseAfterEnd}: the response's own methods (or its prototype's) are back. */
+function allowChanges(res: ServerResponse, state: ResponseHookState): void {
+  const saved = state.refused;
+  if (saved === undefined) return;
+  state.refused = undefined;
+  const own = res as unknown as Record<string, unknown>;
+  REFUSED.forEach((name, index) => {
+    if (saved[index] === undefined) delete own[name];
+    else own[name] = saved[index];
+  });
 }
 
 /** An end held back by {@link endThrough}, finished by the engine. */
@@ -168,10 +244,16 @@ class HeldEnd implements ResponseEnd {
     (this.state.end as (chunk: string) => ServerResponse).call(this.res, body);
   }
 
+  /** The engine answers the response itself now: its own methods are back (see {@link allowChanges}). */
+  release(): void {
+    allowChanges(this.res, this.state);
+  }
+
   /** The handler's arguments, once: a held end is finished only one way. */
   private finish(): unknown[] | undefined {
     const args = this.state.endArgs;
     if (this.state.ending !== 1 || args === undefined) return undefined;
+    allowChanges(this.res, this.state);
     this.state.ending = 2;
     this.state.endArgs = undefined;
     return args;

@@ -27,8 +27,14 @@ export interface ResponseEnd {
   readonly res: ServerResponse;
   /** End the response with the handler's own arguments. */
   proceed(): void;
-  /** End the response with `body` instead (the status and headers are the caller's to set). */
+  /** End the response with `body` instead (the status and headers are the caller's to set, after {@link ResponseEnd.release}). */
   replace(body: string): void;
+  /**
+   * Let the engine change the response's status and headers again before {@link ResponseEnd.replace}:
+   * while an end is held for asynchronous work, the response refuses them as an ended one does
+   * (see `refuseAfterEnd`). The end itself stays held.
+   */
+  release(): void;
 }
 
 /** The seam's per-response state: the response's own methods and how far its end has gone. @internal */
@@ -45,12 +51,23 @@ export interface ResponseHookState {
    * `flushHeaders()` or the end), dropped when the end is replaced by an error answer.
    */
   head: unknown[] | undefined;
+  /**
+   * While the end is held for asynchronous work: what the response itself had under the names the
+   * seam took over so that it behaves as an ended response (`setHeader`, `appendHeader`,
+   * `removeHeader`, `write`, `flushHeaders`; `undefined` for a name the response did not own), to
+   * be put back when the end goes on. `undefined` otherwise, so a response ended at once gets
+   * nothing.
+   */
+  refused: unknown[] | undefined;
 }
 
-/** The getter and setter of `req.session`, shared by every request. @internal */
+/** The getters and setters of `req.session` and `req.sessionID`, shared by every request. @internal */
 export interface SessionAccessor {
   readonly get: (this: IncomingMessage) => unknown;
   readonly set: (this: IncomingMessage, value: unknown) => void;
+  /** `req.sessionID`. */
+  readonly getId: (this: IncomingMessage) => unknown;
+  readonly setId: (this: IncomingMessage, value: unknown) => void;
 }
 
 /**
@@ -71,7 +88,11 @@ export interface SessionHttpSeam {
    * its own status (Fastify writes every head that way, see `NodeHttpSeam`).
    */
   hookResponse(res: ServerResponse, listener: ResponseListener): void;
-  /** Make `req.session` read and write through `accessor` (express-session's `req.session`). */
+  /**
+   * Make `req.session` and `req.sessionID` read and write through `accessor` (express-session's).
+   * A `req.session` that earlier middleware (another session library) made an own property of the
+   * request is left alone, and so is its `req.sessionID`.
+   */
   exposeSession(req: IncomingMessage, accessor: SessionAccessor): void;
 }
 

@@ -16,6 +16,7 @@ import type {
   SessionCookieOptions,
   SessionIdTransport,
   SessionIdWriteContext,
+  SessionOwnCookie,
 } from '../session-options.interface.js';
 
 /** The options of {@link SessionCookieOptions} that may be left unset after defaults were applied. */
@@ -64,8 +65,9 @@ export class CookieTransport implements SessionIdTransport {
     return readCookie(req.headers.cookie, this.cookie.name);
   }
 
-  write({ req, res, value, expiresAt }: SessionIdWriteContext): void {
+  write({ req, res, value, expiresAt, cookie }: SessionIdWriteContext): void {
     const attributes = this.attributes(req, value === null ? null : expiresAt);
+    if (cookie !== undefined) applyOwnCookie(attributes, cookie, value === null ? null : expiresAt);
     if (this.cookie.withholdOverHttp === true && attributes.secure && !this.isSecureRequest(req)) {
       this.withheld();
       return;
@@ -203,4 +205,22 @@ export function checkCookieAttributes(cookie: ResolvedCookieOptions, scope: stri
   if (cookie.partitioned && cookie.secure === false) {
     throw invalidCookie(`${scope}.partitioned`, 'needs a secure cookie', "Set cookie.secure to true or 'auto'.");
   }
+}
+
+/** The attributes a session may set for its own cookie (see `SessionOwnCookie`). */
+const OWN_ATTRIBUTES = ['secure', 'httpOnly', 'sameSite', 'domain', 'path', 'partitioned', 'priority'] as const;
+
+/**
+ * Lay a session's own cookie settings over the module's `attributes` (of a cookie that lives until
+ * `expiresAt`, or clears it: `null`), keeping the rules browsers enforce: no SameSite=None and no
+ * Partitioned without Secure.
+ */
+function applyOwnCookie(attributes: CookieAttributes, own: SessionOwnCookie, expiresAt: number | null): void {
+  for (const key of OWN_ATTRIBUTES) if (own[key] !== undefined) (attributes as Record<string, unknown>)[key] = own[key];
+  if (expiresAt !== null && own.persistent !== undefined) {
+    attributes.expires = own.persistent ? expiresAt : undefined;
+    attributes.maxAge = own.persistent ? (expiresAt - Date.now()) / 1000 : undefined;
+  }
+  if (attributes.sameSite === 'none' && !attributes.secure) attributes.sameSite = false;
+  if (!attributes.secure) attributes.partitioned = false;
 }

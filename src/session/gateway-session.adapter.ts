@@ -1,0 +1,295 @@
+import type { IncomingMessage } from 'node:http';
+import { EMPTY, Observable, concatMap, defaultIfEmpty, from, isObservable, mergeMap, of } from 'rxjs';
+import { SessionError } from '../core/errors/session.error.js';
+import { SessionMessages } from '../core/errors/session.messages.js';
+import { GatewayOriginPolicy, type AllowedOrigins } from './gateway-origin.policy.js';
+import { getRequestFromSocket, runWithMessageSession } from './session-context.util.js';
+import { SessionManager } from './session.manager.js';
+import type { AnySession } from './session.js';
+
+/** Options of {@link withSessions}. */
+export interface SessionGatewayOptions {
+  /**
+   * Origins besides the request's own whose pages may open a socket (cross-site WebSocket
+   * hijacking check, done on the handshake before any session is loaded): serialised origins
+   * (`['https://app.example.com']`), or a function called with an origin that is not the
+   * request's own. A handshake without `Origin` (not a browser) passes; `Origin: null` does not.
+   * @default [] (only the request's own origin, by its `Host` header)
+   */
+  allowedOrigins?: AllowedOrigins;
+  /**
+   * Close the socket after refusing a message because its session ended elsewhere (destroyed,
+   * logged out, expired, or moved to a new ID by a login over HTTP). Without it the socket stays
+   * open and every later message is refused, so the client can show a notice and reconnect.
+   * @default false
+   */
+  disconnectOnSessionEnd?: boolean;
+  /** The engine, when the adapter is given an HTTP server rather than the Nest application. */
+  manager?: SessionManager;
+}
+
+/** What a refused message gets, as the `exception` event Nest's own WebSocket exception filter sends. */
+export interface GatewaySessionRefusal {
+  status: 'error';
+  code: string;
+  message: string;
+}
+
+/** The handler of one message event, as Nest's WebSocket controller hands it to the adapter. */
+interface MessageHandler {
+  message: unknown;
+  callback: (...args: unknown[]) => unknown;
+}
+
+/** The members of Nest's `IoAdapter` and `WsAdapter` the mixin overrides (typed here: the package imports neither). */
+interface GatewayAdapter {
+  create(port: number, options?: Record<string, unknown>): unknown;
+  bindClientConnect(server: unknown, callback: (...args: unknown[]) => void): void;
+  bindMessageHandlers(client: unknown, handlers: MessageHandler[], transform: (data: unknown) => unknown): void;
+  createIOServer?(port: number, options?: Record<string, unknown>): unknown;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a mixin's base takes any constructor arguments
+type AdapterClass = new (...args: any[]) => object;
+
+interface SocketIoNamespace {
+  use(middleware: (socket: { request: IncomingMessage }, next: (error?: Error) => void) => void): unknown;
+}
+
+type VerifyClient = (
+  info: { origin: string; secure: boolean; req: IncomingMessage },
+  callback: (verified: boolean, code?: number, message?: string) => void,
+) => void;
+
+interface GatewayClient {
+  readyState?: unknown;
+  send?(data: string): void;
+  emit?(event: string, payload: unknown): unknown;
+  close?(code?: number, reason?: string): void;
+  disconnect?(close?: boolean): unknown;
+}
+
+/** Marks an Observable result that completed without a value. */
+const NOTHING = Symbol('nothing');
+
+/** The session ID a socket's handshake carried (the session it is bound to), per handshake request. */
+const boundIds = new WeakMap<IncomingMessage, string>();
+/** socket.io namespaces given the session middleware already (several gateways may share one). */
+const servedNamespaces = new WeakSet<object>();
+
+/**
+ * Sessions for WebSocket gateways, as a subclass of Nest's own adapter: `IoAdapter` of
+ * `@nestjs/platform-socket.io` or `WsAdapter` of `@nestjs/platform-ws` (passed in, so this package
+ * imports neither).
+ *
+ * - **Handshake**: the `Origin` check (see {@link SessionGatewayOptions.allowedOrigins}) refuses a
+ *   foreign page with 403 before anything is read; then the session is loaded from the handshake
+ *   request (cookie or header transport), before `handleConnection` runs. `ws` clients get the
+ *   upgrade request as `client.request`, as socket.io's have it.
+ * - **Every message**: the session is read from the store again, before guards, interceptors and
+ *   pipes run, so they and `@Session()` see what HTTP requests wrote meanwhile. Messages of one
+ *   socket that run at the same time each have their own session.
+ * - **Writes**: what a handler changes is saved after it returns, before its reply goes out;
+ *   `await session.save()` writes earlier. No cookie can be sent over a socket, so a socket without
+ *   a session cannot start one, and `regenerate()` would strand the browser's cookie: log in and
+ *   out over HTTP.
+ * - **Session ended elsewhere**: once the session a socket connected with is gone (destroyed,
+ *   logged out, expired, or regenerated by a login), every later message of that socket is refused
+ *   with an `exception` event `{ status: 'error', code: 'SESSION_LOST', message }` and its handler,
+ *   guards included, does not run (see {@link SessionGatewayOptions.disconnectOnSessionEnd}).
+ *
+ * @example
+ * ```ts
+ * import { IoAdapter } from '@nestjs/platform-socket.io';
+ * const app = await NestFactory.create(AppModule);
+ * app.useWebSocketAdapter(new (withSessions(IoAdapter, { allowedOrigins: ['https://app.example.com'] }))(app));
+ * ```
+ */
+export function withSessions<T extends AdapterClass>(Base: T, options: SessionGatewayOptions = {}): T {
+  const origins = new GatewayOriginPolicy(options.allowedOrigins);
+  const isSocketIo = typeof (Base.prototype as GatewayAdapter).createIOServer === 'function';
+
+  const Adapter = class SessionGatewayAdapter extends (Base as unknown as new (...args: unknown[]) => GatewayAdapter) {
+    private readonly appContext: { get?: (token: unknown, options?: { strict: boolean }) => unknown } | undefined;
+    private resolvedManager: SessionManager | undefined = options.manager;
+
+    constructor(...args: unknown[]) {
+      super(...args);
+      this.appContext = args[0] as typeof this.appContext;
+    }
+
+    /** The engine: given in the options, or found in the Nest application the adapter was made with. */
+    private get manager(): SessionManager {
+      if (this.resolvedManager === undefined) {
+        const found = typeof this.appContext?.get === 'function' ? this.appContext.get(SessionManager, { strict: false }) : undefined;
+        if (!(found instanceof SessionManager)) {
+          throw new SessionError(
+            'SESSION_OPTIONS_INVALID',
+            SessionMessages.invalidOption(
+              'manager',
+              'the gateway adapter found no SessionManager',
+              'Make the adapter with the Nest application (new Adapter(app)) of an app that imports SessionModule, or pass `manager`.',
+            ),
+          );
+        }
+        this.resolvedManager = found;
+      }
+      return this.resolvedManager;
+    }
+
+    override create(port: number, serverOptions?: Record<string, unknown>): unknown {
+      if (isSocketIo) return super.create(port, serverOptions);
+      const theirs = serverOptions?.verifyClient as VerifyClient | ((info: unknown) => boolean) | undefined;
+      const verifyClient: VerifyClient = (info, callback) => {
+        this.verifyHandshake(info.req).then(
+          () => {
+            if (theirs === undefined) callback(true);
+            else if (theirs.length >= 2) theirs(info, callback);
+            else callback((theirs as (info: unknown) => boolean)(info) === true, 401);
+          },
+          (error: unknown) => {
+            const status = error instanceof SessionError ? error.statusCode : 500;
+            callback(false, status, error instanceof SessionError ? error.code : 'Internal Server Error');
+          },
+        );
+      };
+      return super.create(port, { ...serverOptions, verifyClient });
+    }
+
+    override createIOServer(port: number, serverOptions?: Record<string, unknown>): unknown {
+      type AllowRequest = (req: IncomingMessage, callback: (error: string | null | undefined, success: boolean) => void) => void;
+      const theirs = serverOptions?.allowRequest as AllowRequest | undefined;
+      const allowRequest: AllowRequest = (req, callback) => {
+        if (!origins.allows(req)) return callback('Origin not allowed', false);
+        if (theirs === undefined) return callback(null, true);
+        theirs(req, callback);
+      };
+      return super.createIOServer!(port, { ...serverOptions, allowRequest });
+    }
+
+    override bindClientConnect(server: unknown, callback: (...args: unknown[]) => void): void {
+      if (isSocketIo) {
+        const namespace = server as SocketIoNamespace;
+        if (!servedNamespaces.has(namespace)) {
+          servedNamespaces.add(namespace);
+          // Runs before socket.io's `connection` event, so before `handleConnection`.
+          namespace.use((socket, next) => {
+            this.loadHandshake(socket.request).then(
+              () => next(),
+              (error: unknown) => next(error instanceof Error ? error : new Error(String(error))),
+            );
+          });
+        }
+        super.bindClientConnect(server, callback);
+        return;
+      }
+      // `ws` hands the upgrade request to `connection` listeners only: keep it on the client.
+      super.bindClientConnect(server, (...args: unknown[]) => {
+        const [client, req] = args as [object, IncomingMessage | undefined];
+        if (req !== undefined && getRequestFromSocket(client) === undefined) {
+          Object.defineProperty(client, 'request', { value: req, configurable: true, enumerable: false, writable: false });
+        }
+        callback(...args);
+      });
+    }
+
+    override bindMessageHandlers(client: unknown, handlers: MessageHandler[], transform: (data: unknown) => unknown): void {
+      const req = getRequestFromSocket(client as object);
+      if (req === undefined) {
+        super.bindMessageHandlers(client, handlers, transform);
+        return;
+      }
+      const wrapped = handlers.map((handler) => ({
+        ...handler,
+        callback: (...args: unknown[]) => this.handleMessage(client as GatewayClient, req, handler.callback, args),
+      }));
+      super.bindMessageHandlers(client, wrapped, transform);
+    }
+
+    /** `ws`: the Origin check, then the session, before the upgrade is answered. */
+    private async verifyHandshake(req: IncomingMessage): Promise<void> {
+      if (!origins.allows(req)) throw new SessionError('SESSION_ORIGIN_REFUSED', ORIGIN_REFUSED, { statusCode: 403 });
+      await this.loadHandshake(req);
+    }
+
+    /** Load the session of a handshake and remember which one the socket is bound to. */
+    private async loadHandshake(req: IncomingMessage): Promise<void> {
+      const session = await this.manager.load(req);
+      if (!session.isNew && session.id !== undefined) boundIds.set(req, session.id);
+    }
+
+    /** One message: its own fresh session before the handler (guards included), its changes saved after. */
+    private async handleMessage(
+      client: GatewayClient,
+      req: IncomingMessage,
+      callback: MessageHandler['callback'],
+      args: unknown[],
+    ): Promise<unknown> {
+      let session: AnySession;
+      try {
+        session = await this.manager.load(req, { fresh: true });
+      } catch (error) {
+        this.refuse(client, error, false);
+        return undefined;
+      }
+      const bound = boundIds.get(req);
+      if (bound !== undefined && session.isDegraded) {
+        // `onStoreUnavailable: 'anonymous'`: the store could not be read, which says nothing of the session's end.
+        this.refuse(client, new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('read the session')), false);
+        return undefined;
+      }
+      if (bound !== undefined && (session.isNew || session.id !== bound)) {
+        this.refuse(client, new SessionError('SESSION_LOST', SESSION_ENDED), options.disconnectOnSessionEnd === true);
+        return undefined;
+      }
+      const result = await runWithMessageSession(req, session, () => callback(...args));
+      // With interceptors (the app's, global ones too) Nest hands back an Observable that runs the
+      // handler only when subscribed: subscribe in the message's scope, and write before each reply.
+      if (isObservable(result)) return this.savingEach(client, req, session, result);
+      return (await this.saved(client, session)) ? result : undefined;
+    }
+
+    /** Save the message's session; on failure refuse the message (and answer `false`). */
+    private async saved(client: GatewayClient, session: AnySession): Promise<boolean> {
+      try {
+        await this.manager.save(session);
+        return true;
+      } catch (error) {
+        this.refuse(client, error, false);
+        return false;
+      }
+    }
+
+    /** `result` subscribed in the message's scope, each value let out once the session is written. */
+    private savingEach(client: GatewayClient, req: IncomingMessage, session: AnySession, result: Observable<unknown>): Observable<unknown> {
+      const inScope = new Observable<unknown>((subscriber) => runWithMessageSession(req, session, () => result.subscribe(subscriber)));
+      return inScope.pipe(
+        concatMap((value) => from(this.saved(client, session)).pipe(mergeMap((ok) => (ok ? of(value) : EMPTY)))),
+        // A handler that emits nothing may still have changed the session.
+        defaultIfEmpty(NOTHING),
+        concatMap((value) => (value === NOTHING ? from(this.saved(client, session)).pipe(mergeMap(() => EMPTY)) : of(value))),
+      );
+    }
+
+    /** Tell the client its message was refused, as Nest's exception filter does (`exception` event). */
+    private refuse(client: GatewayClient, error: unknown, disconnect: boolean): void {
+      const sessionError =
+        error instanceof SessionError
+          ? error
+          : new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable('read the session'), { cause: error });
+      const payload: GatewaySessionRefusal = { status: 'error', code: sessionError.code, message: sessionError.message };
+      if (typeof client.readyState === 'number') {
+        if (client.readyState === 1) client.send?.(JSON.stringify({ event: 'exception', data: payload }));
+        if (disconnect) client.close?.(4401, 'session ended');
+      } else {
+        client.emit?.('exception', payload);
+        if (disconnect) client.disconnect?.(true);
+      }
+    }
+  };
+  return Adapter as unknown as T;
+}
+
+const ORIGIN_REFUSED = 'nest-sessions: the WebSocket handshake came from an origin that is not allowed (see allowedOrigins).';
+const SESSION_ENDED =
+  'nest-sessions: the session this socket connected with has ended (logged out, expired or replaced); reconnect to use the current session.';
