@@ -3,25 +3,12 @@ import { inspect } from 'node:util';
 import { SessionError } from '../core/errors/session.error.js';
 import { SessionMessages } from '../core/errors/session.messages.js';
 import type { AnySession } from './session.js';
-
-/** The session's cookie as the host describes it (see {@link SessionCookie}). @internal */
-interface CookieDescription {
-  expires: number | null;
-  maxAge: number | null;
-  originalMaxAge: number | null;
-  secure: boolean | 'auto';
-  httpOnly: boolean;
-  sameSite: 'lax' | 'strict' | 'none' | 'auto' | false;
-  domain: string | undefined;
-  path: string;
-  partitioned: boolean;
-  priority: 'low' | 'medium' | 'high' | undefined;
-}
+import type { SessionCookieDescription } from './session-cookie.types.js';
 
 /** The part of the manager the view needs. @internal */
 interface ViewHost {
   /** The session's cookie: expiry, lifetime and attributes, the session's own over the module's. */
-  describeCookie(session: AnySession): CookieDescription;
+  describeCookie(session: AnySession): SessionCookieDescription;
   /** `req.session.cookie.<member> = value`: checked, kept with the session, and the cookie issued again. */
   setCookieMember(session: AnySession, member: string, value: unknown): void;
   /** The session's ID, chosen now if it has none yet (nothing is stored for it). */

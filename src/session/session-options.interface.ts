@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClientSideSessionStore } from '../core/client-side-store.interface.js';
 import type { SessionStore } from '../core/session-store.interface.js';
+import type { SessionOwnCookie } from './session-cookie.types.js';
 import type { SessionCodec } from './codecs/session-codec.interface.js';
 import type { Duration } from '../core/duration.util.js';
 import type { SessionError } from '../core/errors/session.error.js';
@@ -119,21 +120,7 @@ export interface SessionIdWriteContext {
   cookie?: SessionOwnCookie;
 }
 
-/**
- * Cookie settings one session set for itself through `req.session.cookie` (express-session's
- * per-session cookie). Each one given replaces the module's for that session's cookie.
- */
-export interface SessionOwnCookie {
-  /** `true`: a persistent cookie that expires with the session ("remember me"); `false`: a browser-session cookie. */
-  persistent?: boolean;
-  secure?: boolean;
-  httpOnly?: boolean;
-  sameSite?: 'lax' | 'strict' | 'none' | false;
-  domain?: string;
-  path?: string;
-  partitioned?: boolean;
-  priority?: 'low' | 'medium' | 'high';
-}
+export type { SessionOwnCookie } from './session-cookie.types.js';
 
 /**
  * Where the session ID travels: how it is read from a request and written to a response.

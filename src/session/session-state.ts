@@ -1,3 +1,5 @@
+import type { SessionOwnCookie } from './session-cookie.types.js';
+
 /**
  * What the engine keeps of one session beside its data: created by the engine when it loads a
  * session, handed to the {@link Session} it builds, and read back by the engine through
@@ -51,7 +53,7 @@ export interface SessionState {
  * @example { maxAge: 2_592_000_000, since: 1767225600000 } // "remember me" for 30 days
  * @internal
  */
-export interface SessionCookieOverride {
+export interface SessionCookieOverride extends Omit<SessionOwnCookie, 'persistent'> {
   /**
    * This session's lifetime in ms ("remember me"): its idle timeout, its cookie persistent with the
    * session's expiry, and its absolute limit at least `since + maxAge`; `null`: a browser-session
@@ -60,11 +62,4 @@ export interface SessionCookieOverride {
   maxAge?: number | null;
   /** When `maxAge` was set (epoch ms). */
   since?: number;
-  secure?: boolean;
-  httpOnly?: boolean;
-  sameSite?: 'lax' | 'strict' | 'none' | false;
-  domain?: string;
-  path?: string;
-  partitioned?: boolean;
-  priority?: 'low' | 'medium' | 'high';
 }

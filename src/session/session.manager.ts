@@ -26,7 +26,7 @@ import { isClientSideStore } from '../core/client-side-store.interface.js';
 import { COOKIE_KEY, Session, isEmptyPatch, sessionOperations, sessionState, type AnySession, type SessionOperations } from './session.js';
 import type { SessionCookieOverride, SessionState } from './session-state.js';
 import { CookieTransport, checkCookieAttributes } from './transports/cookie.transport.js';
-import type { SessionOwnCookie } from './session-options.interface.js';
+import type { SessionCookieDescription, SessionOwnCookie } from './session-cookie.types.js';
 
 /** Methods that must not change state, and so may go on without a session when the store is down. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -1192,24 +1192,6 @@ function ownCookieOf(own: SessionCookieOverride): SessionOwnCookie {
 
 /** Browsers keep a cookie at most 400 days. */
 const MAX_COOKIE_LIFETIME = 400 * 86_400_000;
-
-/**
- * The session's cookie as `req.session.cookie` shows it (times in epoch ms and ms; `null` for a
- * browser-session cookie).
- * @internal
- */
-export interface SessionCookieDescription {
-  expires: number | null;
-  maxAge: number | null;
-  originalMaxAge: number | null;
-  secure: boolean | 'auto';
-  httpOnly: boolean;
-  sameSite: 'lax' | 'strict' | 'none' | 'auto' | false;
-  domain: string | undefined;
-  path: string;
-  partitioned: boolean;
-  priority: 'low' | 'medium' | 'high' | undefined;
-}
 
 /** The lifetime a session's own cookie settings give it, when well-formed (1 ms to 400 days, set at a known time). */
 function ownLifetime(own: unknown): { maxAge: number; since: number } | undefined {
