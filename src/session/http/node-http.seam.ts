@@ -201,7 +201,8 @@ const AFTER_END: Record<(typeof REFUSED)[number], (this: ServerResponse, ...args
  * behaves as it does over a store that answers at once and cannot change the waiting answer (a
  * Content-Length set now would leave the client waiting for a body that never comes). The headers
  * themselves are not sent early: a write that fails still answers 503. Only responses whose end
- * really waits pay for this (one array, and own properties that {@link allowChanges} takes back).
+ * really waits pay for this (one array, and own properties that {@link allowChanges} points back at
+ * the originals).
  */
 function refuseAfterEnd(res: ServerResponse, state: ResponseHookState): void {
   const own = res as unknown as Record<string, unknown>;
@@ -219,9 +220,11 @@ function allowChanges(res: ServerResponse, state: ResponseHookState): void {
   if (saved === undefined) return;
   state.refused = undefined;
   const own = res as unknown as Record<string, unknown>;
+  const inherited = Object.getPrototypeOf(res) as Record<string, unknown>;
+  // Assigned back rather than deleted: a delete would turn the response into a slow dictionary
+  // object just before Node writes it out.
   REFUSED.forEach((name, index) => {
-    if (saved[index] === undefined) delete own[name];
-    else own[name] = saved[index];
+    own[name] = saved[index] ?? inherited[name];
   });
 }
 
