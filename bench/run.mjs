@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // nest-sessions benchmark: bare Nest vs nest-sessions vs express-session, in memory and (when
-// Redis answers on 127.0.0.1:6379, or with --redis) on Redis, one run.
+// Redis answers on 127.0.0.1:6379, or with --redis) on Redis, one run. With --fastify, the same on
+// Nest-on-Fastify against bare Fastify and @fastify/session; with --compat, nest-sessions through
+// its express-session compatible `req.session`.
 //
 //   npm run bench                       (builds dist/ first, then runs this file)
 //   node bench/run.mjs --rounds 1 --duration 2
@@ -24,8 +26,8 @@ import { noiseGuard, watchServer } from './lib/measure.mjs';
 import { killAll, stopOnSignals } from './lib/processes.mjs';
 import { cleanupRedis, monitorSamples, REDIS_KEY_PREFIX, redisScenarios, redisState, sampleProblems } from './lib/redis.mjs';
 import * as report from './lib/report.mjs';
-import { ALL_SERVERS, BASE_SERVERS, REDIS_SERVERS, startServer, stopServer } from './lib/servers.mjs';
-import { commandsPerRequest, compare, summarise, summariseHeadToHead } from './lib/summary.mjs';
+import { isBare, serverLists, startServer, stopServer } from './lib/servers.mjs';
+import { commandsPerRequest, compare, compareHeadToHead, summarise, summariseHeadToHead } from './lib/summary.mjs';
 
 // Ctrl-C and the like: the servers stop, then the `bench:*` keys are deleted.
 stopOnSignals(cleanupRedis);
@@ -33,12 +35,14 @@ stopOnSignals(cleanupRedis);
 async function main() {
   checkEnvironment();
   const redis = await redisScenarios(redisFlag, config);
-  const names = redis.on ? ALL_SERVERS : BASE_SERVERS;
-  const sessionServers = names.filter((name) => name !== 'bare');
-  const redisCount = redis.on ? REDIS_SERVERS.length : 0;
+  const options = { redisOn: redis.on, fastify: config.fastify, compat: config.compat };
+  const lists = serverLists(options);
+  const names = lists.all;
+  const sessionServers = names.filter((name) => !isBare(name));
+  const groups = load.headToHeadGroups(options);
 
   const machine = machineFacts();
-  report.printHeader(machine, config, load.estimateSeconds(config, redisCount), redis.line);
+  report.printHeader(machine, config, load.estimateSeconds(config, lists, groups.length), redis.line);
 
   const bench = { config, servers: {}, cookies: {}, writesSent: {}, problems: [] };
   try {
@@ -49,9 +53,8 @@ async function main() {
     }
     for (const name of names) await load.prepare(bench, name);
 
-    const guard = noiseGuard(config.noise, load.plannedRuns(config, redisCount));
-    const { runs, discarded } = await load.sequentialRounds(bench, guard, redis.on);
-    const groups = load.headToHeadGroups(redis.on);
+    const guard = noiseGuard(config.noise, load.plannedRuns(config, lists));
+    const { runs, discarded } = await load.sequentialRounds(bench, guard, lists);
     const h2hRuns = await load.headToHeadRounds(bench, guard, groups);
 
     // Which commands one request sends, watched with MONITOR (after the measured runs: it slows Redis).
@@ -67,6 +70,28 @@ async function main() {
     report.printTargets(summary);
     const h2h = config.h2hRounds > 0 ? summariseHeadToHead(h2hRuns, groups) : {};
     if (config.h2hRounds > 0) report.printHeadToHead(h2h, groups, config);
+    let fastifyPairs;
+    if (config.fastify) {
+      // nest-sessions against @fastify/session, paired within a round (or a head-to-head run).
+      fastifyPairs = {
+        rounds: {
+          memory: compare(runs, 'fastify-nest-sessions', 'fastify-session'),
+          redis: redis.on ? compare(runs, 'fastify-nest-sessions-redis', 'fastify-session-redis') : undefined,
+        },
+        h2h: {
+          memory: config.h2hRounds > 0 ? compareHeadToHead(h2hRuns, 'fastify', 'fastify-nest-sessions', 'fastify-session') : undefined,
+        },
+      };
+      report.printFastify(summary, h2h, fastifyPairs);
+    }
+    let compatPairs;
+    if (config.compat) {
+      compatPairs = {
+        rounds: compare(runs, 'nest-sessions-compat', 'nest-sessions'),
+        h2h: config.h2hRounds > 0 ? compareHeadToHead(h2hRuns, 'compat', 'nest-sessions-compat', 'nest-sessions') : undefined,
+      };
+      report.printCompat(summary, h2h, compatPairs);
+    }
     let redisReport;
     if (redis.on) {
       const pair = compare(runs, 'nest-sessions-redis', 'express-session-redis');
@@ -77,7 +102,20 @@ async function main() {
     }
     report.printNoise(runs, discarded, guard.waitedMs, config);
     report.printWarnings(bench.problems);
-    report.printJson({ machine, config, summary, shared, writeSession, redis: redisReport ?? null, h2h, runs, h2hRuns, discarded });
+    report.printJson({
+      machine,
+      config,
+      summary,
+      shared,
+      writeSession,
+      redis: redisReport ?? null,
+      h2h,
+      fastify: fastifyPairs ?? null,
+      compat: compatPairs ?? null,
+      runs,
+      h2hRuns,
+      discarded,
+    });
   } finally {
     await Promise.all(Object.values(bench.servers).map(stopServer));
     killAll('SIGKILL');

@@ -14,13 +14,15 @@ const { values: argv } = parseArgs({
     redis: { type: 'boolean' },
     'redis-rounds': { type: 'string' },
     'h2h-rounds': { type: 'string' },
+    fastify: { type: 'boolean', default: false },
+    compat: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   allowNegative: true,
 });
 if (argv.help) {
   console.log(`usage: node bench/run.mjs [--rounds 5] [--duration 5] [--connections 50] [--writes 5000] [--warmup 2] [--noise 10]
-                         [--redis | --no-redis] [--redis-rounds 3]
+                         [--redis | --no-redis] [--redis-rounds 3] [--h2h-rounds N] [--fastify] [--compat]
   --rounds       measured rounds; medians are reported            (default 5)
   --duration     seconds per server per scenario per round        (default 5)
   --connections  autocannon connections                            (default 50)
@@ -38,7 +40,14 @@ if (argv.help) {
                  (default: the smaller of 3 and --rounds)
   --h2h-rounds   head-to-head rounds after the others: the servers of a group (bare, nest-sessions,
                  express-session; then the two Redis servers) under load at the same time on the same
-                 core, --duration s per scenario (default: --rounds; 0 = none)`);
+                 core, --duration s per scenario (default: --rounds; 0 = none)
+  --fastify      add the Fastify servers (fastify-bare, fastify-nest-sessions, fastify-session; with
+                 Redis fastify-nest-sessions-redis and fastify-session-redis): Nest-on-Fastify, ratios
+                 to fastify-bare, and their own head-to-head groups (about +4.5 min; +2.5 min more
+                 with Redis)
+  --compat       add nest-sessions-compat: nest-sessions (memory, Express) through the express-session
+                 compatible req.session, in the rounds and in a head-to-head group of its own with bare
+                 and nest-sessions (about +2 min)`);
   process.exit(0);
 }
 const positiveInt = (name, min = 1) => {
@@ -53,6 +62,8 @@ export const config = {
   writes: positiveInt('writes'),
   warmup: positiveInt('warmup', 0),
   noise: positiveInt('noise', 0),
+  fastify: argv.fastify,
+  compat: argv.compat,
 };
 config.h2hRounds = argv['h2h-rounds'] === undefined ? config.rounds : positiveInt('h2h-rounds', 0);
 config.redisRounds = argv['redis-rounds'] === undefined ? Math.min(3, config.rounds) : positiveInt('redis-rounds');

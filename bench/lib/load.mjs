@@ -11,7 +11,22 @@ import { CLOCK_TICKS, foreignProbe, foreignShare, redisShare, usageBefore, usage
 import { track } from './processes.mjs';
 import { redisDelta, redisSnapshot, totalOf } from './redis.mjs';
 import { fmt } from './report.mjs';
-import { BASE_SERVERS, benchDir, call, isRedisServer, LOAD_CPU, preflight, REDIS_SERVERS, root, SCENARIOS, seed } from './servers.mjs';
+import {
+  bareOf,
+  BASE_SERVERS,
+  benchDir,
+  call,
+  COMPAT_SERVERS,
+  FASTIFY_REDIS_SERVERS,
+  FASTIFY_SERVERS,
+  isRedisServer,
+  LOAD_CPU,
+  preflight,
+  REDIS_SERVERS,
+  root,
+  SCENARIOS,
+  seed,
+} from './servers.mjs';
 
 /** One autocannon run (bench/load.mjs) with `options`; resolves with the JSON line it prints. */
 export function runLoad(options) {
@@ -58,21 +73,22 @@ function checkRun(bench, label, run) {
   }
 }
 
-/** The runs of the sequential rounds (the noise guard may repeat a tenth of them). */
-export const plannedRuns = (config, redisCount) =>
-  Object.keys(SCENARIOS).length * (BASE_SERVERS.length * config.rounds + redisCount * config.redisRounds);
+/** The runs of the sequential rounds (the noise guard may repeat a tenth of them); `lists` from servers.mjs's serverLists. */
+export const plannedRuns = (config, lists) =>
+  Object.keys(SCENARIOS).length * (lists.memory.length * config.rounds + lists.redis.length * config.redisRounds);
 
-/** About how long the whole benchmark takes, in seconds, with `redisCount` Redis servers. */
-export function estimateSeconds(config, redisCount) {
+/** About how long the whole benchmark takes, in seconds, with the servers of `lists` and `groupCount` head-to-head groups. */
+export function estimateSeconds(config, lists, groupCount) {
   const scenarioCount = Object.keys(SCENARIOS).length;
+  const redisCount = lists.redis.length;
   // Each run also spends time starting autocannon and pausing (the `+ 1`; `+ 1.5` for a Redis
   // server, with its counter snapshots); the noise guard's waiting and repeats are not included.
   return (
-    scenarioCount * BASE_SERVERS.length * (config.rounds * (config.duration + 1) + config.warmup + 0.7) +
+    scenarioCount * lists.memory.length * (config.rounds * (config.duration + 1) + config.warmup + 0.7) +
     scenarioCount * redisCount * (config.redisRounds * (config.duration + 1.5) + config.warmup + 0.7 + 1) +
     10 +
     3 * redisCount +
-    config.h2hRounds * scenarioCount * (redisCount ? 2 : 1) * (config.duration + 1.5)
+    config.h2hRounds * scenarioCount * groupCount * (config.duration + 1.5)
   );
 }
 
@@ -93,17 +109,16 @@ export async function prepare(bench, name) {
 
 /**
  * The sequential rounds: for each round, for each scenario, each server alone for --duration s, in
- * an order rotated each round; the Redis servers (with `redisOn`) only in the first --redis-rounds.
+ * an order rotated each round; the Redis servers (`lists.redis`) only in the first --redis-rounds.
  * `guard` (measure.mjs's noiseGuard) pauses before each run and may have a noisy one repeated.
  * Resolves `{ runs, discarded }`: the runs kept, and the attempts dropped for a quieter one.
  */
-export async function sequentialRounds(bench, guard, redisOn) {
+export async function sequentialRounds(bench, guard, lists) {
   const { config } = bench;
-  const all = redisOn ? [...BASE_SERVERS, ...REDIS_SERVERS] : BASE_SERVERS;
   const runs = [];
   const discarded = [];
   for (let round = 0; round < config.rounds; round++) {
-    const order = rotate(round < config.redisRounds ? all : BASE_SERVERS, round);
+    const order = rotate(round < config.redisRounds ? lists.all : lists.memory, round);
     for (const scenario of Object.keys(SCENARIOS)) {
       for (const name of order) {
         let run;
@@ -165,10 +180,18 @@ async function soloRun(bench, name, scenario, attempt) {
 // machine does during the run (a neighbour, the hypervisor, a slow second) happens to all of
 // them alike. Each gets its own autocannon process (all on the load CPU) with --connections.
 
-/** The head-to-head groups, each with the server its ratios are to. */
-export function headToHeadGroups(redisOn) {
+/**
+ * The head-to-head groups, each with the server its ratios are to: Express against bare; Redis
+ * against express-session-redis; with --compat, bare, nest-sessions and nest-sessions-compat (a group
+ * of its own, so the Express group's figures are the same with or without it); with --fastify, the
+ * Fastify servers against fastify-bare and, with Redis, against fastify-session-redis.
+ */
+export function headToHeadGroups({ redisOn, fastify, compat }) {
   const groups = [{ name: 'memory', servers: BASE_SERVERS, reference: 'bare' }];
   if (redisOn) groups.push({ name: 'redis', servers: REDIS_SERVERS, reference: 'express-session-redis' });
+  if (compat) groups.push({ name: 'compat', servers: ['bare', 'nest-sessions', ...COMPAT_SERVERS], reference: 'bare' });
+  if (fastify) groups.push({ name: 'fastify', servers: FASTIFY_SERVERS, reference: bareOf(FASTIFY_SERVERS[0]) });
+  if (fastify && redisOn) groups.push({ name: 'fastify-redis', servers: FASTIFY_REDIS_SERVERS, reference: 'fastify-session-redis' });
   return groups;
 }
 
@@ -188,7 +211,7 @@ export async function headToHeadRounds(bench, guard, groups) {
         const results = await Promise.all(
           names.map((name) => drive(bench, name, scenario, cookies[name][scenario], { duration: config.duration })),
         );
-        const foreign = foreignShare(foreignBefore, foreignProbe(), group.name === 'redis');
+        const foreign = foreignShare(foreignBefore, foreignProbe(), group.servers.some(isRedisServer));
         const line = [];
         for (const [i, name] of names.entries()) {
           const result = results[i];

@@ -27,7 +27,19 @@ function git(...args) {
   return out.status === 0 ? out.stdout.trim() : undefined;
 }
 
-const PACKAGES = ['@nestjs/core', 'express', 'express-session', 'autocannon', 'ioredis', 'redis', 'connect-redis'];
+const PACKAGES = [
+  '@nestjs/core',
+  'express',
+  'express-session',
+  'autocannon',
+  'ioredis',
+  'redis',
+  'connect-redis',
+  '@nestjs/platform-fastify',
+  'fastify',
+  '@fastify/session',
+  '@fastify/cookie',
+];
 
 export function machineFacts() {
   const cpus = os.cpus();

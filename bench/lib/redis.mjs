@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fail } from './processes.mjs';
-import { call, REDIS_SERVERS, SCENARIOS } from './servers.mjs';
+import { call, FASTIFY_REDIS_SERVERS, REDIS_SERVERS, SCENARIOS } from './servers.mjs';
 
 const REDIS_HOST = '127.0.0.1';
 const REDIS_PORT = 6379;
@@ -39,7 +39,7 @@ export async function redisScenarios(flag, config) {
     line:
       `Redis scenarios: on (Redis ${redisState.version} at ${REDIS_HOST}:${REDIS_PORT}, ` +
       `${redisState.pid === undefined ? 'its process not visible here' : `pid ${redisState.pid}, not pinned: it shares the CPUs with the server and autocannon`}); ` +
-      `${REDIS_SERVERS.join(' and ')} in rounds 1-${config.redisRounds} of ${config.rounds}` +
+      `${[...REDIS_SERVERS, ...(config.fastify ? FASTIFY_REDIS_SERVERS : [])].join(', ')} in rounds 1-${config.redisRounds} of ${config.rounds}` +
       (others
         ? `\nnote: ${others} other client(s) connected to Redis; commands they send during a run would be counted in commands/request`
         : ''),

@@ -1,7 +1,7 @@
 // What run.mjs prints on stdout: the machine facts, the table, the session checks, the targets (met
 // or MISSED), the head-to-head and Redis lines, the noise line and the BENCH_JSON line.
 import { MONITOR_SAMPLE } from './redis.mjs';
-import { ALL_SERVERS, isRedisServer, LOAD_CPU, REDIS_SERVERS, SCENARIOS, SERVER_CPU } from './servers.mjs';
+import { ALL_SERVERS, isBare, isRedisServer, LOAD_CPU, REDIS_SERVERS, SCENARIOS, SERVER_CPU } from './servers.mjs';
 import { median } from './summary.mjs';
 
 export const fmt = (value, digits) => (Number.isFinite(value) ? value.toFixed(digits) : '-');
@@ -43,7 +43,7 @@ export function printHeader(machine, config, estimate, redisLine) {
 export function printRounds(summary, config, redisOn) {
   console.log('');
   const header =
-    `${pad('scenario', 10)}${pad('server', 23)}${padLeft('req/s', 9)}${padLeft('x bare', 9)}${padLeft('p99 ms', 9)}${padLeft('x bare', 9)}` +
+    `${pad('scenario', 10)}${pad('server', 29)}${padLeft('req/s', 9)}${padLeft('x bare', 9)}${padLeft('p99 ms', 9)}${padLeft('x bare', 9)}` +
     `${padLeft('cpu µs/req', 12)}${padLeft('x bare', 9)}   x bare min-max of rounds: req/s, cpu`;
   console.log(header);
   console.log('-'.repeat(header.length));
@@ -51,16 +51,16 @@ export function printRounds(summary, config, redisOn) {
     for (const server of ALL_SERVERS) {
       const s = summary[scenario][server];
       if (!s) continue;
-      const isBare = server === 'bare';
+      const bare = isBare(server);
       console.log(
-        `${pad(scenario, 10)}${pad(server, 23)}${padLeft(fmt(s.rps, 0), 9)}${padLeft(isBare ? '' : fmt(s.rpsRatio, 2), 9)}${padLeft(fmt(s.p99, 2), 9)}${padLeft(isBare ? '' : fmt(s.p99Ratio, 2), 9)}` +
-          `${padLeft(fmt(s.cpuUs, 1), 12)}${padLeft(isBare ? '' : fmt(s.cpuRatio, 2), 9)}   ` +
-          `${isBare ? '' : `${span(s.rpsRatioRange)}, ${span(s.cpuRatioRange)}`}${isRedisServer(server) ? `  (${s.rounds} round(s); Redis used ${fmt(s.redisCpu * 100, 0)}% of a CPU)` : ''}`,
+        `${pad(scenario, 10)}${pad(server, 29)}${padLeft(fmt(s.rps, 0), 9)}${padLeft(bare ? '' : fmt(s.rpsRatio, 2), 9)}${padLeft(fmt(s.p99, 2), 9)}${padLeft(bare ? '' : fmt(s.p99Ratio, 2), 9)}` +
+          `${padLeft(fmt(s.cpuUs, 1), 12)}${padLeft(bare ? '' : fmt(s.cpuRatio, 2), 9)}   ` +
+          `${bare ? '' : `${span(s.rpsRatioRange)}, ${span(s.cpuRatioRange)}`}${isRedisServer(server) ? `  (${s.rounds} round(s); Redis used ${fmt(s.redisCpu * 100, 0)}% of a CPU)` : ''}`,
       );
     }
   }
   console.log(
-    `(medians of ${config.rounds} round(s)${redisOn ? `, ${config.redisRounds} for the Redis servers` : ''}; "x bare" = median of the per-round ratios to bare, for cpu bare's µs/req over the server's (above 1 = cheaper than bare); ` +
+    `(medians of ${config.rounds} round(s)${redisOn ? `, ${config.redisRounds} for the Redis servers` : ''}; "x bare" = median of the per-round ratios to bare${config.fastify ? ' (for the fastify-* servers: to fastify-bare)' : ''}, for cpu bare's µs/req over the server's (above 1 = cheaper than bare); ` +
       `p99 from exact response times; cpu = the server process's utime+stime / requests it received${redisOn ? ", Redis's own CPU not included" : ''})`,
   );
 }
@@ -110,7 +110,7 @@ export function printHeadToHead(h2h, groups, config) {
         });
       const ref = h2h[group.name][scenario][group.reference];
       console.log(
-        `  ${pad(scenario, 6)} vs ${group.reference} (${fmt(ref.rps, 0)} req/s, ${fmt(ref.cpuUs, 1)} µs/req, share ${fmt(ref.cpuShare * 100, 0)}%): ${entries.join('; ')}`,
+        `  ${pad(scenario, 6)} vs ${group.reference}${group.name === 'compat' ? ' (compat group)' : ''} (${fmt(ref.rps, 0)} req/s, ${fmt(ref.cpuUs, 1)} µs/req, share ${fmt(ref.cpuShare * 100, 0)}%): ${entries.join('; ')}`,
       );
     }
   }
@@ -128,6 +128,66 @@ export function printHeadToHead(h2h, groups, config) {
             .join('; ')
         : ''),
   );
+}
+
+/** nest-sessions on Fastify (issue 11): against bare Fastify with the memory store, and against @fastify/session on every path. */
+const FASTIFY_BARE_TARGETS = { read: 0.75, write: 0.7 };
+const FASTIFY_PEER_TARGET = 1.5;
+/** `0.81 [0.78-0.84]`: a ratio's median and its min-max. */
+const withRange = (x, unit = '') => `${fmt(x.ratio, 2)}${unit} [${span(x.range)}]`;
+/** req/s and cpu/req of `x` (a `compare` or summary entry) against at least `target`. */
+const bothMeet = (x, target, unit = '') =>
+  `req/s ${meets(x.rpsRatio, target, unit)} [${span(x.rpsRatioRange)}], cpu/req ${meets(x.cpuRatio, target, unit)} [${span(x.cpuRatioRange)}]`;
+
+/**
+ * The Fastify servers' targets (reported, not asserted), in the sequential rounds and head-to-head:
+ * fastify-nest-sessions against fastify-bare, and each nest-sessions server against its
+ * @fastify/session peer. `pairs`: `{ rounds: { memory, redis }, h2h: { memory, redis } }`, each a
+ * `compare` result (undefined when not run).
+ */
+export function printFastify(summary, h2h, pairs) {
+  const ns = (sc) => summary[sc]['fastify-nest-sessions'];
+  const vsBareF = (sc) => `${sc} >= ${FASTIFY_BARE_TARGETS[sc].toFixed(2)}x fastify-bare`;
+  const peer = (pair, label) =>
+    pair
+      ? `; ${label} >= ${FASTIFY_PEER_TARGET}x ${label.includes('redis') ? 'fastify-session-redis' : 'fastify-session'}: ${scenarios.map((sc) => `${sc} ${bothMeet(pair[sc], FASTIFY_PEER_TARGET, 'x')}`).join('; ')}`
+      : '';
+  console.log(
+    `Fastify targets (rounds): ${scenarios.map((sc) => `${vsBareF(sc)}: ${bothMeet(ns(sc), FASTIFY_BARE_TARGETS[sc])}`).join('; ')}` +
+      peer(pairs.rounds.memory, 'fastify-nest-sessions') +
+      peer(pairs.rounds.redis, 'fastify-nest-sessions-redis'),
+  );
+  if (!h2h.fastify) return;
+  const nsH = (sc) => h2h.fastify[sc]['fastify-nest-sessions'];
+  const redisH =
+    h2h['fastify-redis'] && Object.fromEntries(scenarios.map((sc) => [sc, h2h['fastify-redis'][sc]['fastify-nest-sessions-redis']]));
+  console.log(
+    `Fastify targets, head-to-head: ${scenarios.map((sc) => `${vsBareF(sc)}: ${bothMeet(nsH(sc), FASTIFY_BARE_TARGETS[sc])}`).join('; ')}` +
+      peer(pairs.h2h.memory, 'fastify-nest-sessions') +
+      peer(redisH, 'fastify-nest-sessions-redis'),
+  );
+}
+
+/**
+ * nest-sessions-compat (issue 16, no target): `req.session` through the express-session view,
+ * against bare and against nest-sessions' `@Session()` route, in the rounds and head-to-head.
+ */
+export function printCompat(summary, h2h, pairs) {
+  const line = (vsBareOf, pair) =>
+    scenarios
+      .map(
+        (sc) =>
+          `${sc}: x bare req/s ${withRange({ ratio: vsBareOf(sc).rpsRatio, range: vsBareOf(sc).rpsRatioRange })}, cpu/req ${withRange({ ratio: vsBareOf(sc).cpuRatio, range: vsBareOf(sc).cpuRatioRange })}; ` +
+          `x nest-sessions req/s ${withRange({ ratio: pair[sc].rpsRatio, range: pair[sc].rpsRatioRange })}, cpu/req ${withRange({ ratio: pair[sc].cpuRatio, range: pair[sc].cpuRatioRange })}`,
+      )
+      .join('; ');
+  console.log(
+    `compat view (nest-sessions-compat: req.session instead of @Session(), memory, Express), rounds: ${line((sc) => summary[sc]['nest-sessions-compat'], pairs.rounds)}`,
+  );
+  if (pairs.h2h)
+    console.log(
+      `compat view, head-to-head (its own group: bare, nest-sessions, nest-sessions-compat): ${line((sc) => h2h.compat[sc]['nest-sessions-compat'], pairs.h2h)}`,
+    );
 }
 
 /** `<0.01` for a rate that is not zero but rounds to it. */

@@ -12,8 +12,28 @@ export const root = path.resolve(benchDir, '..');
 
 export const BASE_SERVERS = ['bare', 'nest-sessions', 'express-session'];
 export const REDIS_SERVERS = ['nest-sessions-redis', 'express-session-redis'];
-export const ALL_SERVERS = [...BASE_SERVERS, ...REDIS_SERVERS];
-export const isRedisServer = (name) => REDIS_SERVERS.includes(name);
+/** With --compat: nest-sessions (memory, Express) through its express-session compatible `req.session`. */
+export const COMPAT_SERVERS = ['nest-sessions-compat'];
+/** With --fastify: the same on Nest-on-Fastify, against bare Fastify and @fastify/session. */
+export const FASTIFY_SERVERS = ['fastify-bare', 'fastify-nest-sessions', 'fastify-session'];
+export const FASTIFY_REDIS_SERVERS = ['fastify-nest-sessions-redis', 'fastify-session-redis'];
+/** Every server, in the order of the table. */
+export const ALL_SERVERS = [...BASE_SERVERS, ...COMPAT_SERVERS, ...REDIS_SERVERS, ...FASTIFY_SERVERS, ...FASTIFY_REDIS_SERVERS];
+export const isRedisServer = (name) => REDIS_SERVERS.includes(name) || FASTIFY_REDIS_SERVERS.includes(name);
+export const isFastifyServer = (name) => name.startsWith('fastify-');
+/** The server without sessions that `name`'s "x bare" ratios are to: `bare`, or `fastify-bare` for a Fastify server. */
+export const bareOf = (name) => (isFastifyServer(name) ? 'fastify-bare' : 'bare');
+export const isBare = (name) => bareOf(name) === name;
+
+/**
+ * The servers of a run: `memory` (driven in every round) and `redis` (in the first --redis-rounds),
+ * from the options: the Express ones always, `--compat`'s and `--fastify`'s when asked for.
+ */
+export function serverLists({ redisOn, fastify, compat }) {
+  const memory = [...BASE_SERVERS, ...(compat ? COMPAT_SERVERS : []), ...(fastify ? FASTIFY_SERVERS : [])];
+  const redis = redisOn ? [...REDIS_SERVERS, ...(fastify ? FASTIFY_REDIS_SERVERS : [])] : [];
+  return { memory, redis, all: [...memory, ...redis] };
+}
 
 export const SCENARIOS = {
   read: { method: 'GET', path: '/read' },
@@ -150,7 +170,7 @@ export async function seed(server) {
   const res = await fetch(`${server.url}/seed`);
   await res.text();
   if (res.status !== 200) throw new Error(`${server.name}: GET /seed answered ${res.status}`);
-  if (server.name === 'bare') return BARE_COOKIE;
+  if (isBare(server.name)) return BARE_COOKIE;
   const cookie = res.headers.getSetCookie()[0]?.split(';')[0];
   if (!cookie) throw new Error(`${server.name}: GET /seed set no cookie`);
   return cookie;
@@ -169,7 +189,7 @@ export async function call(server, scenario, cookie) {
 export async function preflight(server, cookies) {
   const read = await call(server, 'read', cookies.read);
   if (read.body.count !== 0) throw new Error(`${server.name}: the seeded session reads count=${read.body.count}, expected 0`);
-  if (server.name === 'bare') return;
+  if (isBare(server.name)) return;
   const write = await call(server, 'write', cookies.write);
   const again = await call(server, 'read', cookies.write);
   if (write.body.count !== 1 || again.body.count !== 1) {

@@ -1,6 +1,6 @@
 // From runs to figures: medians across rounds, and ratios paired within a round (same minutes,
 // same machine state) before their median is taken.
-import { ALL_SERVERS, isRedisServer, REDIS_SERVERS, SCENARIOS } from './servers.mjs';
+import { ALL_SERVERS, bareOf, isRedisServer, REDIS_SERVERS, SCENARIOS } from './servers.mjs';
 
 export function median(values) {
   const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
@@ -32,7 +32,10 @@ function pairedRatios(runs, scenario, server, reference) {
   return { rps, p99, cpu };
 }
 
-/** The sequential rounds, per scenario and server: medians across rounds, and the medians (and ranges) of the per-round ratios to bare. */
+/**
+ * The sequential rounds, per scenario and server: medians across rounds, and the medians (and
+ * ranges) of the per-round ratios to the server's bare app (`bare`, or `fastify-bare` for a Fastify server).
+ */
 export function summarise(runs) {
   const summary = {};
   for (const scenario of Object.keys(SCENARIOS)) {
@@ -40,7 +43,7 @@ export function summarise(runs) {
     for (const server of ALL_SERVERS) {
       const mine = runs.filter((r) => r.scenario === scenario && r.server === server);
       if (mine.length === 0) continue;
-      const ratios = pairedRatios(runs, scenario, server, 'bare');
+      const ratios = pairedRatios(runs, scenario, server, bareOf(server));
       summary[scenario][server] = {
         rounds: mine.length,
         rps: medianOf(mine, 'rps'),
@@ -107,6 +110,14 @@ export function compare(runs, a, b) {
   }
   return result;
 }
+
+/** `a` against `b` in the head-to-head runs of group `group` (both must be in it), like `compare`. */
+export const compareHeadToHead = (h2hRuns, group, a, b) =>
+  compare(
+    h2hRuns.filter((r) => r.group === group),
+    a,
+    b,
+  );
 
 /**
  * Commands per request for each Redis server and scenario: the commandstats deltas of all its kept

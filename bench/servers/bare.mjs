@@ -1,27 +1,9 @@
-// `bare`: the same routes as the session servers, no sessions at all.
-import { Controller, Get, HttpCode, Module, Post } from '@nestjs/common';
-import { decorateMethod, serve } from './common.mjs';
-
-let counter = 0;
-
-class BenchController {
-  seed() {
-    return { count: 0 };
-  }
-  read() {
-    return { count: 0 };
-  }
-  write() {
-    counter += 1;
-    return { count: counter };
-  }
-}
-decorateMethod(BenchController, 'seed', Get('seed'));
-decorateMethod(BenchController, 'read', Get('read'));
-decorateMethod(BenchController, 'write', Post('write'), HttpCode(200));
-Controller()(BenchController);
+// `bare`: the same routes as the session servers, no sessions at all (Nest on Express).
+import { Module } from '@nestjs/common';
+import { BareController } from './bare-controller.mjs';
+import { serve } from './common.mjs';
 
 class AppModule {}
-Module({ controllers: [BenchController] })(AppModule);
+Module({ controllers: [BareController] })(AppModule);
 
 await serve(AppModule);

@@ -17,13 +17,16 @@ export function decorateMethod(Class, name, ...decorators) {
 export const param = (index, decorator) => (target, key) => decorator(target, key, index);
 
 /**
- * Start `AppModule` on a random loopback port and announce `{ ready, port }` on stdout.
+ * Start `AppModule` on a random loopback port and announce `{ ready, port }` on stdout: on Express,
+ * or on `adapter` when given (a `FastifyAdapter`, see fastify.mjs); `configure(app)` may be async.
  * The process closes the app and exits on SIGTERM/SIGINT, and, with BENCH_WATCH_STDIN=1, when its
  * stdin ends (the driver's pipe closes), so a crashed driver never leaves servers behind. A clean exit also lets `--cpu-prof` write its file.
  */
-export async function serve(AppModule, configure) {
-  const app = await NestFactory.create(AppModule, { logger: false });
-  if (configure) configure(app);
+export async function serve(AppModule, configure, adapter) {
+  const app = adapter
+    ? await NestFactory.create(AppModule, adapter, { logger: false })
+    : await NestFactory.create(AppModule, { logger: false });
+  if (configure) await configure(app);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address();
   // With BENCH_COUNT_REQUESTS=1 (set by run.mjs for every server: the divisor of its CPU-per-request and
