@@ -678,16 +678,6 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   }
 
   /**
-   * Cookie expiry of a session (epoch ms and ms left; `undefined` for browser-session cookies), for
-   * `req.session.cookie`: the absolute deadline, or with `rolling` the idle deadline the cookie is
-   * re-sent with.
-   */
-  describe(session: AnySession): { expires: number | undefined; maxAge: number | undefined } {
-    const { expires, maxAge } = this.describeCookie(session);
-    return { expires: expires ?? undefined, maxAge: maxAge ?? undefined };
-  }
-
-  /**
    * When a persistent cookie written now expires: the absolute deadline, or with `rolling` the idle
    * deadline; for a session given its own lifetime (`req.session.cookie.maxAge`), the session's
    * expiry, as express-session writes it.

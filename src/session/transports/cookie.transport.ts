@@ -99,17 +99,8 @@ export class CookieTransport implements SessionIdTransport {
     let sameSite = cookie.sameSite;
     // express-session's 'auto': cross-site on HTTPS, the browser's own default otherwise.
     if (sameSite === 'auto') sameSite = (cookie.secure === 'auto' ? secure : this.isSecureRequest(req)) ? 'none' : 'lax';
-    // Browsers refuse SameSite=None and Partitioned without Secure; with secure: 'auto' over plain
-    // HTTP (local development) the cookie falls back to the browser's default instead of vanishing.
-    const attributes: CookieAttributes = {
-      path,
-      domain,
-      httpOnly,
-      secure,
-      sameSite: sameSite === 'none' && !secure ? false : sameSite,
-      partitioned: partitioned && secure,
-      priority,
-    };
+    const attributes: CookieAttributes = { path, domain, httpOnly, secure, sameSite, partitioned, priority };
+    keepBrowserRules(attributes);
     if (expiresAt === null) return { ...attributes, expires: 0, maxAge: 0 };
     return persistent ? { ...attributes, expires: expiresAt, maxAge: (expiresAt - Date.now()) / 1000 } : attributes;
   }
@@ -212,8 +203,7 @@ const OWN_ATTRIBUTES = ['secure', 'httpOnly', 'sameSite', 'domain', 'path', 'par
 
 /**
  * Lay a session's own cookie settings over the module's `attributes` (of a cookie that lives until
- * `expiresAt`, or clears it: `null`), keeping the rules browsers enforce: no SameSite=None and no
- * Partitioned without Secure.
+ * `expiresAt`, or clears it: `null`), keeping the rules browsers enforce (see {@link keepBrowserRules}).
  */
 function applyOwnCookie(attributes: CookieAttributes, own: SessionOwnCookie, expiresAt: number | null): void {
   for (const key of OWN_ATTRIBUTES) if (own[key] !== undefined) (attributes as Record<string, unknown>)[key] = own[key];
@@ -221,6 +211,14 @@ function applyOwnCookie(attributes: CookieAttributes, own: SessionOwnCookie, exp
     attributes.expires = own.persistent ? expiresAt : undefined;
     attributes.maxAge = own.persistent ? (expiresAt - Date.now()) / 1000 : undefined;
   }
+  keepBrowserRules(attributes);
+}
+
+/**
+ * Browsers refuse SameSite=None and Partitioned without Secure: such a cookie falls back to the
+ * browser's default instead of vanishing (secure: 'auto' over plain HTTP in local development).
+ */
+function keepBrowserRules(attributes: CookieAttributes): void {
   if (attributes.sameSite === 'none' && !attributes.secure) attributes.sameSite = false;
   if (!attributes.secure) attributes.partitioned = false;
 }
