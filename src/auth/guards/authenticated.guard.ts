@@ -1,5 +1,6 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { toGatewayException } from '../../session/gateway-exception.js';
 import { getRequestFromContext, getSessionFromContext } from '../../session/session-context.util.js';
 import type { AnySession } from '../../session/session.js';
 import { IS_PUBLIC_KEY } from '../auth.constants.js';
@@ -11,7 +12,8 @@ import { LoginRedirectException } from '../login-redirect.exception.js';
 /**
  * Requires a login with any configured provider. A browser navigation without one is redirected
  * (303) to the login route with `returnTo` set to the page it asked for; an API request (JSON,
- * XHR, not a GET) and non-HTTP contexts get 401 (`AUTH_LOGIN_REQUIRED`). Routes marked `@Public()`
+ * XHR, not a GET) and non-HTTP contexts get 401 (`AUTH_LOGIN_REQUIRED`); on a WebSocket gateway the
+ * client gets an `exception` event `{ status: 'error', code, message }` (see `toGatewayException`). Routes marked `@Public()`
  * pass, so it can guard a whole app (`globalGuard: true`).
  *
  * Extend it and override {@link AuthenticatedGuard.isAllowed} for further checks, or
@@ -32,9 +34,14 @@ export class AuthenticatedGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (this.isPublic(context)) return true;
-    const session = getSessionFromContext<AnySession>(context);
-    if (!this.auth.isAuthenticated(session)) this.denyLogin(context);
-    return this.isAllowed(context, session);
+    try {
+      const session = getSessionFromContext<AnySession>(context);
+      if (!this.auth.isAuthenticated(session)) this.denyLogin(context);
+      return await this.isAllowed(context, session);
+    } catch (error) {
+      // A gateway's client would otherwise get "Internal server error" instead of the refusal's code.
+      throw context.getType() === 'ws' ? await toGatewayException(error) : error;
+    }
   }
 
   /** Whether the route or its controller is marked `@Public()`. */
