@@ -19,6 +19,8 @@ interface ViewHost {
    * `onError` and fails the response with it, unless the response is answered already or ending.
    */
   callbackFailed(session: AnySession, error: SessionError): void;
+  /** `destroy()` was called: `req.session` reads `undefined` from now on in this request, as in express-session. */
+  hideView(session: AnySession): void;
 }
 
 /**
@@ -34,7 +36,9 @@ interface ViewHost {
  *   `Object.keys(req.session)` lists `cookie` first, then the data keys, and
  *   `JSON.stringify(req.session)` includes it, as express-session's do.
  * - `save(cb)` writes even when nothing changed; `reload(cb)` of a session the store no longer has
- *   calls back with a `SessionError` coded `SESSION_LOST`; `touch()` moves the expiry.
+ *   calls back with a `SessionError` coded `SESSION_LOST`; `touch()` moves the expiry;
+ *   after `destroy(cb)`, `req.session` is `undefined` for the rest of the request (the view and
+ *   `@Session()` stay usable).
  *
  * - Assigning or deleting `id`, `cookie` or a method, or assigning a symbol key, throws a
  *   `SessionError` coded `SESSION_READ_ONLY` whose message says what to do instead.
@@ -86,6 +90,7 @@ class ViewTarget {
 
   destroy(cb?: Callback) {
     settle(this, 'destroy', this.session.destroy(), cb);
+    this.host.hideView(this.session);
     return this.view;
   }
 

@@ -35,6 +35,7 @@ function loaded(data: Record<string, string>, reserved?: string[]): AnySession {
     degraded: false,
     touchRequested: false,
     saveRequested: false,
+    written: false,
     cookie: undefined,
     binding: undefined,
   };
@@ -66,6 +67,7 @@ const host = {
   callbackFailed: (_session: unknown, error: Error) => {
     throw error;
   },
+  hideView: () => undefined,
 };
 
 describe('Session reads own data only', () => {

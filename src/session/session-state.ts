@@ -38,6 +38,11 @@ export interface SessionState {
    */
   saveRequested: boolean;
   /**
+   * The store was written for this session during this request (`save()`, or a write the request
+   * made already): the end of the request writes only what changed since, never one more touch.
+   */
+  written: boolean;
+  /**
    * The session's own cookie settings (`req.session.cookie.*`), decoded from the session's
    * `__cookie` key on first use: `undefined` until read, `null` when it has none.
    */

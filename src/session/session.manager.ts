@@ -74,6 +74,8 @@ export class SessionBinding implements ResponseListener {
   dropped: 'destroyed' | 'kept' | undefined = undefined;
   /** `req.session.cookie` was changed in this request: the cookie is issued again with it. */
   cookieChanged = false;
+  /** When this request gave the session a lifetime of its own (`req.session.cookie.maxAge`/`expires`): its expiry counts from then. */
+  lifetimeSetAt: number | undefined = undefined;
 
   constructor(
     readonly req: IncomingMessage,
@@ -255,6 +257,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       degraded: loaded.degraded,
       touchRequested: false,
       saveRequested: false,
+      written: false,
       cookie: undefined,
       binding: new SessionBinding(req, this),
     };
@@ -320,6 +323,16 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       const binding = this.bindingOf(session);
       this.options.onError(toSessionError(error), { req: binding.req, res: binding.res });
     });
+  }
+
+  /**
+   * `req.session.destroy()` was called: from now on `req.session` is `undefined` in this request,
+   * as express-session deletes it (the session itself, and `@Session()`, stay usable).
+   * @internal Called by the express-session view.
+   */
+  hideView(session: AnySession): void {
+    const req = this.bindingOf(session).req as ViewRequest;
+    if (req[ASSIGNED_VIEW] === undefined) req[ASSIGNED_VIEW] = { value: undefined, foreign: false };
   }
 
   /**
@@ -598,9 +611,12 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   setCookieMember(session: AnySession, member: string, value: unknown): void {
     if (this.headersSent(session))
       throw new SessionError('SESSION_HEADERS_SENT', SessionMessages.headersSent(`change req.session.cookie.${member}`));
-    const next: SessionCookieOverride = { ...this.cookieOverride(session) };
+    const current = this.cookieOverride(session);
+    const next: SessionCookieOverride = { ...current };
     const now = Date.now();
     applyCookieMember(next, member, value, now);
+    // As express-session: a value the cookie has already is no change, so no cookie is issued for it.
+    if (sameCookieOverride(current ?? {}, next)) return;
     const { maxAge: _maxAge, since: _since, ...attributes } = next;
     if (Object.keys(attributes).length > 0) {
       try {
@@ -611,7 +627,9 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     }
     sessionState(session).cookie = next;
     session.set(COOKIE_KEY, next);
-    this.bindingOf(session).cookieChanged = true;
+    const binding = this.bindingOf(session);
+    binding.cookieChanged = true;
+    binding.lifetimeSetAt = typeof next.maxAge === 'number' && next.since !== current?.since ? next.since : binding.lifetimeSetAt;
   }
 
   /**
@@ -740,7 +758,10 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       return Math.min(Date.now() + this.options.idleTimeout, state.createdAt + this.options.absoluteTimeout);
     }
     const own = state.cookie!.maxAge;
-    return Math.min(Date.now() + (typeof own === 'number' ? own : this.options.idleTimeout), this.absoluteDeadline(session));
+    if (typeof own !== 'number') return Math.min(Date.now() + this.options.idleTimeout, this.absoluteDeadline(session));
+    // Set in this request: exactly the expiry the handler gave (`expires = date` reads back as that date).
+    const from = this.bindingOf(session).lifetimeSetAt ?? Date.now();
+    return Math.min(from + own, this.absoluteDeadline(session));
   }
 
   /**
@@ -753,7 +774,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     const state = sessionState(session);
     if (state.isNew) return session.hasData || this.startsEagerly(state);
     if (state.touchRequested || session.mayHaveChanges()) return true;
-    return this.nextExpiry(session) - state.expiresAt >= this.options.touchInterval;
+    return !state.written && this.nextExpiry(session) - state.expiresAt >= this.options.touchInterval;
   }
 
   /**
@@ -805,7 +826,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       );
     }
     const state = sessionState(session);
-    if (state.touchRequested || state.saveRequested || expiresAt - state.expiresAt >= this.options.touchInterval) {
+    if (state.touchRequested || state.saveRequested || (!state.written && expiresAt - state.expiresAt >= this.options.touchInterval)) {
       return chain(
         () => this.storeCall('extend the session', () => store.touch(id, expiresAt)),
         (touched) => this.touched(session, touched, expiresAt),
@@ -840,8 +861,10 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   private touched(session: AnySession, touched: boolean, expiresAt: number): void {
     sessionState(session).touchRequested = false;
     sessionState(session).saveRequested = false;
-    if (touched) sessionState(session).expiresAt = expiresAt;
-    else {
+    if (touched) {
+      sessionState(session).expiresAt = expiresAt;
+      sessionState(session).written = true;
+    } else {
       // Nothing was going to be written, so nothing is lost: the visitor simply has no session now.
       sessionState(session).loadedId = undefined;
       session.reset(Date.now());
@@ -1217,6 +1240,14 @@ function lifetime(member: string, ms: number): number {
  * module's own.
  * @throws SessionError `SESSION_READ_ONLY` for an unknown member or a value it cannot take.
  */
+/** Whether two cookie overrides give the same settings (a member set to `undefined` counts as absent). */
+function sameCookieOverride(a: SessionCookieOverride, b: SessionCookieOverride): boolean {
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  for (const key of new Set([...Object.keys(left), ...Object.keys(right)])) if (!Object.is(left[key], right[key])) return false;
+  return true;
+}
+
 function applyCookieMember(own: SessionCookieOverride, member: string, value: unknown, now: number): void {
   const attribute = own as Record<string, unknown>;
   switch (member) {

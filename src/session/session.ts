@@ -374,6 +374,7 @@ export class Session<T extends object = SessionData> {
     this.deleted = NONE;
     this[STATE].touchRequested = false;
     this[STATE].saveRequested = false;
+    this[STATE].written = true;
     // Decoded objects stay cached but now compare against the new encoding.
     this.bag?.markSaved();
   }
@@ -393,6 +394,7 @@ export class Session<T extends object = SessionData> {
     this.deleted = NONE;
     this[STATE].touchRequested = false;
     this[STATE].saveRequested = false;
+    this[STATE].written = false;
     // The session's own cookie settings are read again from what it now holds.
     this[STATE].cookie = undefined;
     this.bag = undefined;

@@ -61,8 +61,13 @@ export class CookieTransport implements SessionIdTransport {
     protected readonly trustProxy: boolean | 'express',
   ) {}
 
+  /**
+   * The cookie's value from the `Cookie` header, else from `req.cookies` (cookie-parser's result,
+   * for apps whose middleware rewrote the header after parsing it, as express-session reads it).
+   * Either way the value is only a candidate: the engine checks its signature.
+   */
   read(req: IncomingMessage): string | undefined {
-    return readCookie(req.headers.cookie, this.cookie.name);
+    return readCookie(req.headers.cookie, this.cookie.name) ?? parsedEarlier(req, this.cookie.name);
   }
 
   write({ req, res, value, expiresAt, cookie }: SessionIdWriteContext): void {
@@ -221,4 +226,12 @@ function applyOwnCookie(attributes: CookieAttributes, own: SessionOwnCookie, exp
 function keepBrowserRules(attributes: CookieAttributes): void {
   if (attributes.sameSite === 'none' && !attributes.secure) attributes.sameSite = false;
   if (!attributes.secure) attributes.partitioned = false;
+}
+
+/** The value of `name` in `req.cookies`, where cookie-parser leaves what it parsed. */
+function parsedEarlier(req: IncomingMessage, name: string): string | undefined {
+  const parsed = (req as { cookies?: unknown }).cookies;
+  if (typeof parsed !== 'object' || parsed === null || !Object.hasOwn(parsed, name)) return undefined;
+  const value = (parsed as Record<string, unknown>)[name];
+  return typeof value === 'string' ? value : undefined;
 }
