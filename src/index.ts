@@ -30,5 +30,12 @@ export { createStoreFromUrl, type StoreUrlOptions } from './stores/store-url.js'
 export * from './session/express-session-options.js';
 export { withSessions, type SessionGatewayOptions, type GatewaySessionRefusal } from './session/gateway-session.adapter.js';
 export { toGatewayException } from './session/gateway-exception.js';
+export {
+  graphqlWsSessions,
+  mercuriusSubscriptionSessions,
+  type GraphqlSubscriptionSessionOptions,
+  type GraphqlWsSessionConfig,
+  type MercuriusSubscriptionSessionConfig,
+} from './session/graphql-subscription.js';
 export type { AllowedOrigins } from './session/gateway-origin.policy.js';
 export { getSessionFromSocket } from './session/session-context.util.js';

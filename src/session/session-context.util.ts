@@ -77,6 +77,25 @@ export function messageSessionOf(req: IncomingMessage): AnySession | undefined {
   return scope !== undefined && scope.req === req ? scope.session : undefined;
 }
 
+/**
+ * The property of a GraphQL context that holds the session of that one operation: a GraphQL
+ * subscription over WebSocket gets its own session per operation (see graphql-subscription.ts),
+ * while all operations of a connection share one upgrade request.
+ */
+const OPERATION_SESSION = Symbol('nest-sessions:operation-session');
+
+type WithOperationSession = { [OPERATION_SESSION]?: AnySession };
+
+/** Give the GraphQL context of one operation its own session, which comes before its request's. @internal */
+export function bindOperationSession(gqlContext: object, session: AnySession): void {
+  (gqlContext as WithOperationSession)[OPERATION_SESSION] = session;
+}
+
+/** The session bound to a GraphQL context with {@link bindOperationSession}, if any. @internal */
+export function operationSessionOf(gqlContext: unknown): AnySession | undefined {
+  return typeof gqlContext === 'object' && gqlContext !== null ? (gqlContext as WithOperationSession)[OPERATION_SESSION] : undefined;
+}
+
 /** The handshake request of a WebSocket client: socket.io's `client.request`, or the upgrade request `ws` clients get from the session adapter. */
 export function getRequestFromSocket(client: object | undefined): IncomingMessage | undefined {
   const socket = client as { request?: object; upgradeReq?: object } | undefined;
@@ -133,8 +152,12 @@ export function getSessionFromContext<T extends object = Session>(context: Execu
   if (!req) {
     throw new SessionError('SESSION_UNSUPPORTED_CONTEXT', SessionMessages.unsupportedContext(context.getType()));
   }
-  // A gateway message's own session (see messageScope) comes before the one on the shared handshake request.
-  const session = (context.getType<string>() === 'ws' ? messageSessionOf(req) : undefined) ?? getSessionFromRequest<AnySession>(req);
+  // A gateway message's own session (see messageScope), and a GraphQL subscription operation's own
+  // (see bindOperationSession), come before the one on the shared handshake request.
+  const type = context.getType<string>();
+  const own =
+    type === 'ws' ? messageSessionOf(req) : type === 'graphql' ? operationSessionOf(context.getArgByIndex<unknown>(2)) : undefined;
+  const session = own ?? getSessionFromRequest<AnySession>(req);
   if (!session) throw new SessionError('SESSION_NOT_FOUND', SessionMessages.noSession());
   return session as T;
 }

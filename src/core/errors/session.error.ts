@@ -18,6 +18,9 @@
  * - `SESSION_CALLBACK_FAILED`: a callback given to `req.session.save()`, `regenerate()`, `destroy()`
  *   or `reload()` threw; what it threw is the `cause`. Reported to `onError`, and the request is
  *   answered with 500 if the callback had not answered it.
+ * - `SESSION_ORIGIN_REFUSED`: a WebSocket handshake (a gateway's, or a GraphQL subscription
+ *   connection's) came from an `Origin` that `allowedOrigins` does not allow; refused with 403 (or
+ *   close code 4403) before anything of the session is read.
  *
  * Extensions add codes of their own through subclasses: `nest-sessions/auth` throws `AuthError`
  * with `AUTH_*` codes (see `AuthErrorCode`).
@@ -34,7 +37,8 @@ export type SessionErrorCode =
   | 'SESSION_NOT_SUPPORTED'
   | 'SESSION_LOST'
   | 'SESSION_READ_ONLY'
-  | 'SESSION_CALLBACK_FAILED';
+  | 'SESSION_CALLBACK_FAILED'
+  | 'SESSION_ORIGIN_REFUSED';
 
 const STATUS: Partial<Record<SessionErrorCode, number>> = {
   SESSION_STORE_UNAVAILABLE: 503,
