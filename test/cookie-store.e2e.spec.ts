@@ -23,6 +23,20 @@ describe.each(ADAPTERS)('on %s', (adapter) => {
       }
     });
 
+    it('gives the cookie the session\'s own lifetime (req.session.cookie.maxAge, "remember me")', async () => {
+      const running = await startSessionApp({ store: 'cookie:', absoluteTimeout: '7d' }, { adapter });
+      try {
+        const client = running.client();
+        await client.post('/remember', { days: 30 });
+        const maxAge = Number(/; Max-Age=(\d+)/.exec((await client.post('/increment')).cookie('sid') ?? '')?.[1]);
+        // 30 days from when it was set, not the 7 days of absoluteTimeout.
+        expect(maxAge).toBeGreaterThan(29 * 86_400);
+        expect(maxAge).toBeLessThanOrEqual(30 * 86_400);
+      } finally {
+        await running.close();
+      }
+    });
+
     it('treats a tampered cookie as no session and clears it', async () => {
       const running = await startSessionApp({ store: 'cookie:' }, { adapter });
       try {

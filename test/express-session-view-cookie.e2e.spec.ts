@@ -390,3 +390,46 @@ describe('a req.session another middleware set first (another session library)',
     expect(again.json().session).toEqual({ theirs: true });
   });
 });
+
+describe("a session's own cookie path and domain, when the session ends", () => {
+  let running: RunningApp;
+
+  @Controller('area')
+  class AreaController {
+    @Post('login')
+    @HttpCode(200)
+    login(@Req() req: ViewRequest) {
+      req.session.user = 'alice';
+      req.session.cookie.path = '/area';
+      req.session.cookie.domain = 'localhost';
+      return { ok: true };
+    }
+
+    @Post('logout')
+    logout(@Req() req: ViewRequest, @Res() res: Response) {
+      (req.session as unknown as { destroy(cb: (err?: unknown) => void): void }).destroy((err) => res.status(err ? 500 : 204).end());
+    }
+  }
+
+  beforeAll(async () => {
+    @Module({ imports: [SessionModule.forRoot({ secret: SECRET })], controllers: [AreaController] })
+    class AreaModule {}
+    running = await startApp(AreaModule);
+  });
+  afterAll(() => running.close());
+
+  // A cookie is only deleted by a Set-Cookie with its own path and domain: one with the module's
+  // would leave the browser holding the old one.
+  it('clears the cookie with the path and domain the session gave it', async () => {
+    const client = running.client();
+    const login = await client.post('/area/login', {});
+    expect(login.cookie('sid')).toMatch(/; Path=\/area(;|$)/);
+    expect(login.cookie('sid')).toMatch(/; Domain=localhost(;|$)/);
+    const logout = await client.post('/area/logout', {});
+    expect(logout.status).toBe(204);
+    const cleared = logout.cookie('sid');
+    expect(cleared).toMatch(/^sid=;/);
+    expect(cleared).toMatch(/; Path=\/area(;|$)/);
+    expect(cleared).toMatch(/; Domain=localhost(;|$)/);
+  });
+});

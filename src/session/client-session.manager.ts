@@ -62,7 +62,8 @@ export class ClientSessionManager extends SessionManager {
     if (sealed === undefined && state.presented && state.isNew && !session.hasData) sealed = null;
     if (sealed === undefined || (binding.failed && sealed !== null)) return;
     const before = res.getHeader('set-cookie');
-    this.clientStore.write(binding.req, res, sealed, state.createdAt + this.options.absoluteTimeout);
+    // The session's own lifetime ("remember me") counts too, as for a server-side session's cookie.
+    this.clientStore.write(binding.req, res, sealed, this.cookieExpiry(session));
     this.mergeIntoWriteHead(headers, before, res);
   }
 

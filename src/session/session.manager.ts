@@ -74,6 +74,8 @@ export class SessionBinding implements ResponseListener {
   dropped: 'destroyed' | 'kept' | undefined = undefined;
   /** `req.session.cookie` was changed in this request: the cookie is issued again with it. */
   cookieChanged = false;
+  /** The session's own cookie settings when it was destroyed: its cookie is cleared with its own path and domain. */
+  endedCookie: SessionCookieOverride | null | undefined = undefined;
   /** When this request gave the session a lifetime of its own (`req.session.cookie.maxAge`/`expires`): its expiry counts from then. */
   lifetimeSetAt: number | undefined = undefined;
 
@@ -498,10 +500,11 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
         await this.removeRecord(id);
         if (this.linksPrincipals && principal !== undefined) await this.unlinkPrincipal(principal, id);
       }
+      const binding = this.bindingOf(session);
+      binding.endedCookie ??= this.cookieOverride(session);
       sessionState(session).loadedId = undefined;
       session.reset(Date.now());
       // `eagerSessions` must not start the session again in this request.
-      const binding = this.bindingOf(session);
       if (binding.dropped === undefined) binding.dropped = 'destroyed';
     });
   }
@@ -700,7 +703,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * deadline; for a session given its own lifetime (`req.session.cookie.maxAge`), the session's
    * expiry, as express-session writes it.
    */
-  private cookieExpiry(session: AnySession): number {
+  protected cookieExpiry(session: AnySession): number {
     if (this.options.rolling || typeof this.cookieOverride(session)?.maxAge === 'number') return this.nextExpiry(session);
     return this.absoluteDeadline(session);
   }
@@ -999,7 +1002,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     if (value === undefined || (binding.failed && value !== null)) return;
     binding.issuedId = value === null ? null : state.id;
     const before = res.getHeader('set-cookie');
-    const own = state.cookie === null ? null : this.cookieOverride(session);
+    const own = value === null && binding.endedCookie ? binding.endedCookie : state.cookie === null ? null : this.cookieOverride(session);
     this.options.transports[state.transport].write({
       req: binding.req,
       res,

@@ -283,6 +283,29 @@ describe('RedisStore on the local Redis (6379)', () => {
     expect(await admin.hget(`${prefix}{${id}}`, 'm:e')).not.toBe(String(Date.now() + 3 * HOUR));
   });
 
+  // The write script sets fields straight from its arguments, or in batches when there are more
+  // than Lua's stack takes in one call; both ways, with and without a principal.
+  it.each([[undefined], ['carol']])('writes and deletes thousands of keys in one patch (principal %s)', async (principal) => {
+    const store = create();
+    const id = generateSessionId();
+    const many = (count: number, value: string) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${i}`, value]));
+    await store.set(id, record(many(3000, 'old'), HOUR, principal));
+    const unset = Array.from({ length: 1200 }, (_, i) => `k${i}`);
+    const set = Object.fromEntries(Array.from({ length: 1600 }, (_, i) => [`k${1400 + i}`, 'new']));
+    expect(await store.patch(id, { set, unset }, Date.now() + HOUR)).toBe(true);
+    const found = await store.get(id);
+    expect(found?.principal).toBe(principal);
+    const expected = { ...Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`k${1200 + i}`, 'old'])), ...set };
+    expect(found?.data).toEqual(expected);
+    // And a small patch after it, the usual case.
+    expect(await store.patch(id, { set: { k0: 'back' }, unset: ['k1200'] }, Date.now() + HOUR)).toBe(true);
+    const again = (await store.get(id))!.data;
+    expect(again.k0).toBe('back');
+    expect(again.k1200).toBeUndefined();
+    expect(Object.keys(again)).toHaveLength(1800);
+    await store.destroy(id);
+  });
+
   it('costs one command per read, patch, touch and destroy; two for a set with a principal', async () => {
     const store = create();
     const monitor = await CommandMonitor.open(admin);

@@ -291,6 +291,16 @@ class TestController {
     return { sameViewTwice, afterAssign: holder.session, sessionStillThere: session.get('count') ?? null };
   }
 
+  /** "Remember me" through express-session's API: the session's own lifetime of `days` days. */
+  @Post('remember')
+  @HttpCode(200)
+  remember(@Req() req: AnyRequest) {
+    const session = (req as unknown as { session: Record<string, any> }).session;
+    session.user = 'alice';
+    session.cookie.maxAge = bodyOf<{ days: number }>(req).days * 86_400_000;
+    return {};
+  }
+
   @Post('touch')
   @HttpCode(200)
   touch(@Session() session: SessionHandle) {

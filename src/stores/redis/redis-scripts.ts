@@ -23,7 +23,7 @@ export const WRITE_NEEDS_INDEX = 2;
  * TTL, atomically. A merge of a missing or expired record writes nothing.
  *
  * KEYS[1] the session hash.
- * ARGV[1] `set` or `merge`; ARGV[2] now; ARGV[3] expiresAt; ARGV[4] createdAt (`set` only);
+ * ARGV[1] `set` or `merge`; ARGV[2] now; ARGV[3] expiresAt (whole ms); ARGV[4] createdAt (`set` only);
  * ARGV[5] principal action: `k` keep, `s` set to ARGV[6], `d` delete; ARGV[6] principal;
  * ARGV[7] a principal whose index already lists this session until ARGV[8] (`0`: none);
  * ARGV[9] n, the number of fields to delete that follow; then field/value pairs to set.
@@ -67,38 +67,45 @@ if ARGV[1] == 'set' then
   redis.call('DEL', key)
   redis.call('HSET', key, '${FIELD.createdAt}', ARGV[4])
 end
--- Fields go to HDEL and HSET in as few calls as possible, in batches of at most 500 so that
--- unpack() stays far below Lua's stack limit.
+-- Fields go to HDEL and HSET in as few calls as possible (each call from a script costs Redis
+-- more than the command itself), straight from ARGV, or in batches of at most 1000 arguments so
+-- that unpack() stays far below Lua's stack limit.
 local deletes = tonumber(ARGV[9])
-local batch = {}
-for i = 10, 9 + deletes do
-  batch[#batch + 1] = ARGV[i]
-  if #batch == 500 or i == 9 + deletes then
-    redis.call('HDEL', key, unpack(batch))
-    batch = {}
-  end
+local batch
+for i = 10, 9 + deletes, 500 do
+  redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 499, 9 + deletes)))
 end
-batch = {'${FIELD.expiresAt}', ARGV[3]}
-if principal then
-  batch[3] = '${FIELD.principal}'
-  batch[4] = principal
-  batch[5] = '${FIELD.indexedUntil}'
-  batch[6] = indexedUntil
-elseif meta[2] or meta[3] then
+if not principal and (meta[2] or meta[3]) then
   redis.call('HDEL', key, '${FIELD.principal}', '${FIELD.indexedUntil}')
 end
-for i = 10 + deletes, #ARGV, 2 do
-  batch[#batch + 1] = ARGV[i]
-  batch[#batch + 1] = ARGV[i + 1]
-  if #batch >= 1000 then
+local first = 10 + deletes
+if #ARGV - first < 990 then
+  if principal then
+    redis.call('HSET', key, '${FIELD.expiresAt}', ARGV[3], '${FIELD.principal}', principal, '${FIELD.indexedUntil}', indexedUntil, unpack(ARGV, first))
+  else
+    redis.call('HSET', key, '${FIELD.expiresAt}', ARGV[3], unpack(ARGV, first))
+  end
+else
+  batch = {'${FIELD.expiresAt}', ARGV[3]}
+  if principal then
+    batch[3] = '${FIELD.principal}'
+    batch[4] = principal
+    batch[5] = '${FIELD.indexedUntil}'
+    batch[6] = indexedUntil
+  end
+  for i = first, #ARGV, 2 do
+    batch[#batch + 1] = ARGV[i]
+    batch[#batch + 1] = ARGV[i + 1]
+    if #batch >= 1000 then
+      redis.call('HSET', key, unpack(batch))
+      batch = {}
+    end
+  end
+  if #batch > 0 then
     redis.call('HSET', key, unpack(batch))
-    batch = {}
   end
 end
-if #batch > 0 then
-  redis.call('HSET', key, unpack(batch))
-end
-redis.call('PEXPIREAT', key, string.format('%d', math.ceil(expiresAt)))
+redis.call('PEXPIREAT', key, ARGV[3])
 if old and old ~= principal then return {1, 1, old} end
 return {1, 0, ''}
 `);

@@ -586,7 +586,8 @@ export class RedisStore implements SessionStore {
     const args: (string | number)[] = [
       mode,
       now,
-      expiresAt,
+      // Whole milliseconds, as PEXPIREAT takes them (the script passes it on unchanged).
+      Math.ceil(expiresAt),
       change.createdAt ?? '',
       action,
       principal ?? '',
