@@ -251,6 +251,12 @@ describe('package manifest', () => {
       expect(packedFiles.filter((file) => /\.spec\.|^src\/|^test\/|^sample-app\//.test(file))).toEqual([]);
     });
 
+    it('holds only dist/, the manifest, README, CHANGELOG and the licence text', () => {
+      const topLevel = [...new Set(packedFiles.map((file) => file.split('/')[0]))].sort();
+      expect(topLevel).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'dist', 'package.json']);
+      expect(readFileSync(join(installed, 'LICENSE'), 'utf8')).toMatch(/^MIT License/);
+    });
+
     it('imports only declared packages and files that are in the tarball', () => {
       const shipped = filesUnder(installed, (file) => /\.(js|d\.ts)$/.test(file), ['node_modules']);
       expect(shipped.length).toBeGreaterThan(0);
