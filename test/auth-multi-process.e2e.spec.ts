@@ -6,6 +6,10 @@ import { startInstance, type Instance } from './support/instances.js';
 import { OidcTestBrowser } from './support/oidc-browser.js';
 import { startTestIdp, type TestIdp } from './support/oidc-provider.js';
 import { freePort } from './support/ports.js';
+import { ADAPTERS } from './support/test-app.js';
+
+/** Express names itself in X-Powered-By by default; Fastify sends no such header. */
+const POWERED_BY = { express: 'Express', fastify: null };
 
 /** What GET /token of test/support/instance-server.mjs answers: fingerprints of the tokens after getTokens(). */
 interface TokenBody {
@@ -20,13 +24,12 @@ interface TokenBody {
  * refresh tokens a second refresh with the same token would make the provider revoke the grant,
  * so only a lock in the shared store keeps the processes from both refreshing.
  *
- * Express only for now: test/support/instance-server.mjs, shared with the session suites' own
- * multi-instance tests, creates its app with Express. The refresh lock lives in the store, so the
- * platform makes no difference here; AuthModule's refresh on Fastify is covered by auth.e2e.spec.ts
- * and auth-module.e2e.spec.ts (two instances sharing Redis, in one process).
+ * On Express and on Fastify (test/support/instance-server.mjs with PLATFORM), both processes on the
+ * same platform: the lock lives in the store, so the platform should make no difference, and this
+ * checks that it makes none.
  */
-describe('token refresh across two app processes sharing one Redis store', () => {
-  const prefix = `test:auth-mp:${randomBytes(4).toString('hex')}:`;
+describe.each(ADAPTERS)('token refresh across two app processes sharing one Redis store, on %s', (adapter) => {
+  const prefix = `test:auth-mp:${adapter}:${randomBytes(4).toString('hex')}:`;
   let idp: TestIdp;
   let one: Instance;
   let two: Instance;
@@ -50,7 +53,7 @@ describe('token refresh across two app processes sharing one Redis store', () =>
       OIDC_CLIENT_SECRET: 'app-secret',
       OIDC_REFRESH_BEFORE: '2s',
     });
-    [one, two] = await Promise.all([startInstance(storeUrl, env(portOne)), startInstance(storeUrl, env(portTwo))]);
+    [one, two] = await Promise.all([startInstance(storeUrl, env(portOne), adapter), startInstance(storeUrl, env(portTwo), adapter)]);
   }, 60_000);
 
   afterAll(async () => {
@@ -66,6 +69,9 @@ describe('token refresh across two app processes sharing one Redis store', () =>
   it('parallel requests with a stale token through both processes make one refresh, and both use its tokens', async () => {
     expect(one.pid).not.toBe(two.pid);
     expect(one.pid).not.toBe(process.pid);
+    // Both processes really run on the platform under test: as their Nest adapter reports it, and as
+    // their responses show (Express's X-Powered-By header, which Fastify does not send).
+    expect([one.platform, two.platform]).toEqual([adapter, adapter]);
 
     // Log in through process one; the login ends at /token.
     const browser = new OidcTestBrowser();
@@ -73,6 +79,7 @@ describe('token refresh across two app processes sharing one Redis store', () =>
     expect(login.response.status).toBe(200);
     const atLogin = JSON.parse(login.response.text) as TokenBody;
     expect(atLogin.servedBy).toBe(one.pid);
+    expect(login.response.headers.get('x-powered-by')).toBe(POWERED_BY[adapter]);
     expect(atLogin.rt).not.toBeNull();
 
     // The same browser behind a load balancer: one cookie, two processes.
@@ -81,10 +88,10 @@ describe('token refresh across two app processes sharing one Redis store', () =>
     const headers = { cookie: `sid=${sid!.value}`, accept: 'application/json' };
     const token = async (instance: Instance) => {
       const response = await fetch(`${instance.url}/token`, { headers });
-      return { status: response.status, body: (await response.json()) as TokenBody };
+      return { status: response.status, poweredBy: response.headers.get('x-powered-by'), body: (await response.json()) as TokenBody };
     };
     const before = await token(two);
-    expect(before).toEqual({ status: 200, body: { ...atLogin, servedBy: two.pid } });
+    expect(before).toEqual({ status: 200, poweredBy: POWERED_BY[adapter], body: { ...atLogin, servedBy: two.pid } });
     expect(idp.counts.grants.refresh_token).toBe(0);
 
     // Access tokens live 4 s and are refreshed 2 s before they expire: after 2.2 s this one is stale.
@@ -115,8 +122,8 @@ describe('token refresh across two app processes sharing one Redis store', () =>
 
     // Afterwards both processes serve the refreshed tokens without refreshing again.
     const [afterOne, afterTwo] = await Promise.all([token(one), token(two)]);
-    expect(afterOne).toEqual({ status: 200, body: { at: fresh.at, rt: fresh.rt, servedBy: one.pid } });
-    expect(afterTwo).toEqual({ status: 200, body: { at: fresh.at, rt: fresh.rt, servedBy: two.pid } });
+    expect(afterOne).toEqual({ status: 200, poweredBy: POWERED_BY[adapter], body: { at: fresh.at, rt: fresh.rt, servedBy: one.pid } });
+    expect(afterTwo).toEqual({ status: 200, poweredBy: POWERED_BY[adapter], body: { at: fresh.at, rt: fresh.rt, servedBy: two.pid } });
     expect(idp.counts.grants.refresh_token).toBe(1);
     expect(idp.counts.grantErrors).toEqual([]);
   }, 30_000);

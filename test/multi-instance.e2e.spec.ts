@@ -4,42 +4,50 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from './support/http-client.js';
 import { startInstance, type Instance } from './support/instances.js';
+import { ADAPTERS, type AdapterName } from './support/test-app.js';
 
 /**
  * Two app processes behind "a load balancer" (one cookie jar used against both), sharing one
- * real store: the way users scale past one machine.
+ * real store: the way users scale past one machine. Both processes on Express, then both on Fastify.
  */
 const run = randomBytes(4).toString('hex');
-const targets = [
+const targets = (adapter: AdapterName) => [
   {
     name: 'Redis',
-    url: `redis://127.0.0.1:6379/0?prefix=multi-${run}:`,
+    adapter,
+    url: `redis://127.0.0.1:6379/0?prefix=multi-${run}-${adapter}:`,
     async cleanup() {
       const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
       await redis.connect();
-      const keys = await redis.keys(`multi-${run}:*`);
+      const keys = await redis.keys(`multi-${run}-${adapter}:*`);
       if (keys.length > 0) await redis.del(...keys);
       await redis.quit();
     },
   },
   {
     name: 'PostgreSQL',
-    url: `postgres://postgres@127.0.0.1:5432/test?table=multi_${run}`,
+    adapter,
+    url: `postgres://postgres@127.0.0.1:5432/test?table=multi_${run}_${adapter}`,
     async cleanup() {
       const client = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
       await client.connect();
-      await client.query(`DROP TABLE IF EXISTS "multi_${run}"`);
+      await client.query(`DROP TABLE IF EXISTS "multi_${run}_${adapter}"`);
       await client.end();
     },
   },
 ];
 
-describe.each(targets)('two app instances on one $name', ({ url, cleanup }) => {
+/** Express names itself in X-Powered-By by default; Fastify sends no such header. */
+const POWERED_BY = { express: 'Express', fastify: null };
+
+const cases = ADAPTERS.flatMap(([adapter]) => targets(adapter));
+
+describe.each(cases)('two app instances on one $name, on $adapter', ({ adapter, url, cleanup }) => {
   let a: Instance;
   let b: Instance;
 
   beforeAll(async () => {
-    [a, b] = await Promise.all([startInstance(url), startInstance(url)]);
+    [a, b] = await Promise.all([startInstance(url, {}, adapter), startInstance(url, {}, adapter)]);
   }, 60_000);
 
   afterAll(async () => {
@@ -52,8 +60,12 @@ describe.each(targets)('two app instances on one $name', ({ url, cleanup }) => {
     const viaA = a.client(jar);
     const viaB = b.client(jar);
     await viaA.post('/set', { cart: ['book'], user: 'alice' });
-    const read = (await viaB.get('/all')).json();
-    expect(read).toMatchObject({ cart: ['book'], user: 'alice', servedBy: b.pid });
+    const read = await viaB.get('/all');
+    expect(read.json()).toMatchObject({ cart: ['book'], user: 'alice', servedBy: b.pid });
+    // Both processes really run on the platform under test: as their Nest adapter reports it, and as
+    // their responses show.
+    expect([a.platform, b.platform]).toEqual([adapter, adapter]);
+    expect(read.headers.get('x-powered-by')).toBe(POWERED_BY[adapter]);
     await viaB.post('/set', { cart: ['book', 'pen'] });
     expect((await viaA.get('/all')).json()).toMatchObject({ cart: ['book', 'pen'], user: 'alice', servedBy: a.pid });
   });
@@ -72,7 +84,8 @@ describe.each(targets)('two app instances on one $name', ({ url, cleanup }) => {
     await a.stop();
     expect(a.alive()).toBe(false);
     for (const [i, jar] of jars.entries()) expect((await b.client(jar).get('/all')).json()).toMatchObject({ n: i });
-    a = await startInstance(url);
+    a = await startInstance(url, {}, adapter);
+    expect(a.platform).toBe(adapter);
     for (const [i, jar] of jars.entries()) expect((await a.client(jar).get('/all')).json()).toMatchObject({ n: i, servedBy: a.pid });
   });
 

@@ -3,6 +3,8 @@
 // Plain ESM JavaScript with Reflect.decorate, so it needs no build of its own.
 // With OIDC_ISSUER set it also logs users in with `nest-sessions/auth` (OIDC_CLIENT_ID, OIDC_CLIENT_SECRET,
 // OIDC_REFRESH_BEFORE; the redirect URI names PORT, so give a fixed one) and serves GET /token.
+// On Express by default, on Fastify with PLATFORM=fastify (the module is the same on both: AuthModule
+// makes Fastify accept the provider's back-channel form post itself). The ready line names the platform.
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
 import { Body, Controller, Get, HttpCode, Module, Post, UseGuards } from '@nestjs/common';
@@ -91,9 +93,18 @@ Module({
   controllers: [InstanceController, ...(auth ? [auth.controller] : [])],
 })(AppModule);
 
-const app = await NestFactory.create(AppModule, { logger: process.env.LOG_ERRORS ? ['error'] : false });
+const platform = process.env.PLATFORM ?? 'express';
+if (platform !== 'express' && platform !== 'fastify') throw new Error(`PLATFORM must be express or fastify, not ${platform}`);
+const options = { logger: process.env.LOG_ERRORS ? ['error'] : false };
+// Fastify is loaded only when asked for, like test/support/test-app.ts's createApp().
+const app =
+  platform === 'fastify'
+    ? await NestFactory.create(AppModule, new (await import('@nestjs/platform-fastify')).FastifyAdapter(), options)
+    : await NestFactory.create(AppModule, options);
 await app.listen(Number(process.env.PORT ?? 0), '127.0.0.1');
 const stop = () => app.close().finally(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
-process.stdout.write(`${JSON.stringify({ ready: true, port: app.getHttpServer().address().port, pid: process.pid })}\n`);
+// The platform as the running app's adapter reports it, not as asked for.
+const ready = { ready: true, port: app.getHttpServer().address().port, pid: process.pid, platform: app.getHttpAdapter().getType() };
+process.stdout.write(`${JSON.stringify(ready)}\n`);
