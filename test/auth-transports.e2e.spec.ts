@@ -10,14 +10,11 @@
  * A logout over HTTP (`POST /auth/logout`) ends what the cookie gave on both.
  */
 import 'reflect-metadata';
-import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
-import { Controller, Get, HttpException, Module, UseGuards, type DynamicModule, type INestApplication } from '@nestjs/common';
-import { Args, Field, GraphQLModule, Mutation, ObjectType, Query, ResolveField, Resolver } from '@nestjs/graphql';
-import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
+import { Controller, Get, Module, UseGuards, type DynamicModule, type INestApplication } from '@nestjs/common';
+import { Args, Field, Mutation, ObjectType, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { type OnGatewayConnection, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
-import { GraphQLError } from 'graphql';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AuthManager, AuthModule, AuthenticatedGuard, CurrentUser, RequireClaims, type AuthClaims } from '../src/auth/index.js';
 import {
@@ -34,6 +31,7 @@ import { OidcTestBrowser } from './support/oidc-browser.js';
 import { startTestIdp, type TestIdp } from './support/oidc-provider.js';
 import { freePort } from './support/ports.js';
 import { ADAPTERS, SECRET, createApp, type AdapterName } from './support/test-app.js';
+import { graphqlDriver, SERVERS } from './support/graphql-servers.js';
 import { WS_PLATFORMS, WsTestClient, type WsPlatform } from './support/ws-test-client.js';
 
 const CLIENT_SECRET = 'transports-client-secret';
@@ -222,44 +220,6 @@ class AuthResolver {
   adminArea(): string {
     return 'admin area';
   }
-}
-
-type GraphqlServer = 'apollo' | 'mercurius';
-const SERVERS: Array<[GraphqlServer, AdapterName]> = [
-  ['apollo', 'express'],
-  ['apollo', 'fastify'],
-  ['mercurius', 'fastify'],
-];
-
-/** The `errorFormatter` of docs/transports.md (and graphql.e2e.spec.ts): Apollo's codes for HttpExceptions, 200. */
-const CODES: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN' };
-const mercuriusErrorFormatter: MercuriusDriverConfig['errorFormatter'] = (execution) => {
-  const errors = (execution.errors ?? []).map((error) => {
-    const original = error.originalError;
-    if (!(original instanceof HttpException)) return error.toJSON();
-    const code = CODES[original.getStatus()] ?? 'INTERNAL_SERVER_ERROR';
-    const extensions = { ...error.extensions, code, originalError: original.getResponse() };
-    return new GraphQLError(error.message, { nodes: error.nodes, path: error.path, extensions }).toJSON();
-  });
-  return { statusCode: 200, response: { data: execution.data ?? null, errors } };
-};
-
-function graphqlDriver(server: GraphqlServer): DynamicModule {
-  if (server === 'mercurius') {
-    return GraphQLModule.forRoot<MercuriusDriverConfig>({
-      driver: MercuriusDriver,
-      autoSchemaFile: true,
-      graphiql: false,
-      fieldResolverEnhancers: ['guards'],
-      errorFormatter: mercuriusErrorFormatter,
-    });
-  }
-  return GraphQLModule.forRoot<ApolloDriverConfig>({
-    driver: ApolloDriver,
-    autoSchemaFile: true,
-    graphiql: false,
-    fieldResolverEnhancers: ['guards'],
-  });
 }
 
 interface GraphqlResult {

@@ -6,20 +6,8 @@
  * with the GraphQL response.
  */
 import 'reflect-metadata';
-import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
-import {
-  type CanActivate,
-  type DynamicModule,
-  type ExecutionContext,
-  HttpException,
-  Injectable,
-  Module,
-  UnauthorizedException,
-  UseGuards,
-} from '@nestjs/common';
-import { Args, Field, GraphQLModule, Int, Mutation, ObjectType, Query, ResolveField, Resolver } from '@nestjs/graphql';
-import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
-import { GraphQLError } from 'graphql';
+import { type CanActivate, type ExecutionContext, Injectable, Module, UnauthorizedException, UseGuards } from '@nestjs/common';
+import { Args, Field, Int, Mutation, ObjectType, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthError } from '../src/auth/index.js';
 import type { MaybePromise } from '../src/core/maybe-promise.js';
@@ -36,7 +24,8 @@ import {
 } from '../src/index.js';
 import { FaultyStore } from './support/faulty-store.js';
 import { TestClient, type TestResponse } from './support/http-client.js';
-import { SECRET, startApp, type AdapterName, type RunningApp } from './support/test-app.js';
+import { SECRET, startApp, type RunningApp } from './support/test-app.js';
+import { graphqlDriver, SERVERS, type GraphqlServer } from './support/graphql-servers.js';
 
 /** Not logged in: 401, which Nest's Apollo driver turns into `UNAUTHENTICATED`. */
 @Injectable()
@@ -166,51 +155,6 @@ class SlowStore implements SessionStore {
   destroy(id: string): MaybePromise<void> {
     return this.inner.destroy(id);
   }
-}
-
-/** The GraphQL servers the suite runs on, with their HTTP platform. */
-type GraphqlServer = 'apollo' | 'mercurius';
-const SERVERS: Array<[GraphqlServer, AdapterName]> = [
-  ['apollo', 'express'],
-  ['apollo', 'fastify'],
-  ['mercurius', 'fastify'],
-];
-
-/** Codes for refusals, as Nest's Apollo driver gives them; Mercurius needs the app's own `errorFormatter` for them. */
-const CODES: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN' };
-
-/**
- * The recipe in docs/transports.md: Mercurius reports a Nest HttpException with its message only,
- * so give each error the code Apollo would, and answer 200 with the errors in the body (GraphQL
- * over HTTP), as Apollo does.
- */
-const mercuriusErrorFormatter: MercuriusDriverConfig['errorFormatter'] = (execution) => {
-  const errors = (execution.errors ?? []).map((error) => {
-    const original = error.originalError;
-    if (!(original instanceof HttpException)) return error.toJSON();
-    const code = CODES[original.getStatus()] ?? 'INTERNAL_SERVER_ERROR';
-    const extensions = { ...error.extensions, code, originalError: original.getResponse() };
-    return new GraphQLError(error.message, { nodes: error.nodes, path: error.path, extensions }).toJSON();
-  });
-  return { statusCode: 200, response: { data: execution.data ?? null, errors } };
-};
-
-function graphqlDriver(server: GraphqlServer): DynamicModule {
-  if (server === 'mercurius') {
-    return GraphQLModule.forRoot<MercuriusDriverConfig>({
-      driver: MercuriusDriver,
-      autoSchemaFile: true,
-      graphiql: false,
-      fieldResolverEnhancers: ['guards'],
-      errorFormatter: mercuriusErrorFormatter,
-    });
-  }
-  return GraphQLModule.forRoot<ApolloDriverConfig>({
-    driver: ApolloDriver,
-    autoSchemaFile: true,
-    graphiql: false,
-    fieldResolverEnhancers: ['guards'],
-  });
 }
 
 function graphqlModule(store: SessionStore, server: GraphqlServer) {
