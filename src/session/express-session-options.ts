@@ -289,6 +289,10 @@ export function fromExpressSessionOptions(options: ExpressSessionOptions): Sessi
     }
   }
 
+  // As express-session: a wrong `genid` or `unset` is named before a missing secret.
+  if (given.genid !== undefined && given.genid !== null && typeof given.genid !== 'function')
+    throw refuse('genid', 'must be a function', 'Pass a function of the request that returns an ID, or leave it out.');
+  mapUnset(given.unset);
   const secrets = mapSecrets(given.secret);
   const name = mapName(given.name, given.key);
   const result: SessionModuleOptions = { secret: secrets, legacyCookies: { secrets } };
@@ -342,7 +346,11 @@ function mapSecrets(secret: unknown): string[] {
   }
   const list: unknown[] = Array.isArray(secret) ? secret : [secret];
   if (list.length === 0)
-    throw refuse('secret', 'must contain one or more strings', 'Give the secrets express-session used, the signing one first.');
+    throw refuse(
+      'secret',
+      'the secret option array is empty; it must hold one or more strings',
+      'Give the secrets express-session used, the signing one first.',
+    );
   list.forEach((value, index) => {
     const option = Array.isArray(secret) ? `secret[${index}]` : 'secret';
     if (typeof value !== 'string') {
