@@ -13,7 +13,7 @@ import {
 import { resolveSessionOptions } from '../src/session/session-options.resolver.js';
 import { FaultyLockingStore, FaultyStore } from './support/faulty-store.js';
 import { SHARED_STORE_BACKENDS, type OpenBackend } from './support/shared-store-backends.js';
-import { SECRET, startApp, testModule } from './support/test-app.js';
+import { ADAPTERS, SECRET, startApp, testModule } from './support/test-app.js';
 
 /** SessionLocks of one "process": its own resolved options around its own store instance. */
 async function locksFor(store: SessionStore, options: Partial<SessionModuleOptions> = {}): Promise<SessionLocks> {
@@ -112,9 +112,11 @@ for (const backend of SHARED_STORE_BACKENDS) {
   });
 }
 
-describe('SessionLocks in a Nest app', () => {
+// Only these tests start a Nest app, so only they run on each platform; the others drive
+// SessionLocks directly on its resolved options (no HTTP platform involved).
+describe.each(ADAPTERS)('SessionLocks in a Nest app on %s', (adapter) => {
   it('is provided and exported by SessionModule', async () => {
-    const running = await startApp(testModule(SessionModule.forRoot({ secret: SECRET, store: 'memory:' })));
+    const running = await startApp(testModule(SessionModule.forRoot({ secret: SECRET, store: 'memory:' })), { adapter });
     try {
       const locks = running.app.get(SessionLocks);
       expect(locks.supported).toBe(true);
@@ -125,11 +127,9 @@ describe('SessionLocks in a Nest app', () => {
       await running.close();
     }
   });
-});
 
-describe('SessionLocks without locks in the store', () => {
   it('throws SESSION_NOT_SUPPORTED for a client-side store, naming the fix', async () => {
-    const running = await startApp(testModule(SessionModule.forRoot({ secret: SECRET, store: new CookieStore() })));
+    const running = await startApp(testModule(SessionModule.forRoot({ secret: SECRET, store: new CookieStore() })), { adapter });
     try {
       const locks = running.app.get(SessionLocks);
       expect(locks.supported).toBe(false);
@@ -141,7 +141,9 @@ describe('SessionLocks without locks in the store', () => {
       await running.close();
     }
   });
+});
 
+describe('SessionLocks without locks in the store', () => {
   it('throws SESSION_NOT_SUPPORTED for a server-side store without tryLock and unlock', async () => {
     const locks = await locksFor(new FaultyStore(new MemoryStore({ gcInterval: 0 })));
     expect(locks.supported).toBe(false);
