@@ -1235,14 +1235,6 @@ function lifetime(member: string, ms: number): number {
   return Math.ceil(ms);
 }
 
-/**
- * Apply `req.session.cookie.<member> = value` to `own`, as express-session's `Cookie` takes it:
- * `maxAge` (and `originalMaxAge`) a lifetime in ms or a Date, `expires` a Date (its distance from
- * now becomes the lifetime, as in express-session), `null` for a browser-session cookie; the
- * attributes with express-session's values (`sameSite: true` is `'strict'`), `undefined` for the
- * module's own.
- * @throws SessionError `SESSION_READ_ONLY` for an unknown member or a value it cannot take.
- */
 /** Whether two cookie overrides give the same settings (a member set to `undefined` counts as absent). */
 function sameCookieOverride(a: SessionCookieOverride, b: SessionCookieOverride): boolean {
   const left = a as Record<string, unknown>;
@@ -1251,6 +1243,14 @@ function sameCookieOverride(a: SessionCookieOverride, b: SessionCookieOverride):
   return true;
 }
 
+/**
+ * Apply `req.session.cookie.<member> = value` to `own`, as express-session's `Cookie` takes it:
+ * `maxAge` (and `originalMaxAge`) a lifetime in ms or a Date, `expires` a Date (its distance from
+ * now becomes the lifetime, as in express-session), `null` for a browser-session cookie; the
+ * attributes with express-session's values (`sameSite: true` is `'strict'`), `undefined` for the
+ * module's own.
+ * @throws SessionError `SESSION_READ_ONLY` for an unknown member or a value it cannot take.
+ */
 function applyCookieMember(own: SessionCookieOverride, member: string, value: unknown, now: number): void {
   const attribute = own as Record<string, unknown>;
   switch (member) {
