@@ -290,9 +290,10 @@ export function fromExpressSessionOptions(options: ExpressSessionOptions): Sessi
   }
 
   // As express-session: a wrong `genid` or `unset` is named before a missing secret.
-  if (given.genid !== undefined && given.genid !== null && typeof given.genid !== 'function')
+  const genid = given.genid ?? undefined;
+  if (genid !== undefined && typeof genid !== 'function')
     throw refuse('genid', 'must be a function', 'Pass a function of the request that returns an ID, or leave it out.');
-  mapUnset(given.unset);
+  const unset = mapUnset(given.unset);
   const secrets = mapSecrets(given.secret);
   const name = mapName(given.name, given.key);
   const result: SessionModuleOptions = { secret: secrets, legacyCookies: { secrets } };
@@ -319,15 +320,11 @@ export function fromExpressSessionOptions(options: ExpressSessionOptions): Sessi
     }
   }
 
-  if (given.genid !== undefined && given.genid !== null) {
-    if (typeof given.genid !== 'function')
-      throw refuse('genid', 'must be a function', 'Pass a function of the request that returns an ID, or leave it out.');
-    result.generateId = given.genid as (req: IncomingMessage) => string;
-  }
+  if (genid !== undefined) result.generateId = genid as (req: IncomingMessage) => string;
   if (booleanOption('resave', given.resave, true)) result.touchInterval = 0;
   result.eagerSessions = booleanOption('saveUninitialized', given.saveUninitialized, true);
   result.rolling = booleanOption('rolling', given.rolling, false);
-  result.unset = mapUnset(given.unset);
+  result.unset = unset;
   // As express-session: `proxy` left unset (or null) defers to Express's own `trust proxy` setting.
   result.trustProxy = given.proxy === undefined || given.proxy === null ? 'express' : booleanOption('proxy', given.proxy, false);
 

@@ -71,7 +71,6 @@ end
 -- more than the command itself), straight from ARGV, or in batches of at most 1000 arguments so
 -- that unpack() stays far below Lua's stack limit.
 local deletes = tonumber(ARGV[9])
-local batch
 for i = 10, 9 + deletes, 500 do
   redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 499, 9 + deletes)))
 end
@@ -86,7 +85,7 @@ if #ARGV - first < 990 then
     redis.call('HSET', key, '${FIELD.expiresAt}', ARGV[3], unpack(ARGV, first))
   end
 else
-  batch = {'${FIELD.expiresAt}', ARGV[3]}
+  local batch = {'${FIELD.expiresAt}', ARGV[3]}
   if principal then
     batch[3] = '${FIELD.principal}'
     batch[4] = principal
