@@ -126,6 +126,8 @@ const DEFAULT_GC_BATCH_SIZE = 1000;
 /** Keeps `DELETE … IN (…)` well below every driver's bound-parameter limit (SQLite: 32 766). */
 const MAX_GC_BATCH_SIZE = 10_000;
 const DEFAULT_MAX_RETRIES = 10;
+/** How often one statement chosen as a deadlock victim is run again before the store gives up. */
+const DEADLOCK_RETRIES = 5;
 /** Upper bound of the random pause before a retry, so competing processes fall out of step. */
 const MAX_RETRY_DELAY = 50;
 /** First versions are random below this, far from the 32-bit integer limit of the column. */
@@ -536,16 +538,24 @@ export class TypeormStore implements SessionStore {
    */
   protected async execute(operation: 'read' | 'write', sql: string, params: unknown[]): Promise<StatementResult> {
     await this.ready(operation);
-    let result: QueryResult;
-    const runner = this.dataSource.createQueryRunner();
-    try {
-      result = await runner.query(this.placeholders(sql), params, true);
-    } catch (err) {
-      throw unavailable(operation, err, params);
-    } finally {
-      await runner.release().catch(() => undefined);
+    for (let attempt = 0; ; attempt++) {
+      let result: QueryResult;
+      const runner = this.dataSource.createQueryRunner();
+      try {
+        result = await runner.query(this.placeholders(sql), params, true);
+      } catch (err) {
+        // Every statement here runs alone (autocommit), so the database rolled back just this one:
+        // running it again is safe. InnoDB picks such victims when lock rows are contended.
+        if (isDeadlock(err) && attempt < DEADLOCK_RETRIES) {
+          await sleep(1 + Math.random() * MAX_RETRY_DELAY);
+          continue;
+        }
+        throw unavailable(operation, err, params);
+      } finally {
+        await runner.release().catch(() => undefined);
+      }
+      return { rows: (result.records ?? []) as SessionRow[], affected: result.affected ?? 0 };
     }
-    return { rows: (result.records ?? []) as SessionRow[], affected: result.affected ?? 0 };
   }
 
   /** `sql` with its `?` placeholders in the dialect's form. Our statements hold no other `?`. */
@@ -683,6 +693,17 @@ function sleep(ms: number): Promise<void> {
  * messages and details may quote them), among them session IDs, so the `cause` is a copy without
  * them and with every ID in them redacted (see `redactError`).
  */
+/**
+ * Whether the database rolled a statement back as a deadlock victim: MySQL and MariaDB
+ * `ER_LOCK_DEADLOCK` (1213), PostgreSQL `deadlock_detected` (40P01). TypeORM wraps the driver's
+ * error in a `QueryFailedError` that keeps its `code`, `errno` and `driverError`.
+ */
+function isDeadlock(err: unknown): boolean {
+  const error = err as { code?: unknown; errno?: unknown; driverError?: { code?: unknown; errno?: unknown } } | null;
+  const codes = [error?.code, error?.errno, error?.driverError?.code, error?.driverError?.errno];
+  return codes.some((code) => code === 'ER_LOCK_DEADLOCK' || code === 1213 || code === '40P01');
+}
+
 function unavailable(operation: 'read' | 'write', cause: unknown, params: readonly unknown[] = []): SessionError {
   if (cause instanceof SessionError) return cause;
   return new SessionError('SESSION_STORE_UNAVAILABLE', SessionMessages.storeUnavailable(operation), {
