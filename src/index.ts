@@ -18,7 +18,21 @@ export { SessionMiddleware } from './session/session.middleware.js';
 export { SessionModule } from './session/session.module.js';
 export { SessionLocks, type SessionLock } from './session/session-locks.service.js';
 export { SessionIndex } from './session/session-index.service.js';
-export { FLASH_KEY, type SessionData } from './session/session.js';
+export { CurrentSession } from './session/current-session.service.js';
+export { FLASH_KEY, type SessionData, type SessionUpdateOptions } from './session/session.js';
+export { SessionDevices, type SessionDevice } from './session/session-devices.service.js';
+export {
+  SESSION_EVENT_NAMES,
+  type SessionCreatedEvent,
+  type SessionDestroyedEvent,
+  type SessionDestroyReason,
+  type SessionEventBase,
+  type SessionEventListeners,
+  type SessionEventMap,
+  type SessionEventName,
+  type SessionPrincipalSetEvent,
+  type SessionRegeneratedEvent,
+} from './session/session-events.js';
 export type { Session as SessionHandle } from './session/session.js';
 export * from './stores/cookie/cookie.store.js';
 export { isClientSideStore, type ClientSideSessionStore, type ClientSideStoreContext } from './core/client-side-store.interface.js';

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprint, startAuthApp, startResourceServer, type ResourceServer, type RunningAuthApp } from './support/auth-app.js';
 import { OidcTestBrowser } from './support/oidc-browser.js';
-import { SessionIndex } from '../src/index.js';
+import { Injectable } from '@nestjs/common';
+import { EventEmitterModule, OnEvent } from '@nestjs/event-emitter';
+import { AUTH_EVENT_NAMES, type AuthLoginEvent, type AuthLogoutEvent } from '../src/auth/index.js';
+import { SESSION_EVENT_NAMES, SessionIndex, type SessionDestroyedEvent } from '../src/index.js';
 import { startTestIdp, type TestIdp } from './support/oidc-provider.js';
 import { freePort } from './support/ports.js';
 import { HOST_LIKE_RETURN_TOS, leavesOrigin } from './support/return-to-cases.js';
@@ -14,6 +17,27 @@ const SECRET_SECOND = 'second-client-secret';
 const ACCESS_TOKEN_TTL = 4;
 const REFRESH_BEFORE = '2s';
 const STALE_AFTER_MS = 2_200;
+
+/** What reached @OnEvent() listeners: the auth module's events and the sessions' ends. */
+@Injectable()
+class EventLog {
+  readonly seen: Array<[string, object]> = [];
+
+  @OnEvent(AUTH_EVENT_NAMES.login)
+  login(event: AuthLoginEvent) {
+    this.seen.push(['auth.login', event]);
+  }
+
+  @OnEvent(AUTH_EVENT_NAMES.logout)
+  logout(event: AuthLogoutEvent) {
+    this.seen.push(['auth.logout', event]);
+  }
+
+  @OnEvent(SESSION_EVENT_NAMES.destroyed)
+  destroyed(event: SessionDestroyedEvent) {
+    this.seen.push(['session.destroyed', event]);
+  }
+}
 
 describe.each(ADAPTERS)('AuthModule against a real OpenID provider (oidc-provider on loopback) on %s', (adapter) => {
   let idp: TestIdp;
@@ -41,6 +65,8 @@ describe.each(ADAPTERS)('AuthModule against a real OpenID provider (oidc-provide
     running = await startAuthApp({
       port,
       adapter,
+      imports: [EventEmitterModule.forRoot()],
+      providers: [EventLog],
       auth: {
         allowInsecureIssuers: true,
         refreshBefore: REFRESH_BEFORE,
@@ -323,6 +349,11 @@ describe.each(ADAPTERS)('AuthModule against a real OpenID provider (oidc-provide
     expect(endSession.searchParams.get('post_logout_redirect_uri')).toBe(`${app}/auth/logout/continue`);
     expect((await getJson(browser, '/whoami')).body.sub).toBeNull();
     expect(running.events.logout.at(-1)).toMatchObject({ provider: 'main', reason: 'user', sub: 'alice' });
+    // The same events reach @OnEvent() listeners, with the session's end.
+    const log = running.app.get(EventLog).seen;
+    expect(log.filter(([name]) => name === 'auth.login').at(-1)).toEqual(['auth.login', running.events.login.at(-1)]);
+    expect(log.filter(([name]) => name === 'auth.logout').at(-1)).toEqual(['auth.logout', running.events.logout.at(-1)]);
+    expect(log.filter(([name]) => name === 'session.destroyed').at(-1)).toMatchObject(['session.destroyed', { reason: 'logout' }]);
     const done = await browser.confirmLogoutAtProvider(endSession, { stopAt: (url) => url.origin === app && url.pathname === '/' });
     expect(done.visited).toContain(`${app}/auth/logout/continue`);
     // Logged out at the provider too: the next login shows its login form again.
@@ -393,6 +424,8 @@ describe.each(ADAPTERS)('AuthModule against a real OpenID provider (oidc-provide
       expect(idp.counts.backchannel.errors).toEqual([]);
       expect((await getJson(browser, '/whoami')).body.sub).toBeNull();
       expect(running.events.logout.at(-1)).toMatchObject({ provider: 'main', reason: 'backchannel', sessions: 1 });
+      const ends = running.app.get(EventLog).seen.filter(([name]) => name === 'session.destroyed');
+      expect(ends.at(-1)).toMatchObject(['session.destroyed', { reason: 'backchannel', req: undefined }]);
     });
 
     it('a valid token naming sub destroys every session of that user, and only those', async () => {

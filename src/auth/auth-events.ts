@@ -6,6 +6,22 @@ import { describe } from './oidc-clients.service.js';
 /** The names the module's events are emitted under (`events.login` and friends). */
 export type AuthEventName = 'login' | 'logout' | 'refresh';
 
+/**
+ * The names the auth events are emitted under through `@nestjs/event-emitter`'s `EventEmitter2`,
+ * beside the `events` handlers, when the app imports `EventEmitterModule`.
+ *
+ * @example
+ * ```ts
+ * @OnEvent(AUTH_EVENT_NAMES.login)
+ * onLogin(event: AuthLoginEvent) { ... }
+ * ```
+ */
+export const AUTH_EVENT_NAMES: { readonly [N in AuthEventName]: string } = Object.freeze({
+  login: 'auth.login',
+  logout: 'auth.logout',
+  refresh: 'auth.refresh',
+});
+
 /** The event object emitted under `N`. */
 export type AuthEventOf<N extends AuthEventName> = N extends 'login'
   ? AuthLoginEvent

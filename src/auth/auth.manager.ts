@@ -8,7 +8,7 @@ import { createAuthFetch, type AuthFetch } from './auth-fetch.js';
 import type { ResolvedAuthOptions } from './auth-options.resolver.js';
 import type { AuthClaims, StoredLogin } from './auth-session.js';
 import { AuthSessionReader } from './auth-session.reader.js';
-import { deliverEvent, type AuthEventName, type AuthEventOf } from './auth-events.js';
+import { AUTH_EVENT_NAMES, deliverEvent, type AuthEventName, type AuthEventOf } from './auth-events.js';
 import { AuthReporter } from './auth.reporter.js';
 import { BackchannelLogoutHandler } from './backchannel-logout.handler.js';
 import { isCrossOrigin } from './cross-origin.js';
@@ -246,11 +246,14 @@ export class AuthManager implements OnModuleInit {
   // Events (override point)
 
   /**
-   * Deliver an event to the `events` handlers. Handler errors are logged and never fail the request.
-   * Override to publish events elsewhere (an event bus, an audit log).
+   * Deliver an event to the `events` handlers, then to `@OnEvent()` listeners under
+   * `AUTH_EVENT_NAMES` when the app imports `EventEmitterModule`. Handler errors are logged, and
+   * listener errors reported to `SessionModule`'s `onError`; neither fails the request. Override to
+   * publish events elsewhere (an event bus, an audit log).
    */
   protected async emit<N extends AuthEventName>(name: N, event: AuthEventOf<N>): Promise<void> {
     await deliverEvent(this.options.events, name, event, this.logger);
+    this.sessions.events.publish(AUTH_EVENT_NAMES[name], event);
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -109,7 +109,9 @@ export class BackchannelLogoutHandler {
     // module starts over one only with allowCookieStore), so there is nothing to destroy, and the
     // token is still remembered as used.
     const sessions = await this.oncePerToken(`${name}\0${String(payload.jti)}`, acceptedUntil, () =>
-      index.supported ? index.destroy(sid !== undefined ? sidIndexKey(name, sid) : subIndexKey(name, sub!)) : Promise.resolve(0),
+      index.supported
+        ? index.destroy(sid !== undefined ? sidIndexKey(name, sid) : subIndexKey(name, sub!), 'backchannel')
+        : Promise.resolve(0),
     );
     await this.reporter.emit('logout', { provider: name, ...(sub !== undefined ? { sub } : {}), reason: 'backchannel', sessions });
     return { provider: name, sessions };

@@ -18,3 +18,4 @@ export { LoginRedirectFilter } from './login-redirect.filter.js';
 export { AuthError, type AuthErrorCode } from './errors/auth.error.js';
 export { safeReturnTo } from './auth-options.resolver.js';
 export type { AuthClaims, StoredLogin, AuthLoginEvent, AuthLogoutEvent, AuthRefreshEvent } from './auth-session.js';
+export { AUTH_EVENT_NAMES, type AuthEventName } from './auth-events.js';

@@ -151,6 +151,21 @@ export interface SessionStore {
    */
   unlock?(key: string, owner: string): Promise<void>;
   /**
+   * Call `listener` with the ID of each session the backend removes by itself when its time runs
+   * out (a record nobody reads again), for `destroyed` events with reason `expired`. Optional, and
+   * only for stores that can observe it cheaply (Redis keyspace notifications, with the
+   * `RedisStore` option `expiryEvents`). Resolves a function that stops watching, or `undefined`
+   * when the store is not set up to watch. The engine calls it once at start-up, and only when
+   * something listens to session events; IDs that are not well-formed session IDs must not be passed.
+   *
+   * @example
+   * ```ts
+   * const stop = await store.watchExpiries?.((id) => console.log('a session expired'));
+   * await stop?.();
+   * ```
+   */
+  watchExpiries?(listener: (id: string) => void): Promise<(() => Promise<void>) | undefined>;
+  /**
    * Release timers, handles and connections the store opened itself. `SessionModule` calls it on
    * application shutdown for stores it built from a URL; a store instance you pass in is yours to close.
    */

@@ -77,6 +77,11 @@ export function messageSessionOf(req: IncomingMessage): AnySession | undefined {
   return scope !== undefined && scope.req === req ? scope.session : undefined;
 }
 
+/** The session of the gateway message whose handler the caller runs in (see {@link runWithMessageSession}), if any. @internal */
+export function currentMessageSession(): AnySession | undefined {
+  return messageScope.getStore()?.session;
+}
+
 /**
  * The property of a GraphQL context that holds the session of that one operation: a GraphQL
  * subscription over WebSocket gets its own session per operation (see graphql-subscription.ts),

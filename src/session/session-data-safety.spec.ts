@@ -14,6 +14,7 @@ function operations(reserved: string[] = []): SessionOperations {
     regenerate: unused,
     destroy: unused,
     reload: unused,
+    update: unused,
     headersSent: () => false,
     reservedKeyPrefixes: reserved,
   };

@@ -9,6 +9,14 @@ import { SESSION_RESOLVED_OPTIONS } from './session.internal-constants.js';
 import { isValidSessionId } from '../core/session-id.js';
 import type { ResolvedSessionOptions } from './session-options.resolver.js';
 import { StoreCalls } from './store-calls.js';
+import type { SessionDestroyReason } from './session-events.js';
+
+/** Who hears of the sessions an index destroys (the engine, for its `destroyed` events). @internal */
+export interface IndexDestroyReporter {
+  /** Whether anything listens; when not, nothing extra is read to report. */
+  readonly active: boolean;
+  destroyed(ids: readonly string[], principal: string | undefined, reason: SessionDestroyReason): void;
+}
 
 /** Namespace of index record IDs, so no index key can produce the key of a lock or anything else. */
 const INDEX_PURPOSE = 'nest-sessions:index:';
@@ -63,6 +71,7 @@ const MAX_CREATE_PAUSE = 20;
 @Injectable()
 export class SessionIndex implements OnApplicationShutdown {
   private readonly calls: StoreCalls | undefined;
+  private reporter: IndexDestroyReporter | undefined;
 
   constructor(@Inject(SESSION_RESOLVED_OPTIONS) private readonly options: ResolvedSessionOptions) {
     this.calls = isClientSideStore(options.store) ? undefined : new StoreCalls(options.store, options.storeTimeout);
@@ -195,15 +204,16 @@ export class SessionIndex implements OnApplicationShutdown {
    * resolves how many of them were live (their linked expiry had not passed). When a session
    * cannot be destroyed the index is kept, so calling again retries. A link made while `destroy`
    * runs, between its read of the index and its deletion, is lost with the index (the session it
-   * names is not destroyed).
+   * names is not destroyed). The live ones are reported as `destroyed` session events with `reason`
+   * (`revoked` unless given; the auth module's back-channel logout gives `backchannel`).
    *
    * @throws SessionError `SESSION_OPTIONS_INVALID` for an empty `key`; `SESSION_NOT_SUPPORTED` for
    *   a client-side store; `SESSION_STORE_UNAVAILABLE` when the store fails or does not answer in time.
    * @example const loggedOut = await index.destroy(`oidc:main:sid:${sid}`);
    */
-  async destroy(key: string): Promise<number> {
+  async destroy(key: string, reason: SessionDestroyReason = 'revoked'): Promise<number> {
     checkKey('destroy', key);
-    if (key.startsWith(PRINCIPAL_KEY_PREFIX)) return this.destroySessionsOf(key.slice(PRINCIPAL_KEY_PREFIX.length));
+    if (key.startsWith(PRINCIPAL_KEY_PREFIX)) return this.destroySessionsOf(key.slice(PRINCIPAL_KEY_PREFIX.length), reason);
     const store = this.serverStore();
     const calls = this.calls!;
     const now = Date.now();
@@ -218,7 +228,13 @@ export class SessionIndex implements OnApplicationShutdown {
         await calls.run('destroy a session index', () => store.destroy(id));
       }),
     );
+    if (live.size > 0) this.reporter?.destroyed([...live], undefined, reason);
     return live.size;
+  }
+
+  /** Tell `reporter` of every session this index destroys from now on. @internal */
+  reportDestroyed(reporter: IndexDestroyReporter): void {
+    this.reporter = reporter;
   }
 
   /**
@@ -259,14 +275,35 @@ export class SessionIndex implements OnApplicationShutdown {
     return sessions.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
   }
 
-  /** Destroy every session of `principal` (see {@link SessionIndex.sessionsOf}); resolves how many. */
-  async destroySessionsOf(principal: string): Promise<number> {
+  /**
+   * Destroy every session of `principal` (see {@link SessionIndex.sessionsOf}); resolves how many.
+   * `reason` is what the `destroyed` events say (`revoked` unless given).
+   */
+  async destroySessionsOf(principal: string, reason: SessionDestroyReason = 'revoked'): Promise<number> {
     const store = this.serverStore();
     const calls = this.calls!;
-    if (this.storeIndexesPrincipals) return calls.run('destroy sessions', () => store.destroyByPrincipal!(principal));
+    const reporter = this.reporter?.active ? this.reporter : undefined;
+    if (this.storeIndexesPrincipals) {
+      // The store deletes by principal without naming the sessions; listeners need their handles.
+      const listed = reporter === undefined ? [] : await this.sessionsOf(principal);
+      const count = await calls.run('destroy sessions', () => store.destroyByPrincipal!(principal));
+      if (listed.length > 0)
+        reporter!.destroyed(
+          listed.map(({ id }) => id),
+          principal,
+          reason,
+        );
+      return count;
+    }
     const sessions = await this.sessionsOf(principal);
     await Promise.all(sessions.map(({ id }) => calls.run('destroy sessions', () => store.destroy(id))));
     await Promise.all(sessions.map(({ id }) => this.unlinkKey(PRINCIPAL_KEY_PREFIX + principal, id)));
+    if (sessions.length > 0)
+      reporter?.destroyed(
+        sessions.map(({ id }) => id),
+        principal,
+        reason,
+      );
     return sessions.length;
   }
 

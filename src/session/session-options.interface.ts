@@ -5,6 +5,7 @@ import type { SessionOwnCookie } from './session-cookie.types.js';
 import type { SessionCodec } from './codecs/session-codec.interface.js';
 import type { Duration } from '../core/duration.util.js';
 import type { SessionError } from '../core/errors/session.error.js';
+import type { SessionEventListeners } from './session-events.js';
 
 /** Attributes of the session cookie. Every field is optional; the defaults are the secure choice. */
 export interface SessionCookieOptions {
@@ -348,6 +349,32 @@ export interface SessionModuleOptions {
    * @example fromConnectStore(new RedisStore({ client: redis })) // connect-redis
    */
   legacyStore?: SessionStore;
+  /**
+   * Listeners of the session's lifecycle: `created` (first written to the store), `regenerated`
+   * (new ID), `destroyed` (with its reason: `logout`, `regenerated`, `revoked`, `backchannel`,
+   * `expired`, `idle`, `absolute`) and `principalSet`. Each gets the session's handle (never its ID),
+   * its principal when known, and the request when there is one. Sync or async; not waited for; a
+   * listener that throws is reported through `onError` and never fails the request. With
+   * `@nestjs/event-emitter`'s `EventEmitterModule` in the app, the same events are emitted under
+   * `session.created`, `session.regenerated`, `session.destroyed` and `session.principal-set` as
+   * well (see `SESSION_EVENT_NAMES`). Server-side stores only: a `CookieStore` session emits nothing.
+   * @default {}
+   * @example { destroyed: ({ handle, reason }) => audit.log('session ended', handle, reason) }
+   */
+  events?: SessionEventListeners;
+  /**
+   * Keep, with each server-side session, the browser's user agent (its first 512 characters) and
+   * the client's IP address as they were when the session was first written, for "your devices"
+   * pages (`SessionDevices`).
+   * Both are personal data: keep them only if you tell your users, and keep sessions no longer than
+   * needed. The IP address is read as `trustProxy` says: the socket's address, the first address of
+   * `X-Forwarded-For` with `trustProxy: true`, or Express's `req.ip` with `'express'`. Every session
+   * keeps its creation and last-seen times either way (last seen moves with the touch, at most once
+   * per `touchInterval`).
+   * @default false
+   * @example { userAgent: true, ip: false }
+   */
+  deviceInfo?: boolean | { userAgent?: boolean; ip?: boolean };
 }
 
 /** One entry of {@link SessionModuleOptions.transport}. */

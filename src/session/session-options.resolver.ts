@@ -11,6 +11,7 @@ import { SessionError } from '../core/errors/session.error.js';
 import { SessionMessages } from '../core/errors/session.messages.js';
 import { DEFAULT_ID_LENGTH, MAX_ID_LENGTH, MIN_ID_LENGTH } from '../core/session-id.js';
 import type { AnySession } from './session.js';
+import type { SessionEventListeners } from './session-events.js';
 import type { SessionErrorContext, SessionIdTransport, SessionModuleOptions, SessionTransportOption } from './session-options.interface.js';
 import { CookieTransport, checkCookieAttributes, type ResolvedCookieOptions } from './transports/cookie.transport.js';
 import { HeaderTransport } from './transports/header.transport.js';
@@ -54,6 +55,10 @@ export interface ResolvedSessionOptions {
   rolling: boolean;
   /** What `req.session = null` does (`unset`). */
   unset: 'destroy' | 'keep';
+  /** The lifecycle listeners (`events`), each a function. */
+  events: SessionEventListeners;
+  /** What `deviceInfo` keeps with each session. */
+  deviceInfo: { userAgent: boolean; ip: boolean };
 }
 
 /** The options resolved without the store, which needs async work (see {@link checkSessionOptions}). */
@@ -217,6 +222,8 @@ function resolveStatic(options: SessionModuleOptions | undefined): StaticOptions
   if (unset !== 'destroy' && unset !== 'keep') {
     throw invalid('unset', "must be 'destroy' or 'keep'", "Leave it out for 'destroy'.");
   }
+  const events = resolveEvents(options.events);
+  const deviceInfo = resolveDeviceInfo(options.deviceInfo);
 
   return {
     secrets,
@@ -240,6 +247,8 @@ function resolveStatic(options: SessionModuleOptions | undefined): StaticOptions
     eagerSessions,
     rolling,
     unset,
+    events,
+    deviceInfo,
   };
 }
 
@@ -337,6 +346,31 @@ function resolveLegacySecrets(legacy: SessionModuleOptions['legacyCookies'], sec
 function isSessionStore(store: unknown): store is SessionStore {
   const candidate = store as Partial<SessionStore> | null;
   return typeof candidate?.get === 'function' && typeof candidate.set === 'function' && typeof candidate.destroy === 'function';
+}
+
+const EVENT_LISTENER_NAMES: readonly string[] = ['created', 'regenerated', 'destroyed', 'principalSet'];
+
+function resolveEvents(events: SessionModuleOptions['events']): SessionEventListeners {
+  if (events === undefined || events === null) return {};
+  if (typeof events !== 'object') throw invalid('events', 'must be an object of listeners', 'Pass e.g. { destroyed: (event) => { ... } }.');
+  for (const [name, listener] of Object.entries(events)) {
+    if (!EVENT_LISTENER_NAMES.includes(name)) {
+      throw invalid(`events.${name}`, 'is not a session event', `Listen to ${EVENT_LISTENER_NAMES.join(', ')}.`);
+    }
+    if (listener !== undefined && typeof listener !== 'function') {
+      throw invalid(`events.${name}`, 'must be a function', `Pass (event) => { ... } or leave ${name} out.`);
+    }
+  }
+  return { ...events };
+}
+
+function resolveDeviceInfo(deviceInfo: SessionModuleOptions['deviceInfo']): ResolvedSessionOptions['deviceInfo'] {
+  if (deviceInfo === undefined || deviceInfo === false) return { userAgent: false, ip: false };
+  if (deviceInfo === true) return { userAgent: true, ip: true };
+  if (typeof deviceInfo !== 'object' || deviceInfo === null) {
+    throw invalid('deviceInfo', 'must be true, false or { userAgent?, ip? }', 'Pass e.g. { userAgent: true }, or leave it out.');
+  }
+  return { userAgent: flag('deviceInfo.userAgent', deviceInfo.userAgent), ip: flag('deviceInfo.ip', deviceInfo.ip) };
 }
 
 function resolvePrincipal(principal: SessionModuleOptions['principal']): ResolvedSessionOptions['principal'] {

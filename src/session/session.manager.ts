@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../core/session-store.interface.js';
 import { SessionError } from '../core/errors/session.error.js';
@@ -23,10 +23,28 @@ import {
 import { StoreCalls } from './store-calls.js';
 import { SessionIndex } from './session-index.service.js';
 import { isClientSideStore } from '../core/client-side-store.interface.js';
-import { COOKIE_KEY, Session, isEmptyPatch, sessionOperations, sessionState, type AnySession, type SessionOperations } from './session.js';
+import {
+  COOKIE_KEY,
+  DEVICE_KEY,
+  Session,
+  isEmptyPatch,
+  sessionOperations,
+  sessionState,
+  type AnySession,
+  type SessionOperations,
+  type SessionUpdateOptions,
+} from './session.js';
+import { SessionEvents, type SessionDestroyReason } from './session-events.js';
+import { sessionHandle } from '../core/session-handle.js';
+import { DERIVED_KEY_LENGTH } from '../core/derived-store-key.js';
+import { KeyUpdates } from './key-updates.js';
+import { clientAddress } from './client-address.js';
 import type { SessionCookieOverride, SessionState } from './session-state.js';
 import { CookieTransport, checkCookieAttributes } from './transports/cookie.transport.js';
 import type { SessionCookieDescription, SessionOwnCookie } from './session-cookie.types.js';
+
+/** Most handles {@link SessionManager} remembers of sessions it ended from outside their requests. */
+const MAX_ENDED_ELSEWHERE = 10_000;
 
 /** Methods that must not change state, and so may go on without a session when the store is down. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -105,7 +123,7 @@ export class SessionBinding implements ResponseListener {
  * and provide it under the same token to change how the response is failed.
  */
 @Injectable()
-export class SessionManager implements SessionOperations, OnApplicationShutdown {
+export class SessionManager implements SessionOperations, OnApplicationBootstrap, OnApplicationShutdown {
   protected readonly signer: SessionSigner;
 
   /** The server-side store (every store but a client-side one such as CookieStore). */
@@ -136,6 +154,23 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   reservedKeyPrefixes: readonly string[] = [];
   /** With `cookie.matchPath` (and a path narrower than `/`): the transport whose path a request must lie under to get a session. */
   private readonly pathScope: CookieTransport | undefined;
+  /**
+   * Where the session's lifecycle events go (the `events` listeners, and `EventEmitter2` once
+   * connected). Sessions of a client-side store emit none.
+   * @internal
+   */
+  readonly events: SessionEvents;
+  /** Whether sessions here live in a server-side store (the only ones that emit events). */
+  private readonly serverSide: boolean;
+  /** `session.update()`: one key changed under the store's lock. */
+  private readonly keyUpdates: KeyUpdates;
+  /**
+   * Handles of sessions this process ended from outside their requests (revoked, back-channel), so
+   * the next request of such a session is not reported once more as `expired`. Bounded; oldest first.
+   */
+  private readonly endedElsewhere = new Set<string>();
+  /** Stops the store's report of expiries (see {@link SessionManager.onApplicationBootstrap}). */
+  private stopWatchingExpiries: (() => Promise<void>) | undefined;
 
   constructor(@Inject(SESSION_RESOLVED_OPTIONS) protected readonly options: ResolvedSessionOptions) {
     this.signer = new SessionSigner(options.secrets);
@@ -150,6 +185,18 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
         ? options.transports.find((transport): transport is CookieTransport => transport instanceof CookieTransport)
         : undefined;
     if (this.linksPrincipals) this.onIdChange((session, oldId, newId) => this.relinkPrincipal(session, oldId, newId));
+    this.serverSide = !isClientSideStore(options.store);
+    this.events = new SessionEvents(options.events, options.onError);
+    const events = this.events;
+    this.index.reportDestroyed({
+      get active() {
+        return events.active;
+      },
+      destroyed: (ids, principal, reason) => {
+        for (const id of ids) this.reportDestroyed(id, principal, reason, undefined);
+      },
+    });
+    this.keyUpdates = new KeyUpdates(options, (operation, call) => this.storeCall(operation, call));
   }
 
   /**
@@ -171,7 +218,23 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     return this.options.store;
   }
 
+  /**
+   * With listeners of session events, have the store report sessions it expires by itself, where
+   * it can (`RedisStore`'s `expiryEvents`), as `destroyed` events with reason `expired`.
+   * @throws SessionError `SESSION_OPTIONS_INVALID` when the store is set up to report them but cannot.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    const store = this.options.store as SessionStore;
+    if (!this.serverSide || !this.events.active || typeof store.watchExpiries !== 'function') return;
+    this.stopWatchingExpiries = await store.watchExpiries((id) => {
+      // Index records (SessionIndex) are records too; their derived IDs have a length of their own.
+      if (id.length === DERIVED_KEY_LENGTH && this.options.idLength !== DERIVED_KEY_LENGTH) return;
+      this.reportDestroyed(id, undefined, 'expired', undefined);
+    });
+  }
+
   async onApplicationShutdown(): Promise<void> {
+    await this.stopWatchingExpiries?.().catch(() => undefined);
     this.calls.close();
     if (this.options.ownsStore) await (this.options.store as SessionStore).close?.();
   }
@@ -233,18 +296,30 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
    * again even when `req` already has one (a WebSocket handshake request serves many messages).
    */
   async load(req: IncomingMessage, options?: { fresh?: boolean }): Promise<Session> {
-    const existing = options?.fresh ? undefined : getSessionFromRequest<Session>(req);
-    if (existing) return existing;
+    const bound = getSessionFromRequest<Session>(req);
+    if (bound && !options?.fresh) return bound;
     const now = Date.now();
-    return this.bind(req, await this.readSession(req, now), now);
+    // A connection read again for each message reports its session's end once, on the first read.
+    return this.bind(req, await this.readSession(req, now), now, bound === undefined);
   }
 
   /** Make the session of what `readSession()` found and attach it to `req`. */
-  private bind(req: IncomingMessage, loaded: LoadedSession, now: number): Session {
+  private bind(req: IncomingMessage, loaded: LoadedSession, now: number, report = true): Session {
     let record = loaded.record;
     // Defence in depth: a store that serves stale records must not extend a session's life.
     if (record && (record.expiresAt <= now || (record.createdAt + this.options.absoluteTimeout <= now && !this.outlives(record, now)))) {
+      if (report && this.events.active && this.serverSide) {
+        const deadline = record.createdAt + this.options.absoluteTimeout;
+        // Whichever deadline came first ended it: an expiry before the absolute deadline is an idle one.
+        const reason = record.expiresAt <= now && record.expiresAt < deadline ? 'idle' : 'absolute';
+        this.reportDestroyed(loaded.id!, record.principal, reason, req);
+      }
       record = null;
+    } else if (record === null && loaded.presented && report && loaded.id !== undefined && this.events.active && this.serverSide) {
+      const handle = this.handleOf(loaded.id);
+      // Ended here already, with its own reason: the device only learns of it now.
+      if (!this.endedElsewhere.delete(handle))
+        this.events.emit('destroyed', { handle, principal: undefined, reason: 'expired', req, at: now });
     }
     const state: SessionState = {
       id: record ? loaded.id : undefined,
@@ -488,6 +563,17 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
     }
     await this.storeCall('regenerate the session', () => this.serverStore.destroy(oldId));
     session.markSaved(newId, data, expiresAt, principal);
+    if (this.events.active) {
+      const req = this.bindingOf(session).req;
+      this.reportDestroyed(oldId, principal, 'regenerated', req);
+      this.events.emit('regenerated', {
+        handle: this.handleOf(newId),
+        previousHandle: this.handleOf(oldId),
+        principal,
+        req,
+        at: Date.now(),
+      });
+    }
   }
 
   /** Delete the record and start over empty (used by `Session.destroy()`). */
@@ -499,6 +585,7 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
         const { id, principal } = state;
         await this.removeRecord(id);
         if (this.linksPrincipals && principal !== undefined) await this.unlinkPrincipal(principal, id);
+        if (this.events.active && this.serverSide) this.reportDestroyed(id, principal, 'logout', this.bindingOf(session).req);
       }
       const binding = this.bindingOf(session);
       binding.endedCookie ??= this.cookieOverride(session);
@@ -809,12 +896,17 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       if (!binding.res) return;
       const id = (sessionState(session).id ??= this.newId(binding.req));
       const data = session.encodeAll();
+      const device = this.deviceInfo(binding.req);
+      if (device !== undefined) data[DEVICE_KEY] = device;
       const principal = this.principalOf(session);
       const record = { data, createdAt: sessionState(session).createdAt, expiresAt, ...this.principalField(principal) };
       return this.indexedWrite(session, id, undefined, principal, () =>
         chain(
           () => this.storeCall('save the session', () => store.set(id, record)),
-          () => session.markSaved(id, data, expiresAt, principal),
+          () => {
+            session.markSaved(id, data, expiresAt, principal);
+            if (this.events.active) this.reportCreated(id, principal, binding.req);
+          },
         ),
       );
     }
@@ -835,6 +927,18 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
         (touched) => this.touched(session, touched, expiresAt),
       );
     }
+  }
+
+  /** What `deviceInfo` keeps of `req` (encoded for the session's record), or `undefined` when nothing. */
+  private deviceInfo(req: IncomingMessage): string | undefined {
+    const { userAgent, ip } = this.options.deviceInfo;
+    if (!userAgent && !ip) return undefined;
+    const info: { userAgent?: string; ip?: string } = {};
+    const agent = req.headers['user-agent'];
+    if (userAgent && typeof agent === 'string') info.userAgent = agent.slice(0, 512);
+    const address = ip ? clientAddress(req, this.options.trustProxy) : undefined;
+    if (address !== undefined) info.ip = address;
+    return this.options.codec.encode(info);
   }
 
   /** The changes of a stored session to write, with its principal (set on the patch when it moved). */
@@ -858,7 +962,17 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
       session.reset(Date.now());
       throw new SessionError('SESSION_LOST', SessionMessages.lost());
     }
+    const previous = sessionState(session).principal;
     session.markPatched(id, patch, expiresAt, principal);
+    if (patch.principal !== undefined && this.events.active) {
+      this.events.emit('principalSet', {
+        handle: this.handleOf(id),
+        principal,
+        previousPrincipal: previous,
+        req: this.bindingOf(session).req,
+        at: Date.now(),
+      });
+    }
   }
 
   private touched(session: AnySession, touched: boolean, expiresAt: number): void {
@@ -945,6 +1059,107 @@ export class SessionManager implements SessionOperations, OnApplicationShutdown 
   async destroyByPrincipal(principal: string): Promise<number> {
     if (isClientSideStore(this.options.store)) throw this.notSupported('destroyByPrincipal');
     return this.index.destroySessionsOf(principal);
+  }
+
+  /**
+   * The handle of the session `id`: an opaque name for it that is no credential (see
+   * `SessionDestroyedEvent.handle`), the one events and `SessionDevices` use.
+   * @example manager.handleOf(manager.idOf(session))
+   */
+  handleOf(id: string): string {
+    return sessionHandle(this.options.secrets[0], id);
+  }
+
+  /**
+   * Who `session` belongs to: the `principal` option's answer for it now, else the principal its
+   * stored record names; `undefined` without the option or before a login.
+   */
+  principalOfSession(session: AnySession): string | undefined {
+    return this.principalOf(session) ?? sessionState(session).principal;
+  }
+
+  /** Whether sessions are indexed by principal (the `principal` option is given). */
+  get indexesPrincipals(): boolean {
+    return this.options.principal !== undefined;
+  }
+
+  /**
+   * When the session of `record` was last used, read off its expiry, which every write and touch
+   * sets to that moment plus the session's idle lifetime (`idleTimeout`, or its own
+   * `req.session.cookie.maxAge`): exact to within `touchInterval`. Once the absolute deadline caps
+   * the expiry (the session's last idle lifetime), it is a lower bound.
+   * @internal For `SessionDevices`.
+   */
+  lastSeenOf(record: SessionRecord): number {
+    let lifetime = this.options.idleTimeout;
+    const stored = Object.hasOwn(record.data, COOKIE_KEY) ? record.data[COOKIE_KEY] : undefined;
+    if (stored !== undefined) {
+      try {
+        const own = ownLifetime(this.options.codec.decode(stored));
+        if (own !== undefined) lifetime = own.maxAge;
+      } catch {
+        // Undecodable settings: the module's idle lifetime, as cookieOverride() falls back to the module's cookie.
+      }
+    }
+    return Math.min(Date.now(), Math.max(record.createdAt, record.expiresAt - lifetime));
+  }
+
+  /** The stored record of `id` (`null` when gone), read within `storeTimeout`. @internal For `SessionDevices`. */
+  async readStored(id: string): Promise<SessionRecord | null> {
+    return this.storeCall('list sessions', () => this.serverStore.get(id));
+  }
+
+  /**
+   * End the stored session `id` from outside its requests (a device revoked): the record is
+   * deleted, its principal entry removed, and a `destroyed` event (`revoked`) reported. A request of
+   * that session still in flight cannot write to it afterwards (409).
+   * @internal For `SessionDevices`.
+   */
+  async revoke(id: string, principal: string | undefined, req?: IncomingMessage): Promise<void> {
+    await this.removeRecord(id);
+    if (this.linksPrincipals && principal !== undefined) await this.unlinkPrincipal(principal, id);
+    if (this.events.active) this.reportDestroyed(id, principal, 'revoked', req);
+  }
+
+  /** `Session.update()`: see there. */
+  update(session: AnySession, key: string, fn: (current: unknown) => unknown, options: SessionUpdateOptions | undefined): Promise<unknown> {
+    return this.exclusive(session, async () => {
+      this.assertNotDegraded(session, 'update the session');
+      const state = sessionState(session);
+      if (state.isNew) {
+        // Not stored yet: no other request can reach it, so a plain change is atomic.
+        const next = await fn(session.get(key));
+        if (next === undefined) session.delete(key);
+        else session.set(key, next);
+        return next;
+      }
+      if (!this.serverSide) throw this.notSupported('update');
+      const expiresAt = this.nextExpiry(session);
+      const { value, encoded } = await this.keyUpdates.run(state.id!, key, expiresAt, fn, options, () => {
+        state.loadedId = undefined;
+        session.reset(Date.now());
+      });
+      session.adoptStored(key, encoded);
+      // The write moved the expiry as a touch would have.
+      state.expiresAt = expiresAt;
+      return value;
+    });
+  }
+
+  private reportCreated(id: string, principal: string | undefined, req: IncomingMessage): void {
+    const handle = this.handleOf(id);
+    const at = Date.now();
+    this.events.emit('created', { handle, principal, req, at });
+    if (principal !== undefined) this.events.emit('principalSet', { handle, principal, req, at });
+  }
+
+  private reportDestroyed(id: string, principal: string | undefined, reason: SessionDestroyReason, req: IncomingMessage | undefined): void {
+    const handle = this.handleOf(id);
+    if (reason === 'revoked' || reason === 'backchannel') {
+      if (this.endedElsewhere.size >= MAX_ENDED_ELSEWHERE) this.endedElsewhere.delete(this.endedElsewhere.values().next().value!);
+      this.endedElsewhere.add(handle);
+    }
+    this.events.emit('destroyed', { handle, principal, reason, req, at: Date.now() });
   }
 
   /**

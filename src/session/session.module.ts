@@ -1,4 +1,5 @@
 import {
+  Inject,
   Module,
   Optional,
   RequestMethod,
@@ -10,14 +11,18 @@ import {
 import { APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
 import { isClientSideStore } from '../core/client-side-store.interface.js';
 import { ClientSessionManager } from './client-session.manager.js';
+import { CurrentSession } from './current-session.service.js';
 import { SESSION_STORE } from './session.constants.js';
 import { SessionInterceptor } from './session.interceptor.js';
-import { SESSION_RESOLVED_OPTIONS } from './session.internal-constants.js';
+import { SESSION_ASYNC_CONTEXT, SESSION_RESOLVED_OPTIONS } from './session.internal-constants.js';
+import { withRequestContext } from './session-async-context.js';
 import { reserveSessionSlot } from './session-context.util.js';
 import { SessionIndex } from './session-index.service.js';
 import { SessionLocks } from './session-locks.service.js';
 import { SessionManager } from './session.manager.js';
 import { SessionMiddleware } from './session.middleware.js';
+import { SessionDevices } from './session-devices.service.js';
+import { SessionEventEmitterBridge } from './session-event-emitter.bridge.js';
 import { ASYNC_OPTIONS_TYPE, ConfigurableSessionModule, MODULE_OPTIONS_TOKEN, OPTIONS_TYPE } from './session.module-definition.js';
 import type { SessionModuleOptions } from './session-options.interface.js';
 import { resolveSessionOptions, type ResolvedSessionOptions } from './session-options.resolver.js';
@@ -25,8 +30,8 @@ import { resolveSessionOptions, type ResolvedSessionOptions } from './session-op
 /** Module-level switches, given beside the options (they decide which providers exist). */
 interface ModuleFlags {
   /**
-   * Make `SessionManager`, `SessionInterceptor`, `SessionLocks`, `SessionIndex` and `SESSION_STORE`
-   * injectable everywhere.
+   * Make `SessionManager`, `SessionInterceptor`, `SessionLocks`, `SessionIndex`, `CurrentSession`
+   * and `SESSION_STORE` injectable everywhere.
    * @default false
    */
   isGlobal?: boolean;
@@ -39,6 +44,20 @@ interface ModuleFlags {
    * @default false
    */
   interceptor?: boolean;
+  /**
+   * Keep the current request in an `AsyncLocalStorage` (`node:async_hooks`), so that services
+   * reach its session through {@link CurrentSession} without it being passed down: over HTTP
+   * (GraphQL queries and mutations included) from the session middleware on, and in WebSocket
+   * gateway messages. Off, `CurrentSession` throws `SESSION_NOT_FOUND`, and nothing of it runs on
+   * the request path (the middleware is mounted as without it, no `AsyncLocalStorage.run()`), so
+   * apps that do not use it pay nothing.
+   * @default false
+   * @example
+   * ```ts
+   * SessionModule.forRoot({ secret: process.env.SESSION_SECRET!, asyncContext: true });
+   * ```
+   */
+  asyncContext?: boolean;
 }
 
 const providers: Provider[] = [
@@ -61,6 +80,9 @@ const providers: Provider[] = [
   SessionMiddleware,
   SessionInterceptor,
   SessionLocks,
+  SessionDevices,
+  SessionEventEmitterBridge,
+  CurrentSession,
   // The engine keeps principals in this index, so there is one instance: the manager's.
   { provide: SessionIndex, useFactory: (manager: SessionManager) => manager.index, inject: [SessionManager] },
 ];
@@ -71,7 +93,8 @@ const globalInterceptor: Provider = { provide: APP_INTERCEPTOR, useExisting: Ses
  * Server-side sessions for a Nest application. Registers the store, the middleware that loads
  * the session before guards and writes it back before the response ends, and `SessionInterceptor`
  * for non-HTTP contexts (global with `interceptor: true`). Also provides and exports `SessionLocks`
- * (named locks in the store) and `SessionIndex` (lookups from any string to sessions).
+ * (named locks in the store), `SessionIndex` (lookups from any string to sessions) and
+ * `CurrentSession` (the current request's session in services, with `asyncContext: true`).
  *
  * @example
  * ```ts
@@ -86,28 +109,39 @@ const globalInterceptor: Provider = { provide: APP_INTERCEPTOR, useExisting: Ses
  * })
  * ```
  */
-@Module({ providers, exports: [SessionManager, SessionInterceptor, SessionLocks, SessionIndex, SESSION_STORE] })
+@Module({
+  providers,
+  exports: [SessionManager, SessionInterceptor, SessionLocks, SessionIndex, SessionDevices, CurrentSession, SESSION_STORE],
+})
 export class SessionModule extends ConfigurableSessionModule implements NestModule {
   /** Configure sessions with options known up front. */
   static override forRoot(options: typeof OPTIONS_TYPE & ModuleFlags): DynamicModule {
-    const { isGlobal, interceptor, ...rest } = options;
-    return SessionModule.withFlags(super.forRoot(rest), { isGlobal, interceptor });
+    const { isGlobal, interceptor, asyncContext, ...rest } = options;
+    return SessionModule.withFlags(super.forRoot(rest), { isGlobal, interceptor, asyncContext });
   }
 
   /** Configure sessions from other providers (`useFactory` + `inject`, `useClass` or `useExisting`). */
   static override forRootAsync(options: typeof ASYNC_OPTIONS_TYPE & ModuleFlags): DynamicModule {
-    const { isGlobal, interceptor, ...rest } = options;
-    return SessionModule.withFlags(super.forRootAsync(rest), { isGlobal, interceptor });
+    const { isGlobal, interceptor, asyncContext, ...rest } = options;
+    return SessionModule.withFlags(super.forRootAsync(rest), { isGlobal, interceptor, asyncContext });
   }
 
-  private static withFlags(module: DynamicModule, { isGlobal, interceptor }: ModuleFlags): DynamicModule {
+  private static withFlags(module: DynamicModule, { isGlobal, interceptor, asyncContext }: ModuleFlags): DynamicModule {
     const extra = interceptor ? [globalInterceptor] : [];
-    return { ...module, global: isGlobal ?? false, providers: [...(module.providers ?? []), ...extra] };
+    // Exported too, for a `SessionInterceptor` that `@UseInterceptors()` makes in another module.
+    const flag: Provider = { provide: SESSION_ASYNC_CONTEXT, useValue: asyncContext === true };
+    return {
+      ...module,
+      global: isGlobal ?? false,
+      providers: [...(module.providers ?? []), flag, ...extra],
+      exports: [...(module.exports ?? []), SESSION_ASYNC_CONTEXT],
+    };
   }
 
   constructor(
     private readonly manager: SessionManager,
     @Optional() private readonly adapterHost?: HttpAdapterHost,
+    @Optional() @Inject(SESSION_ASYNC_CONTEXT) private readonly asyncContext?: boolean,
   ) {
     super();
   }
@@ -123,6 +157,11 @@ export class SessionModule extends ConfigurableSessionModule implements NestModu
    * `request.session` (and `request.sessionID`) of Fastify's request (see {@link exposeOnFastifyRequest}). Other adapters use
    * module middleware. On every adapter the HTTP server gives each request its session slot as it
    * arrives (see `reserveSessionSlot`).
+   *
+   * With `asyncContext: true` the middleware runs the rest of the request (its `next`) in the
+   * request's async context, for `CurrentSession` (a WebSocket upgrade excepted: see
+   * `runHttpRequestInContext`). Fastify reads a body after its middleware ran and keeps the
+   * context across it itself. Without the option the middleware is mounted as it is.
    */
   configure(consumer: MiddlewareConsumer): void {
     const adapter = this.adapterHost?.httpAdapter;
@@ -130,7 +169,8 @@ export class SessionModule extends ConfigurableSessionModule implements NestModu
     const type = adapter?.getType();
     if (type === 'express' || type === 'fastify') {
       if (type === 'fastify') exposeOnFastifyRequest(adapter!.getInstance());
-      adapter!.use(this.manager.middleware());
+      const middleware = this.manager.middleware();
+      adapter!.use(this.asyncContext === true ? withRequestContext(middleware) : middleware);
       return;
     }
     consumer.apply(SessionMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });

@@ -63,6 +63,22 @@ export const FLASH_KEY = '__flash';
  */
 export const COOKIE_KEY = '__cookie';
 
+/**
+ * Session key the engine keeps the `deviceInfo` it was asked to keep in (user agent, IP address, as
+ * JSON, written once with the new session), for `SessionDevices`; hidden like {@link COOKIE_KEY}.
+ */
+export const DEVICE_KEY = '__device';
+
+/** Options of {@link Session.update}. */
+export interface SessionUpdateOptions {
+  /**
+   * How long to wait for the key's lock while other requests hold it, in milliseconds, before
+   * giving up with `SESSION_UPDATE_CONFLICT`.
+   * @default 5000
+   */
+  timeout?: number;
+}
+
 /** What a session needs from the engine that loaded it (implemented by `SessionManager`). */
 export interface SessionOperations {
   readonly codec: SessionCodec;
@@ -70,6 +86,7 @@ export interface SessionOperations {
   regenerate(session: AnySession): Promise<void>;
   destroy(session: AnySession): Promise<void>;
   reload(session: AnySession): Promise<void>;
+  update(session: AnySession, key: string, fn: (current: unknown) => unknown, options: SessionUpdateOptions | undefined): Promise<unknown>;
   /** Whether the response headers already went out. */
   headersSent(session: AnySession): boolean;
   /**
@@ -199,6 +216,7 @@ export class Session<T extends object = SessionData> {
     for (const key of this.values.keys()) keys.add(key);
     keys.delete(FLASH_KEY);
     keys.delete(COOKIE_KEY);
+    keys.delete(DEVICE_KEY);
     return [...keys];
   }
 
@@ -207,7 +225,7 @@ export class Session<T extends object = SessionData> {
    * @internal
    */
   isHiddenKey(key: string): boolean {
-    return key === FLASH_KEY || key === COOKIE_KEY || this.isReservedKey(key);
+    return key === FLASH_KEY || key === COOKIE_KEY || key === DEVICE_KEY || this.isReservedKey(key);
   }
 
   /** All values as a plain object (decodes every key). */
@@ -288,6 +306,60 @@ export class Session<T extends object = SessionData> {
   async destroy(): Promise<void> {
     this.assertHeadersNotSent('destroy the session');
     await this[OPS].destroy(this as AnySession);
+  }
+
+  /**
+   * Change one key atomically: `fn` gets the value the store holds now (not this request's copy)
+   * and returns the new one (`undefined` removes the key), which is written at once. Calls of
+   * `update()` on the same key of the same session, from parallel requests or other app instances,
+   * run one at a time (the store's lock on that key), so none of their changes is lost: counters,
+   * carts, quotas. Resolves the new value, which `get()` reads from then on. Keep `fn` short: it
+   * runs while the lock is held. A plain `set()` of the same key in another request is not
+   * serialised with it (the later write wins), so change such keys only through `update()`.
+   *
+   * A session not stored yet is only this request's, so its `update()` is a plain change, written
+   * at the end of the response like `set()`.
+   *
+   * @throws SessionError `SESSION_UPDATE_CONFLICT` (409) when the lock stays taken for `timeout`;
+   *   `SESSION_NOT_SUPPORTED` for a store without locks (`CookieStore`, a connect store);
+   *   `SESSION_LOST` (409) when the session was destroyed elsewhere; `SESSION_STORE_UNAVAILABLE`.
+   * @example
+   * ```ts
+   * const views = await session.update('views', (n) => (n ?? 0) + 1);
+   * await session.update('cart', (cart = []) => [...cart, itemId]);
+   * ```
+   */
+  async update<K extends keyof T & string>(
+    key: K,
+    fn: (current: T[K] | undefined) => T[K] | undefined | Promise<T[K] | undefined>,
+    options?: SessionUpdateOptions,
+  ): Promise<T[K] | undefined> {
+    if (typeof key !== 'string' || key === '' || this.isHiddenKey(key)) {
+      throw new SessionError(
+        'SESSION_OPTIONS_INVALID',
+        SessionMessages.invalidArgument('Session.update', 'key', 'it must be a data key of the session', "Pass e.g. 'views'."),
+      );
+    }
+    if (typeof fn !== 'function') {
+      throw new SessionError(
+        'SESSION_OPTIONS_INVALID',
+        SessionMessages.invalidArgument('Session.update', 'fn', 'it must be a function', 'Pass e.g. (n) => (n ?? 0) + 1.'),
+      );
+    }
+    return (await this[OPS].update(this as AnySession, key, fn as (current: unknown) => unknown, options)) as T[K] | undefined;
+  }
+
+  /**
+   * Take `encoded` (or its absence) as what the store now holds for `key`, dropping this request's
+   * own pending change of it (written by `update()` already).
+   * @internal
+   */
+  adoptStored(key: string, encoded: string | undefined): void {
+    if (encoded === undefined) delete this.raw[key];
+    else Object.defineProperty(this.raw, key, { value: encoded, enumerable: true, writable: true, configurable: true });
+    if (this.values !== NO_VALUES) this.values.delete(key);
+    if (this.changed !== NONE) this.changed.delete(key);
+    if (this.deleted !== NONE) this.deleted.delete(key);
   }
 
   /** Move the idle deadline forward at the end of this request even if nothing changed. */

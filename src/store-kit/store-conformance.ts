@@ -409,6 +409,19 @@ export function describeStoreConformance(
         expect(await store.findByPrincipal!(principal)).toEqual([]);
       });
 
+      it('lists the expiry a touch or a patch moved, which a devices page reads the last-seen time off', async () => {
+        const principal = `seen-${generateSessionId().slice(0, 8)}`;
+        const [touched, patched] = [generateSessionId(), generateSessionId()];
+        for (const id of [touched, patched]) await store.set(id, { ...record({ n: '1' }), principal });
+        const later = Date.now() + longTtl + 60_000;
+        expect(await store.touch(touched, later)).toBe(true);
+        expect(await store.patch(patched, { set: { n: '2' }, unset: [] }, later + 1)).toBe(true);
+        const found = new Map((await store.findByPrincipal!(principal)).map((session) => [session.id, session.expiresAt]));
+        expect(found.get(touched)).toBe(later);
+        expect(found.get(patched)).toBe(later + 1);
+        expect((await store.get(touched))!.expiresAt).toBe(later);
+      });
+
       it('treats principals as opaque strings (glob, path and quote characters)', async () => {
         const principal = `a*b?[c]\\d/../e'"%_{x}:${generateSessionId().slice(0, 6)}`;
         const id = generateSessionId();
@@ -496,6 +509,27 @@ export function describeStoreConformance(
         const second = await Promise.all(takers.map((o) => tryLock(key, o, longTtl)));
         expect(second.filter(Boolean)).toHaveLength(1);
         expect(await tryLock(key, winner, longTtl)).toBe(false);
+      });
+
+      it('locks: serialise read-modify-write, so 50 parallel lock-read-patch-unlock increments of one key end at exactly 50', async () => {
+        // What session.update() does with them (the engine retries a taken lock after a short pause).
+        const { tryLock, unlock } = lockMethods();
+        const id = generateSessionId();
+        await store.set(id, record({ n: '0' }));
+        const key = lockKey();
+        const increment = async (who: string): Promise<void> => {
+          while (!(await tryLock(key, who, longTtl))) await new Promise((done) => setTimeout(done, 1 + Math.random() * 4));
+          try {
+            const current = Number((await store.get(id))!.data.n);
+            // A pause between read and write: without the lock, increments would overwrite each other.
+            await new Promise((done) => setTimeout(done, 1));
+            expect(await store.patch(id, { set: { n: String(current + 1) }, unset: [] }, Date.now() + longTtl)).toBe(true);
+          } finally {
+            await unlock(key, who);
+          }
+        };
+        await Promise.all(Array.from({ length: 50 }, (_, i) => increment(owner(`w${i}`))));
+        expect((await store.get(id))!.data.n).toBe('50');
       });
 
       it('locks: are invisible to get, patch, touch, gc and findByPrincipal, and do not clash with a session of the same key', async () => {

@@ -1,5 +1,16 @@
 import 'reflect-metadata';
-import { Controller, Get, Module, Post, Req, UseGuards, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Module,
+  Post,
+  Req,
+  UseGuards,
+  type DynamicModule,
+  type INestApplication,
+  type Provider,
+  type Type,
+} from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import {
@@ -125,6 +136,9 @@ export interface AuthAppOptions {
   session?: Partial<SessionModuleOptions>;
   /** More controllers for the app. */
   controllers?: Type<unknown>[];
+  /** More modules (`EventEmitterModule.forRoot()`, say) and providers for the app. */
+  imports?: DynamicModule[];
+  providers?: Provider[];
   /** The HTTP platform. @default 'express' */
   adapter?: AdapterName;
   /** `bodyParser: false` creates the app without Nest's body parsers (`NestFactory.create(module, { bodyParser: false })`). */
@@ -155,8 +169,13 @@ export async function startAuthApp(options: AuthAppOptions): Promise<RunningAuth
   else if (options.auth) authModule = AuthModule.forRoot({ ...options.auth, events: handlers });
   else throw new Error('startAuthApp: give auth or authModule');
   @Module({
-    imports: [SessionModule.forRoot({ secret: SECRET, cookie: { secure: false }, ...options.session }), authModule],
+    imports: [
+      ...(options.imports ?? []),
+      SessionModule.forRoot({ secret: SECRET, cookie: { secure: false }, ...options.session }),
+      authModule,
+    ],
     controllers: [AuthTestController, OpenController, ClosedController, ...(options.controllers ?? [])],
+    providers: options.providers ?? [],
   })
   class AuthAppModule {}
   const adapter = options.adapter ?? 'express';

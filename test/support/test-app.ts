@@ -136,6 +136,27 @@ class TestController {
     return { count };
   }
 
+  /** `session.update()` of a counter; `pause` ms between its read and write widen the window for lost updates. */
+  @Post('update')
+  @HttpCode(200)
+  async update(@Session() session: SessionHandle, @Req() req: AnyRequest) {
+    const {
+      key = 'count',
+      by = 1,
+      pause = 0,
+      timeout,
+    } = bodyOf<{ key?: string; by?: number; pause?: number; timeout?: number }>(req) ?? {};
+    const value = await session.update(
+      key as never,
+      async (current: unknown) => {
+        if (pause > 0) await new Promise((done) => setTimeout(done, pause));
+        return (((current as number | undefined) ?? 0) + by) as never;
+      },
+      timeout === undefined ? undefined : { timeout },
+    );
+    return { value, read: session.get(key as never) ?? null };
+  }
+
   @Post('set')
   @HttpCode(200)
   set(@Session() session: SessionHandle, @Req() req: AnyRequest) {

@@ -5,7 +5,8 @@
  * - `SESSION_STORE_UNAVAILABLE`: the store failed to read or write; the request is answered with 503.
  * - `SESSION_HEADERS_SENT`: the session changed in a way that needs a new cookie after the headers went out.
  * - `SESSION_INVALID_ID`: a store was handed an ID that is not a well-formed session ID.
- * - `SESSION_NOT_FOUND`: no session is attached to the current request or execution context.
+ * - `SESSION_NOT_FOUND`: no session is attached to the current request or execution context; or
+ *   `CurrentSession.get()` ran outside any request, or without SessionModule's `asyncContext` option.
  * - `SESSION_UNSUPPORTED_CONTEXT`: the execution context carries no request a session can be read from.
  * - `SESSION_CODEC_ERROR`: a value could not be encoded or decoded by the configured codec.
  * - `SESSION_PAYLOAD_TOO_LARGE`: a session kept in cookies (`CookieStore`) outgrew its `maxSize`.
@@ -21,6 +22,12 @@
  * - `SESSION_ORIGIN_REFUSED`: a WebSocket handshake (a gateway's, or a GraphQL subscription
  *   connection's) came from an `Origin` that `allowedOrigins` does not allow; refused with 403 (or
  *   close code 4403) before anything of the session is read.
+ * - `SESSION_LISTENER_FAILED`: a session event listener (the `events` option, or an `@OnEvent()`
+ *   handler) threw or rejected; what it threw is the `cause`. Reported to `onError` only: the request goes on.
+ * - `SESSION_UPDATE_CONFLICT`: `session.update()` could not take the key's lock within its attempts
+ *   (other requests kept it); nothing was changed. Answered with 409.
+ * - `SESSION_HANDLE_UNKNOWN`: `SessionDevices.revoke()` was given a handle that names none of the
+ *   principal's live sessions (already ended, or another user's). Answered with 404.
  *
  * Extensions add codes of their own through subclasses: `nest-sessions/auth` throws `AuthError`
  * with `AUTH_*` codes (see `AuthErrorCode`).
@@ -38,11 +45,16 @@ export type SessionErrorCode =
   | 'SESSION_LOST'
   | 'SESSION_READ_ONLY'
   | 'SESSION_CALLBACK_FAILED'
-  | 'SESSION_ORIGIN_REFUSED';
+  | 'SESSION_ORIGIN_REFUSED'
+  | 'SESSION_LISTENER_FAILED'
+  | 'SESSION_UPDATE_CONFLICT'
+  | 'SESSION_HANDLE_UNKNOWN';
 
 const STATUS: Partial<Record<SessionErrorCode, number>> = {
   SESSION_STORE_UNAVAILABLE: 503,
   SESSION_LOST: 409,
+  SESSION_UPDATE_CONFLICT: 409,
+  SESSION_HANDLE_UNKNOWN: 404,
 };
 
 /**

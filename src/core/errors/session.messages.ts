@@ -10,6 +10,10 @@ export const SessionMessages = {
     'nest-sessions: the store was given a malformed lock key, owner or ttl (a 43-character base64url key, an owner of 1 to 64 printable ASCII characters, a ttl of 1 ms to 400 days).',
   noSession: (): string =>
     'nest-sessions: no session on this request. Is SessionModule imported, and does the route run through its middleware?',
+  asyncContextOff: (): string =>
+    'nest-sessions: CurrentSession was used, but SessionModule keeps no current session for services unless its `asyncContext` option is on (it is off by default, so that apps without it pay nothing per request). Set `asyncContext: true` in SessionModule.forRoot() or forRootAsync() (beside `isGlobal`), or pass the session down from `@Session()`.',
+  noCurrentRequest: (): string =>
+    'nest-sessions: CurrentSession.get() was called outside any request, GraphQL operation or gateway message (a scheduled job, a queue consumer or bootstrap code has no session). Call it only from code a request runs, use CurrentSession.find() where there may be none, or pass the session in.',
   unsupportedContext: (type: string): string =>
     `nest-sessions: sessions are not available in a "${type}" execution context that carries no HTTP request.`,
   codec: (direction: 'encode' | 'decode', key: string): string =>
@@ -45,4 +49,10 @@ export const SessionMessages = {
     'nest-sessions: req.session.reload() found no stored session (it expired, was destroyed elsewhere, or was never saved); the session was left as it was.',
   callbackFailed: (method: string): string =>
     `nest-sessions: the callback given to req.session.${method}() threw; this error's cause is what it threw.`,
+  listenerFailed: (event: string): string =>
+    `nest-sessions: a listener of "${event}" threw or rejected; the request went on. This error's cause is what it threw.`,
+  updateConflict: (key: string, timeout: number): string =>
+    `nest-sessions: session.update('${key}') could not take the key's lock within ${timeout} ms (other requests of this session held it); nothing was changed. Retry the request, or give a longer \`timeout\`.`,
+  handleUnknown: (): string =>
+    'nest-sessions: no live session of this principal has that handle (it ended already, or belongs to someone else); nothing was revoked.',
 } as const;

@@ -220,6 +220,20 @@ export interface RedisStoreOptions {
    */
   onClientError?: (error: Error) => void;
   /**
+   * Report sessions Redis removes by itself when their time runs out, which no request reads
+   * afterwards, as `destroyed` events (reason `expired`) of `SessionModule`'s `events`. Uses Redis
+   * keyspace notifications: the server must have them on for expired keys (`notify-keyspace-events`
+   * containing `E` and `x`, e.g. `CONFIG SET notify-keyspace-events Ex`, or in redis.conf); the
+   * store checks that when the app starts and refuses to start otherwise (where `CONFIG` is not
+   * allowed, as on some managed services, it cannot check and trusts you). One more connection per
+   * server (per master in a cluster) listens while the app runs, only when something listens to the
+   * events. Redis delivers notifications at most once and not while this connection is down, so an
+   * expiry during an outage is not reported.
+   * @default false
+   * @example { url: 'redis://localhost:6379', expiryEvents: true }
+   */
+  expiryEvents?: boolean;
+  /**
    * The clock deciding whether a record has expired, in epoch milliseconds. Meant for tests.
    * @default Date.now
    * @example () => fakeTime

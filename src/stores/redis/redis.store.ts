@@ -17,6 +17,7 @@ export type {
 import type { PrincipalSession, SessionPatch, SessionRecord, SessionStore } from '../../core/session-store.interface.js';
 import { checkPrefix, checkTimeout, parseUrlOption, validateConnection } from './redis-options.validation.js';
 import type { RedisStoreOptions, RedisTlsOptions } from './redis-store.options.js';
+import { watchRedisExpiries } from './redis-expiry.watcher.js';
 import {
   DESTROY_OWNED_SCRIPT,
   FIELD,
@@ -134,6 +135,10 @@ export class RedisStore implements SessionStore {
   protected readonly commandTimeout: number;
   /** Whether the store created {@link RedisStore.client} and so closes it. */
   private readonly ownsClient: boolean;
+  /** Whether sessions Redis expires by itself are reported (`expiryEvents`). */
+  private readonly expiryEvents: boolean;
+  /** `onClientError`: also told of the errors of the connections watching expiries. */
+  private readonly onClientError: ((error: Error) => void) | undefined;
   /**
    * Whether ioredis itself fails every command of the client that gets no answer within
    * `commandTimeout` (a standalone or sentinel client with its own `commandTimeout` no longer than
@@ -166,6 +171,11 @@ export class RedisStore implements SessionStore {
     }
     this.clock = options.now ?? Date.now;
     this.commandTimeout = commandTimeout;
+    if (options.expiryEvents !== undefined && typeof options.expiryEvents !== 'boolean') {
+      throw invalidOption('expiryEvents', 'it must be true or false', 'Leave it out for false.');
+    }
+    this.expiryEvents = options.expiryEvents ?? false;
+    this.onClientError = options.onClientError;
 
     if (options.client !== undefined) {
       if (!isRedisClient(options.client)) {
@@ -384,6 +394,18 @@ export class RedisStore implements SessionStore {
     client.disconnect();
     await Promise.race([ended, timeout()]);
     for (const timer of timers) clearTimeout(timer);
+  }
+
+  /**
+   * With `expiryEvents`: call `listener` with the ID of each session Redis expires by itself (see
+   * {@link SessionStore.watchExpiries}); `undefined` without it.
+   * @throws SessionError `SESSION_OPTIONS_INVALID` (rejected) when the server notifies no expired keys.
+   */
+  async watchExpiries(listener: (id: string) => void): Promise<(() => Promise<void>) | undefined> {
+    if (!this.expiryEvents) return undefined;
+    const head = `${keyPrefixOf(this.client)}${this.prefix}{`;
+    // The watching connections reconnect by themselves; their errors are only reported.
+    return watchRedisExpiries(this.client, head, listener, (error) => this.onClientError?.(error));
   }
 
   /** The key of the hash holding session `id`; the ID in braces makes it the cluster hash tag. */
