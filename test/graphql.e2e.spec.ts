@@ -157,9 +157,9 @@ class SlowStore implements SessionStore {
   }
 }
 
-function graphqlModule(store: SessionStore, server: GraphqlServer) {
+function graphqlModule(store: SessionStore, server: GraphqlServer, interceptor = false) {
   @Module({
-    imports: [SessionModule.forRoot({ secret: SECRET, store }), graphqlDriver(server)],
+    imports: [SessionModule.forRoot({ secret: SECRET, store, interceptor }), graphqlDriver(server)],
     providers: [SessionResolver, LoggedInGuard, AdminGuard, AuthErrorGuard],
   })
   class GraphqlAppModule {}
@@ -179,6 +179,37 @@ async function gql(
   const res = await client.post('/graphql', { query, variables });
   return { res, body: res.json<GraphqlResult>() };
 }
+
+/**
+ * With the global interceptor (`interceptor: true`, which apps turn on for gateways and
+ * subscriptions), queries and mutations over HTTP keep the session the middleware loaded: the
+ * interceptor once loaded it again, so a new session's writes were lost (Express) or the response
+ * hung (Fastify).
+ */
+describe.each(SERVERS)('GraphQL over %s on %s with the global interceptor (interceptor: true)', (server, adapter) => {
+  let running: RunningApp;
+  const store = new SlowStore(5);
+
+  beforeAll(async () => {
+    running = await startApp(graphqlModule(store, server, true), { adapter });
+  });
+  afterAll(() => running.close());
+
+  it("a new visitor's mutations start the session, set its cookie, and are read back", async () => {
+    const client = running.client();
+    const first = await gql(client, 'mutation { increment }');
+    expect(first.body).toEqual({ data: { increment: 1 } });
+    expect(first.res.cookie('sid')).toMatch(/^sid=/);
+    expect((await gql(client, 'mutation { increment }')).body).toEqual({ data: { increment: 2 } });
+    expect((await gql(client, '{ me { user count } }')).body).toEqual({ data: { me: { user: null, count: 2 } } });
+  });
+
+  it('a login (regenerate) and the guarded queries after it work as without the interceptor', async () => {
+    const client = running.client();
+    expect((await gql(client, 'mutation { login }')).body).toEqual({ data: { login: true } });
+    expect((await gql(client, '{ profile }')).body).toEqual({ data: { profile: 'alice' } });
+  });
+});
 
 describe.each(SERVERS)('GraphQL over %s on %s', (server, adapter) => {
   let running: RunningApp;

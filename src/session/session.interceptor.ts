@@ -33,6 +33,10 @@ export class SessionInterceptor implements NestInterceptor {
     const req = getRequestFromContext(context);
     // A gateway served by the session adapter (`withSessions()`) loaded this message's session already, before guards.
     if (!req || messageSessionOf(req) !== undefined) return next.handle();
+    // GraphQL over HTTP: the middleware loaded the session and its response writes it. Loading it
+    // again would hand the resolver a session no response writes (a new one was lost, on Fastify the
+    // response hung).
+    if (this.manager.answersFor(req)) return next.handle();
     // Gateways only: GraphQL over HTTP has the context from the middleware, and a subscription's
     // operations have sessions of their own, which the shared upgrade request does not tell apart.
     const handle = this.asyncContext === true && context.getType() === 'ws' ? () => handledInContext(req, next) : () => next.handle();

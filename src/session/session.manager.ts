@@ -770,6 +770,17 @@ export class SessionManager implements SessionOperations, OnApplicationBootstrap
   }
 
   /**
+   * Whether `req` has its session from the HTTP path ({@link SessionManager.attach}), whose
+   * response writes it: a GraphQL query or mutation over HTTP, which `SessionInterceptor` must leave
+   * alone. A gateway's handshake request, loaded without a response, has not.
+   * @internal
+   */
+  answersFor(req: IncomingMessage): boolean {
+    const session = getSessionFromRequest<AnySession>(req);
+    return session !== undefined && this.bindingOf(session).res !== undefined;
+  }
+
+  /**
    * Call `listener` whenever a session's ID changes (`regenerate()`), after the record was written
    * under the new ID and before the old one is deleted, so state kept elsewhere under the ID (the
    * auth module's index of logins) can move with it. When it rejects, the new record is deleted
