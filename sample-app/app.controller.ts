@@ -1,7 +1,8 @@
-import { Body, Controller, Get, Header, Post, Redirect, UseGuards } from '@nestjs/common';
-import { Flash, Session } from 'nest-sessions';
+import { Body, Controller, Get, Header, Post, Redirect, Req, UseGuards } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import { Flash, Session, SessionDevices, SessionError } from 'nest-sessions';
 import { AuthManager, AuthenticatedGuard, CurrentUser, type AuthClaims } from 'nest-sessions/auth';
-import { renderAccount, renderHome, type FlashMessages, type SignedInUser } from './views.js';
+import { renderAccount, renderHome, renderSessions, type FlashMessages, type SignedInUser } from './views.js';
 
 /** What the sample app keeps in a session. */
 export interface AppSessionData {
@@ -32,10 +33,21 @@ function signedIn(user: AuthClaims | undefined): SignedInUser | undefined {
   return { name: displayName(user), email: typeof user.email === 'string' ? user.email : undefined };
 }
 
-/** The pages of the sample app: a visit counter, a message form with flash feedback, login and logout. */
+/** Node's request behind the platform's request object (Fastify's keeps it as `raw`; Express's is one). */
+function rawRequest(req: object): IncomingMessage {
+  return ((req as { raw?: IncomingMessage }).raw ?? req) as IncomingMessage;
+}
+
+/**
+ * The pages of the sample app: a visit counter, a message form with flash feedback, login and logout,
+ * and the user's sessions.
+ */
 @Controller()
 export class AppController {
-  constructor(private readonly auth: AuthManager) {}
+  constructor(
+    private readonly auth: AuthManager,
+    private readonly devices: SessionDevices,
+  ) {}
 
   /** The home page; every visit counts. */
   @Get()
@@ -67,6 +79,58 @@ export class AppController {
   @Header('cache-control', 'no-store')
   account(@CurrentUser() user: AuthClaims): string {
     return renderAccount({ user: signedIn(user)!, claims: user });
+  }
+
+  /** Where the user is logged in (their sessions, by `principal`); a login is required, as for /account. */
+  @Get('sessions')
+  @UseGuards(AuthenticatedGuard)
+  @Header('content-type', 'text/html; charset=utf-8')
+  @Header('cache-control', 'no-store')
+  async sessions(
+    @Session() session: Session<AppSessionData>,
+    @CurrentUser() user: AuthClaims,
+    @Flash() flash?: FlashMessages,
+  ): Promise<string> {
+    return renderSessions({ user: signedIn(user)!, flash, sessions: await this.devices.list(session) });
+  }
+
+  /**
+   * Log out one session of the user, named by the handle the sessions page gave (never a session ID),
+   * then show the page again. Posts from another site are refused (403), as the module's logout does.
+   */
+  @Post('sessions/revoke')
+  @UseGuards(AuthenticatedGuard)
+  @Redirect('/sessions', 303)
+  async revokeSession(
+    @Session() session: Session<AppSessionData>,
+    @Req() req: object,
+    @Body('handle') handle: unknown,
+  ): Promise<{ url: string; statusCode: number } | undefined> {
+    this.auth.assertSameOrigin(rawRequest(req));
+    try {
+      await this.devices.revoke(session, typeof handle === 'string' ? handle : '');
+    } catch (error) {
+      if (!(error instanceof SessionError && error.code === 'SESSION_HANDLE_UNKNOWN')) throw error;
+      session.flash('error', 'That session had ended already.');
+      return undefined;
+    }
+    if (session.isNew) {
+      // It was this browser's own session: that is a logout here (the provider's session stays).
+      session.flash('info', 'You are logged out.');
+      return { url: '/', statusCode: 303 };
+    }
+    session.flash('success', 'The session was logged out.');
+    return undefined;
+  }
+
+  /** Log out every other session of the user ("log out my other devices"); this one stays. */
+  @Post('sessions/revoke-others')
+  @UseGuards(AuthenticatedGuard)
+  @Redirect('/sessions', 303)
+  async revokeOtherSessions(@Session() session: Session<AppSessionData>, @Req() req: object): Promise<void> {
+    this.auth.assertSameOrigin(rawRequest(req));
+    const ended = await this.devices.revokeOthers(session);
+    session.flash('success', ended === 1 ? 'Logged out 1 other session.' : `Logged out ${ended} other sessions.`);
   }
 
   /** Accept a message from the form, then redirect so that reloading the page does not post again. */

@@ -1,8 +1,9 @@
 import { Inject, Injectable, Logger, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { SessionModule, type SessionModuleOptions } from 'nest-sessions';
-import { AuthModule, type AuthModuleOptions } from 'nest-sessions/auth';
+import { SessionModule, type Session, type SessionModuleOptions } from 'nest-sessions';
+import { AuthModule, type AuthModuleOptions, type StoredLogin } from 'nest-sessions/auth';
 import { AppController } from './app.controller.js';
+import { PROVIDER_NAME } from './auth-config.js';
 import type { DevOidcProvider } from './dev-oidc-provider.js';
 
 const logger = new Logger('SampleApp');
@@ -10,6 +11,17 @@ const logger = new Logger('SampleApp');
 /** The store URL the app uses: `SESSION_STORE`, or the in-process memory store. */
 export function sessionStoreUrl(env: NodeJS.ProcessEnv = process.env): string {
   return env.SESSION_STORE || 'memory:';
+}
+
+/**
+ * Whose session it is (SessionModule's `principal`, which the "Your sessions" page lists by): the
+ * subject (`sub` claim) of the login AuthModule keeps under `auth:main`; `undefined` before a login.
+ * With several providers, prefix the provider's name, as subjects are unique per issuer only.
+ */
+export function sessionPrincipal(session: Session): string | undefined {
+  const login = session.get(`auth:${PROVIDER_NAME}`) as Partial<StoredLogin> | undefined;
+  const sub = login?.claims?.sub;
+  return typeof sub === 'string' && sub !== '' ? sub : undefined;
 }
 
 /**
@@ -31,6 +43,11 @@ export function sessionOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Ses
     // 'auto' marks the cookie Secure only on HTTPS requests, so plain http://127.0.0.1 works too.
     cookie: { secure: 'auto' },
     trustProxy: env.TRUST_PROXY === '1',
+    // Index sessions by user, for the "Your sessions" page (SessionDevices).
+    principal: sessionPrincipal,
+    // Keep each session's user agent to tell the devices apart. The IP address is personal data that
+    // this sample has no need for, so it is not kept.
+    deviceInfo: { userAgent: true, ip: false },
   };
 }
 

@@ -6,10 +6,10 @@ import { TestClient, type TestResponse } from '../test/support/http-client.js';
 import { OidcTestBrowser } from '../test/support/oidc-browser.js';
 import { freePort } from '../test/support/ports.js';
 import { displayName, LOGIN_PATH } from './app.controller.js';
-import { sessionOptionsFromEnv, sessionStoreUrl } from './app.module.js';
+import { sessionOptionsFromEnv, sessionPrincipal, sessionStoreUrl } from './app.module.js';
 import { appUrl, devProviderPort, realProviderOptions } from './auth-config.js';
 import { samplePlatform, startSampleApp, type SampleApp } from './server.js';
-import { escapeHtml, html, renderAccount } from './views.js';
+import { escapeHtml, html, renderAccount, renderSessions } from './views.js';
 
 const SECRET = 'sample-app-test-secret-0123456789abcdef';
 
@@ -30,6 +30,18 @@ function flashes(response: { text: string }): Array<[string, string]> {
 /** Submit the message form the way a browser does (urlencoded body). */
 function postMessage(client: TestClient, message: string): Promise<TestResponse> {
   return client.request('/message', { method: 'POST', body: new URLSearchParams({ message }) });
+}
+
+/** The sessions the sessions page lists: user agent (as the HTML has it), current or not, and the handle of its revoke form. */
+function listedSessions(text: string): Array<{ agent: string; current: boolean; handle: string | undefined }> {
+  return text
+    .split('<li class="session">')
+    .slice(1)
+    .map((item) => ({
+      agent: /<strong class="agent">([^<]*)<\/strong>/.exec(item)?.[1] ?? '',
+      current: item.includes('<em class="current">(this device)</em>'),
+      handle: /<input type="hidden" name="handle" value="([^"]*)">/.exec(item)?.[1],
+    }));
 }
 
 /** The environment `npm start` would see: no OIDC_ISSUER (so the development provider), free ports. */
@@ -232,6 +244,80 @@ describe.each((['express', 'fastify'] as const).flatMap((platform) => STORES.map
       expect(signedInAs(next.response.text)).toBe('Bob (bob@example.test)');
     });
 
+    it('sends a visitor of /sessions to the login, and refuses its forms', async () => {
+      const client = visitor(running);
+      const page = await client.get('/sessions', { headers: { accept: 'text/html' } });
+      expect(page.status).toBe(303);
+      expect(page.headers.get('location')).toBe('/auth/login?returnTo=%2Fsessions');
+      expect((await client.request('/sessions/revoke-others', { method: 'POST' })).status).toBe(401);
+      expect((await client.request('/sessions/revoke', { method: 'POST', body: new URLSearchParams({ handle: 'x' }) })).status).toBe(401);
+    });
+
+    it("lists the user's sessions with their user agents (escaped), and logs out one or all others", async () => {
+      const user = 'dana';
+      // The first device starts its session with a user agent that is markup.
+      const first = new OidcTestBrowser();
+      await first.get(`${running.url}/`, { headers: { 'user-agent': '<b>Evil</b> "agent"' } });
+      await first.login(`${running.url}${LOGIN_PATH}`, { login: user });
+      const second = new OidcTestBrowser();
+      await second.login(`${running.url}${LOGIN_PATH}`, { login: user });
+      // Someone else's session is never listed.
+      await new OidcTestBrowser().login(`${running.url}${LOGIN_PATH}`, { login: 'erin' });
+
+      const page = await second.get(`${running.url}/sessions`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('cache-control')).toBe('no-store');
+      expect(page.text).toContain('<h1>Your sessions</h1>');
+      expect(page.text).not.toContain('<b>Evil</b>');
+      const listed = listedSessions(page.text);
+      expect(listed.map(({ agent, current }) => ({ agent, current })).sort((a, b) => a.agent.localeCompare(b.agent))).toEqual([
+        { agent: '&lt;b&gt;Evil&lt;/b&gt; &quot;agent&quot;', current: false },
+        { agent: 'node', current: true },
+      ]);
+      // Only the other session has a revoke form, and its handle is no session ID.
+      expect(listed.find((entry) => entry.current)?.handle).toBeUndefined();
+      const handle = listed.find((entry) => !entry.current)?.handle;
+      expect(handle).toMatch(/^[\w.-]+$/);
+      expect(page.text).toContain('<button type="submit">Log out other sessions</button>');
+      expect((await first.get(`${running.url}/`)).text).toContain('>Your sessions</a>');
+
+      // An unknown handle ends nothing.
+      const unknown = await second.postForm(`${running.url}/sessions/revoke`, { handle: 'no-such-handle' });
+      expect(unknown.status).toBe(303);
+      expect(unknown.location).toBe(`${running.url}/sessions`);
+      expect(flashes(await second.get(`${running.url}/sessions`))).toEqual([['error', 'That session had ended already.']]);
+      expect(signedInAs((await first.get(`${running.url}/`)).text)).toBeDefined();
+
+      // A post from another site is refused.
+      const crossSite = await second.postForm(
+        `${running.url}/sessions/revoke`,
+        { handle: handle! },
+        { headers: { 'sec-fetch-site': 'cross-site' } },
+      );
+      expect(crossSite.status).toBe(403);
+      expect(signedInAs((await first.get(`${running.url}/`)).text)).toBeDefined();
+
+      const revoked = await second.postForm(`${running.url}/sessions/revoke`, { handle: handle! });
+      expect(revoked.status).toBe(303);
+      expect(revoked.location).toBe(`${running.url}/sessions`);
+      const after = await second.get(`${running.url}/sessions`);
+      expect(flashes(after)).toEqual([['success', 'The session was logged out.']]);
+      expect(listedSessions(after.text).map(({ agent, current }) => ({ agent, current }))).toEqual([{ agent: 'node', current: true }]);
+      expect(after.text).toContain('You are not logged in anywhere else.');
+      expect(signedInAs((await first.get(`${running.url}/`)).text)).toBeUndefined();
+
+      // Log in the first device again, then log out every other session from it.
+      await first.login(`${running.url}${LOGIN_PATH}`, { login: user });
+      const others = await first.postForm(`${running.url}/sessions/revoke-others`, {});
+      expect(others.status).toBe(303);
+      expect(others.location).toBe(`${running.url}/sessions`);
+      const mine = await first.get(`${running.url}/sessions`);
+      expect(flashes(mine)).toEqual([['success', 'Logged out 1 other session.']]);
+      expect(listedSessions(mine.text).map(({ current }) => current)).toEqual([true]);
+      expect(signedInAs((await second.get(`${running.url}/`)).text)).toBeUndefined();
+      expect(signedInAs((await first.get(`${running.url}/`)).text)).toBe('Dana (dana@example.test)');
+    });
+
     it("escapes the user's claims on every page", async () => {
       const browser = new OidcTestBrowser();
       const login = await browser.login(`${running.url}${LOGIN_PATH}`, { login: '<i>x</i>' });
@@ -249,6 +335,18 @@ describe('sessionOptionsFromEnv', () => {
   it('takes the store, secret and proxy setting from the environment', () => {
     const options = sessionOptionsFromEnv({ SESSION_STORE: 'file:./x', SESSION_SECRET: SECRET, TRUST_PROXY: '1' });
     expect(options).toMatchObject({ store: 'file:./x', secret: SECRET, trustProxy: true, cookie: { secure: 'auto' } });
+  });
+
+  it("indexes sessions by the login's subject and keeps the user agent, not the IP address", () => {
+    const options = sessionOptionsFromEnv({ SESSION_SECRET: SECRET });
+    expect(options.principal).toBe(sessionPrincipal);
+    expect(options.deviceInfo).toEqual({ userAgent: true, ip: false });
+    const session = (data: Record<string, unknown>) =>
+      ({ get: (key: string) => data[key] }) as unknown as Parameters<typeof sessionPrincipal>[0];
+    expect(sessionPrincipal(session({ 'auth:main': { accessToken: 'a', claims: { sub: 'alice', name: 'Alice' } } }))).toBe('alice');
+    expect(sessionPrincipal(session({}))).toBeUndefined();
+    expect(sessionPrincipal(session({ 'auth:main': { claims: { sub: '' } } }))).toBeUndefined();
+    expect(sessionPrincipal(session({ 'auth:other': { claims: { sub: 'bob' } } }))).toBeUndefined();
   });
 
   it('falls back to the memory store and a random per-process secret', () => {
@@ -335,6 +433,26 @@ describe('views', () => {
     expect(html`<p title="${'"q"'}">${inner}${['<', html`<br>`]}${undefined}${false}${0}</p>`.value).toBe(
       '<p title="&quot;q&quot;"><b>&lt;i&gt;</b>&lt;<br>0</p>',
     );
+  });
+
+  it('shows the sessions with escaped user agents, and revoke forms for the other ones only', () => {
+    const page = renderSessions({
+      user: { name: 'A' },
+      sessions: [
+        { handle: 'h-1', current: true, createdAt: Date.UTC(2026, 0, 2, 3, 4), lastSeenAt: Date.UTC(2026, 0, 2, 5, 6) },
+        { handle: 'h"2', current: false, createdAt: 0, lastSeenAt: 0, userAgent: '<script>x</script>' },
+      ],
+    });
+    expect(page).toContain('<strong class="agent">Unknown browser</strong> <em class="current">(this device)</em>');
+    expect(page).toContain('<time datetime="2026-01-02T03:04:00.000Z">2026-01-02 03:04 UTC</time>');
+    expect(page).toContain('<strong class="agent">&lt;script&gt;x&lt;/script&gt;</strong>');
+    expect(page).not.toContain('<script>');
+    expect(page).not.toContain('value="h-1"');
+    expect(page).toContain('<input type="hidden" name="handle" value="h&quot;2">');
+    expect(page).toContain('action="/sessions/revoke-others"');
+    const alone = renderSessions({ user: { name: 'A' }, sessions: [{ handle: 'h', current: true, createdAt: 0, lastSeenAt: 0 }] });
+    expect(alone).not.toContain('/sessions/revoke');
+    expect(alone).toContain('You are not logged in anywhere else.');
   });
 
   it('shows claims as text, and anything that is not a string as JSON', () => {

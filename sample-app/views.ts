@@ -73,6 +73,26 @@ export interface HomePage {
   loginPath: string;
 }
 
+/** One of the user's sessions as the sessions page shows it (`SessionDevices.list()`). */
+export interface SessionEntry {
+  /** Opaque, no credential: what the revoke form posts back. */
+  handle: string;
+  /** Whether it is the session of this browser. */
+  current: boolean;
+  createdAt: number;
+  lastSeenAt: number;
+  /** The browser's user agent when the session started: text the browser chose, shown escaped. */
+  userAgent?: string;
+}
+
+/** What the sessions page shows. */
+export interface SessionsPage {
+  user: SignedInUser;
+  flash?: FlashMessages;
+  /** The user's live sessions, the most recently seen first. */
+  sessions: readonly SessionEntry[];
+}
+
 /** What the account page shows. */
 export interface AccountPage {
   user: SignedInUser;
@@ -94,6 +114,7 @@ function layout(title: string, body: SafeHtml): string {
   nav { display: flex; gap: 1rem; align-items: center; border-bottom: 1px solid #ddd; padding-bottom: .5rem; }
   nav form { margin: 0 0 0 auto; }
   dt { font-weight: bold; } dd { margin: 0 0 .5rem 1rem; overflow-wrap: anywhere; }
+  .session { margin: .75rem 0; overflow-wrap: anywhere; } .session form { display: inline; }
 </style>
 </head>
 <body>
@@ -116,6 +137,7 @@ function nav(user: SignedInUser | undefined, loginPath = '/auth/login'): SafeHtm
   return html`<nav>
   <a href="/">Home</a>
   <a href="/account">Account</a>
+  ${user && html`<a href="/sessions">Your sessions</a>`}
   ${
     user
       ? html`<span id="user">Signed in as ${user.name}${user.email !== undefined && html` (${user.email})`}</span>
@@ -170,5 +192,48 @@ export function renderAccount(page: AccountPage): string {
   <dt>${name}</dt><dd>${claimText(value)}</dd>`,
     )}
 </dl>`,
+  );
+}
+
+/** A moment as a `<time>` element: ISO 8601 in the attribute, minutes in UTC as the text. */
+function timeOf(epochMs: number): SafeHtml {
+  const iso = new Date(epochMs).toISOString();
+  return html`<time datetime="${iso}">${iso.slice(0, 16).replace('T', ' ')} UTC</time>`;
+}
+
+/**
+ * The sessions page: where the user is logged in, this browser's session marked, a button to log
+ * out each other one, and one to log out all others.
+ */
+export function renderSessions(page: SessionsPage): string {
+  const others = page.sessions.filter((session) => !session.current).length;
+  return layout(
+    'Your sessions - nest-sessions sample',
+    html`${nav(page.user)}
+<h1>Your sessions</h1>
+${flashList(page.flash)}
+<p>Where you are logged in. Log out any session you do not recognise.</p>
+<ul id="sessions">${page.sessions.map(
+      (session) => html`
+  <li class="session">
+    <strong class="agent">${session.userAgent ?? 'Unknown browser'}</strong>${session.current && html` <em class="current">(this device)</em>`}<br>
+    Started ${timeOf(session.createdAt)}, last seen ${timeOf(session.lastSeenAt)}
+    ${
+      !session.current &&
+      html`<form method="post" action="/sessions/revoke">
+      <input type="hidden" name="handle" value="${session.handle}">
+      <button type="submit">Log out this session</button>
+    </form>`
+    }
+  </li>`,
+    )}
+</ul>
+${
+  others > 0
+    ? html`<form method="post" action="/sessions/revoke-others">
+  <button type="submit">Log out other sessions</button>
+</form>`
+    : html`<p>You are not logged in anywhere else.</p>`
+}`,
   );
 }
