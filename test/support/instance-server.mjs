@@ -5,11 +5,14 @@
 // OIDC_REFRESH_BEFORE; the redirect URI names PORT, so give a fixed one) and serves GET /token.
 // On Express by default, on Fastify with PLATFORM=fastify (the module is the same on both: AuthModule
 // makes Fastify accept the provider's back-channel form post itself). The ready line names the platform.
+// PRINCIPAL_KEY names the session key that is the `principal` (POST /logout-everywhere needs it).
+// STORE_SENTINEL ('host:port[,host:port…]', with STORE_SENTINEL_NAME and STORE_PREFIX) uses a RedisStore
+// through Sentinel instead of STORE_URL: Sentinel has no URL form.
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
 import { Body, Controller, Get, HttpCode, Module, Post, UseGuards } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Session, SessionModule } from 'nest-sessions';
+import { Session, SessionManager, SessionModule } from 'nest-sessions';
 
 function decorateMethod(Class, name, ...decorators) {
   const proto = Class.prototype;
@@ -19,6 +22,9 @@ function decorateMethod(Class, name, ...decorators) {
 const param = (index, decorator) => (target, key) => decorator(target, key, index);
 
 class InstanceController {
+  constructor(manager) {
+    this.manager = manager;
+  }
   all(session) {
     return { ...session.toJSON(), servedBy: process.pid };
   }
@@ -31,11 +37,38 @@ class InstanceController {
     session.set(key, (session.get(key) ?? 0) + 1);
     return { [key]: session.get(key) };
   }
+  setFlash(session, body) {
+    session.setFlash(body.message);
+    return { ok: true, servedBy: process.pid };
+  }
+  flash(session) {
+    return { flash: session.consumeFlash() ?? null, servedBy: process.pid };
+  }
+  async regenerate(session) {
+    await session.regenerate();
+    return { ok: true, servedBy: process.pid };
+  }
+  async login(session, body) {
+    await session.regenerate();
+    session.set('user', body.user);
+    return { ok: true, servedBy: process.pid };
+  }
+  async logoutEverywhere(session) {
+    const destroyed = await this.manager.destroyByPrincipal(session.get('user'));
+    return { destroyed, servedBy: process.pid };
+  }
 }
 decorateMethod(InstanceController, 'all', Get('all'), param(0, Session()));
 decorateMethod(InstanceController, 'set', Post('set'), HttpCode(200), param(0, Session()), param(1, Body()));
 decorateMethod(InstanceController, 'increment', Post('increment'), HttpCode(200), param(0, Session()), param(1, Body()));
+decorateMethod(InstanceController, 'setFlash', Post('flash'), HttpCode(200), param(0, Session()), param(1, Body()));
+decorateMethod(InstanceController, 'flash', Get('flash'), param(0, Session()));
+decorateMethod(InstanceController, 'regenerate', Post('regenerate'), HttpCode(200), param(0, Session()));
+decorateMethod(InstanceController, 'login', Post('login'), HttpCode(200), param(0, Session()), param(1, Body()));
+decorateMethod(InstanceController, 'logoutEverywhere', Post('logout-everywhere'), HttpCode(200), param(0, Session()));
 Controller()(InstanceController);
+// No emitDecoratorMetadata here: name the constructor's parameter types for Nest's injector.
+Reflect.defineMetadata('design:paramtypes', [SessionManager], InstanceController);
 
 // Only with OIDC_ISSUER: without it the instance loads nothing of `nest-sessions/auth` (nor openid-client).
 const auth = process.env.OIDC_ISSUER ? await authParts(process.env.OIDC_ISSUER) : undefined;
@@ -76,14 +109,33 @@ async function authParts(issuer) {
   return { module, controller: TokenController };
 }
 
+// Only with STORE_SENTINEL: without it the instance loads nothing of `nest-sessions/redis` itself.
+const store = process.env.STORE_SENTINEL ? await sentinelStore(process.env.STORE_SENTINEL) : process.env.STORE_URL;
+
+async function sentinelStore(sentinels) {
+  const { RedisStore } = await import('nest-sessions/redis');
+  return new RedisStore({
+    sentinel: {
+      sentinels: sentinels.split(',').map((address) => {
+        const [host, port] = address.split(':');
+        return { host, port: Number(port) };
+      }),
+      name: process.env.STORE_SENTINEL_NAME ?? 'mymaster',
+    },
+    ...(process.env.STORE_PREFIX ? { keyPrefix: process.env.STORE_PREFIX } : {}),
+    ...(process.env.STORE_COMMAND_TIMEOUT ? { commandTimeout: Number(process.env.STORE_COMMAND_TIMEOUT) } : {}),
+  });
+}
+
 class AppModule {}
 Module({
   imports: [
     SessionModule.forRoot({
       secret: process.env.SESSION_SECRET,
-      store: process.env.STORE_URL,
+      store,
       cookie: { secure: false },
       storeTimeout: Number(process.env.STORE_TIMEOUT ?? 1000),
+      ...(process.env.PRINCIPAL_KEY ? { principal: process.env.PRINCIPAL_KEY } : {}),
       onError: process.env.LOG_ERRORS
         ? (error) => console.error('SESSION_ERROR', error.code, error.message, String(error.cause))
         : () => undefined,
