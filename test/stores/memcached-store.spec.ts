@@ -1,4 +1,4 @@
-import type Memcached from 'memcached';
+import Memcached from 'memcached';
 import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SessionError } from '../../src/core/errors/session.error.js';
@@ -9,6 +9,7 @@ import { MemcachedStore, type MemcachedClientOptions, type MemcachedStoreOptions
 import type { SessionRecord } from '../../src/core/session-store.interface.js';
 import { createStoreFromUrl } from '../../src/stores/store-url.js';
 import { MemcachedTestServer } from '../support/memcached-server.js';
+import { freePort } from '../support/ports.js';
 import { describeStoreConformance } from '../../src/store-kit/store-conformance.js';
 
 const MiB = 1024 * 1024;
@@ -497,5 +498,76 @@ describe('MemcachedStore', () => {
       await store.set(id, record({ a: '1' }));
       expect(await raw.get(rawClient(), id)).toEqual(expect.any(String));
     });
+  });
+});
+
+/**
+ * `FailFastMemcached` (what the store creates) replaces `connectionIssue`, an undocumented method of
+ * the `memcached` 2.2.x client (not in @types/memcached), and reads two more of its internals: the
+ * socket's queue of unanswered queries (`metaData`, oldest first) and the query the client passes
+ * to callbacks as `this`. These tests fail when an update of `memcached` changes any of that shape;
+ * the fault tests above then fail too, but less directly.
+ */
+describe('FailFastMemcached: the `memcached` internals it relies on', () => {
+  type Issue = (error: unknown, source?: { serverAddress?: string; tokens?: string[]; metaData?: unknown[]; end?: unknown }) => void;
+  const clients: Memcached[] = [];
+  afterEach(() => {
+    for (const client of clients.splice(0)) client.end();
+  });
+
+  it('overrides the prototype method connectionIssue(error, socket) of the stock client', () => {
+    const stock = (Memcached.prototype as unknown as { connectionIssue?: Issue }).connectionIssue;
+    expect(typeof stock).toBe('function');
+    expect(stock!.length).toBe(2);
+    expect(FailFastMemcached.prototype.connectionIssue).not.toBe(stock);
+    // Nothing else of the stock issue handling may take over: the client keeps its issue logs in `issues`.
+    expect(new FailFastMemcached('127.0.0.1:1', {})).toHaveProperty('issues');
+  });
+
+  it('is what the client calls, naming the server, when a server refuses connections; no server is marked dead', async () => {
+    const address = `127.0.0.1:${await freePort()}`;
+    const client = new FailFastMemcached(address, { timeout: 500, retries: 0 });
+    clients.push(client);
+    const issue = vi.spyOn(client, 'connectionIssue');
+    const events: string[] = [];
+    for (const name of ['issue', 'failure', 'reconnecting', 'reconnect', 'remove'] as const) client.on(name, () => events.push(name));
+
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const error = await new Promise<unknown>((resolve) => client.get('k', (err) => resolve(err)));
+      expect(error).toBeInstanceOf(Error);
+    }
+    expect(issue.mock.calls.length).toBeGreaterThanOrEqual(5);
+    for (const [error, source] of issue.mock.calls) {
+      expect(typeof error === 'string' || error instanceof Error).toBe(true);
+      expect(source).toMatchObject({ serverAddress: address, tokens: expect.any(Array) });
+    }
+    // The stock method would have logged the problems in `issues` and taken the server out of service.
+    expect(Object.keys((client as unknown as { issues: object }).issues)).toEqual([]);
+    expect(new Set(events)).toEqual(new Set(['issue']));
+  });
+
+  it('gets a SERVER_ERROR answer as (text, socket) while the answered query is first in socket.metaData, and the callback gets that query as `this`', async () => {
+    const client = new FailFastMemcached(server.address, { timeout: 1000, maxValue: 16 * MiB });
+    clients.push(client);
+    let pendingAtIssue: unknown[] = [];
+    const issue = vi.spyOn(client, 'connectionIssue').mockImplementation(function (this: FailFastMemcached, error, source) {
+      pendingAtIssue = [...((source as { metaData?: unknown[] } | undefined)?.metaData ?? [])];
+      FailFastMemcached.prototype.connectionIssue.call(this, error, source);
+    });
+
+    const answer = await new Promise<{ error: unknown; result: unknown; query: unknown }>((resolve) =>
+      client.set('too-big', 'x'.repeat(5 * MiB), 60, function (this: unknown, error: unknown, result: boolean) {
+        resolve({ error, result, query: this });
+      }),
+    );
+    expect(issue).toHaveBeenCalledWith(
+      'object too large for cache',
+      expect.objectContaining({ serverAddress: server.address, metaData: expect.any(Array), end: expect.any(Function) }),
+    );
+    expect(pendingAtIssue[0]).toBe(answer.query);
+    expect(answer.query).toMatchObject({ type: 'set', key: 'too-big', serverError: 'object too large for cache' });
+    // The client itself reports no error for a SERVER_ERROR answer, which is why the override marks the query.
+    expect(answer.error).toBeUndefined();
+    expect(answer.result).toBe(false);
   });
 });
