@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInstance, type Instance } from './support/instances.js';
+import { runOutageLoad, sleep } from './support/outage-load.js';
 import { startPostgres, type PostgresServer } from './support/postgres-server.js';
 
 /**
@@ -37,18 +38,6 @@ const MIN_LOAD = 6000;
 const AFTER_RECOVERY = 1000;
 const MAX_LOAD = 20_000;
 
-interface Answer {
-  client: number;
-  instance: number;
-  start: number;
-  end: number;
-  /** HTTP status, or 0 when the request got no answer within {@link HANG_LIMIT} (or failed to connect). */
-  status: number;
-  count?: number;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
-
 describe('PostgreSQL restarted under load, two app instances', () => {
   const table = `restart_${randomBytes(4).toString('hex')}`;
   let postgres: PostgresServer;
@@ -69,99 +58,46 @@ describe('PostgreSQL restarted under load, two app instances', () => {
   });
 
   it('acknowledged increments survive the restart; meanwhile 200 or 503, no hang, no crash; the apps reconnect by themselves', async () => {
-    const jars = Array.from({ length: CLIENTS }, () => new Map<string, string>());
-    const acked = Array.from({ length: CLIENTS }, () => 0);
-    const lastAcked = Array.from({ length: CLIENTS }, () => 0);
-    const answers: Answer[] = [];
-    const began = performance.now();
-    let stopAt = Infinity;
     let downAt = Infinity;
-    let restartedAt = Infinity;
-    let stopping = false;
-    const recoveredAfterRestart = (): boolean =>
-      instances.every((_, i) => answers.some((x) => x.instance === i && x.status === 200 && x.start > restartedAt));
-
-    const worker = async (client: number): Promise<void> => {
-      for (let n = 0; !stopping; n++) {
-        const instance = (client + n) % 2;
-        const start = performance.now();
-        let answer: Answer;
-        try {
-          const response = await instances[instance]!.client(jars[client]).post('/increment', undefined, {
-            signal: AbortSignal.timeout(HANG_LIMIT),
-          });
-          answer = { client, instance, start, end: performance.now(), status: response.status };
-          if (response.status === 200) {
-            answer.count = response.json<{ count: number }>().count;
-            acked[client]!++;
-            lastAcked[client] = answer.count;
-          }
-        } catch {
-          answer = { client, instance, start, end: performance.now(), status: 0 };
-        }
-        answers.push(answer);
-        // A refused request comes back at once: do not spin on it.
-        if (answer.status !== 200) await sleep(20);
-      }
-    };
-    const load = Promise.all(jars.map((_, client) => worker(client)));
-
-    await sleep(STOP_AFTER);
-    stopAt = performance.now();
-    await postgres.stop('fast');
-    downAt = performance.now();
-    await sleep(DOWN_FOR);
-    const startAt = performance.now();
-    await postgres.start();
-    restartedAt = performance.now();
-    const minEnd = began + MIN_LOAD;
-    while (performance.now() < began + MAX_LOAD && (performance.now() < minEnd || !recoveredAfterRestart())) await sleep(50);
-    await sleep(AFTER_RECOVERY);
-    stopping = true;
-    await load;
-    const loadEnd = performance.now();
-
-    // Read every client's count back through both instances, after the load.
-    const finals = await Promise.all(
-      jars.map(async (jar) =>
-        Promise.all(instances.map(async (instance) => (await instance.client(new Map(jar)).get('/all')).json<{ count?: number }>().count)),
-      ),
-    );
-
-    // Figures.
-    const byStatus = new Map<number, number>();
-    for (const { status } of answers) byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
-    const recovery = instances.map((_, i) => {
-      const failures = answers.filter((x) => x.instance === i && x.status !== 200 && x.end > stopAt);
-      if (failures.length === 0) return null;
-      const lastFailure = Math.max(...failures.map((x) => x.start));
-      const ok = answers.filter((x) => x.instance === i && x.status === 200 && x.start > lastFailure);
-      return ok.length === 0 ? Infinity : Math.round(Math.min(...ok.map((x) => x.end)) - stopAt);
+    let startAt = Infinity;
+    const run = await runOutageLoad({
+      instances,
+      clients: CLIENTS,
+      outageAfter: STOP_AFTER,
+      minLoad: MIN_LOAD,
+      maxLoad: MAX_LOAD,
+      afterRecovery: AFTER_RECOVERY,
+      hangLimit: HANG_LIMIT,
+      async outage() {
+        await postgres.stop('fast');
+        downAt = performance.now();
+        await sleep(DOWN_FOR);
+        startAt = performance.now();
+        await postgres.start();
+      },
     });
-    const lost = finals.flatMap(([viaA, viaB], client) =>
-      (viaA ?? 0) < acked[client]! || (viaB ?? 0) < acked[client]! ? [{ client, acked: acked[client], viaA, viaB }] : [],
-    );
+    const { answers, acked, lastAcked, finals, byStatus, lost, slowest } = run;
+    const restartedAt = run.backAt;
     const firstOkAfterRestart = instances.map((_, i) => {
       const ok = answers.filter((x) => x.instance === i && x.status === 200 && x.start > restartedAt);
       return ok.length === 0 ? null : Math.round(Math.min(...ok.map((x) => x.end)) - restartedAt);
     });
     // Requests sent after the server had exited and answered before it was back: PostgreSQL cannot have served them.
     const duringOutage = answers.filter((x) => x.start > downAt && x.end < restartedAt);
-    const slowest = Math.round(Math.max(...answers.map((x) => x.end - x.start)));
     console.log(
       JSON.stringify({
-        loadMs: Math.round(loadEnd - began),
-        stopAtMs: Math.round(stopAt - began),
-        stopTookMs: Math.round(downAt - stopAt),
+        loadMs: Math.round(run.loadEnd - run.began),
+        stopAtMs: Math.round(run.outageAt - run.began),
+        stopTookMs: Math.round(downAt - run.outageAt),
         startTookMs: Math.round(restartedAt - startAt),
-        outageMs: Math.round(restartedAt - stopAt),
+        outageMs: Math.round(restartedAt - run.outageAt),
         total: answers.length,
         ok: byStatus.get(200) ?? 0,
         unavailable: byStatus.get(503) ?? 0,
         other: Object.fromEntries([...byStatus].filter(([status]) => status !== 200 && status !== 503)),
         duringOutage: duringOutage.length,
         failedAfterRestart: answers.filter((x) => x.status !== 200 && x.start > restartedAt).length,
-        recoveryMsPerInstance: recovery,
+        recoveryMsPerInstance: run.recovery,
         firstOkAfterRestartMs: firstOkAfterRestart,
         slowestRequestMs: slowest,
         acked,
@@ -185,8 +121,8 @@ describe('PostgreSQL restarted under load, two app instances', () => {
       expect(viaA).toBeGreaterThanOrEqual(lastAcked[client]!);
     }
     // The load really went through the restart: writes before the stop, and after the restart on both instances.
-    expect(answers.some((x) => x.status === 200 && x.end < stopAt)).toBe(true);
-    expect(recoveredAfterRestart()).toBe(true);
+    expect(answers.some((x) => x.status === 200 && x.end < run.outageAt)).toBe(true);
+    expect(run.recovered).toBe(true);
     // Recovered without a restart of the apps: a new session works through both instances.
     const jar = new Map<string, string>();
     const [first, second] = instances;
