@@ -64,8 +64,9 @@ export const FLASH_KEY = '__flash';
 export const COOKIE_KEY = '__cookie';
 
 /**
- * Session key the engine keeps the `deviceInfo` it was asked to keep in (user agent, IP address, as
- * JSON, written once with the new session), for `SessionDevices`; hidden like {@link COOKIE_KEY}.
+ * Session key the engine keeps the `deviceInfo` it was asked to keep in (user agent, IP address,
+ * encoded by the session codec, written once with the new session), for `SessionDevices`; hidden
+ * like {@link COOKIE_KEY}, and not data of its own ({@link Session.hasData}).
  */
 export const DEVICE_KEY = '__device';
 
