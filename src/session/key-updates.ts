@@ -7,6 +7,7 @@ import type { MaybePromise } from '../core/maybe-promise.js';
 import type { SessionPatch, SessionStore } from '../core/session-store.interface.js';
 import type { ResolvedSessionOptions } from './session-options.resolver.js';
 import type { SessionUpdateOptions } from './session.js';
+import { decodeValue, encodeValue } from './codecs/codec-calls.js';
 
 /** Namespace of the locks `update()` takes, apart from `SessionLocks`' and the indexes'. */
 const UPDATE_PURPOSE = 'nest-sessions:update:';
@@ -70,8 +71,9 @@ export class KeyUpdates {
         throw new SessionError('SESSION_LOST', SessionMessages.lost());
       }
       const raw = Object.hasOwn(record.data, key) ? record.data[key] : undefined;
-      const value = await fn(raw === undefined ? undefined : this.decode(key, raw));
-      const encoded = value === undefined ? undefined : this.encode(key, value);
+      const { codec } = this.options;
+      const value = await fn(raw === undefined ? undefined : decodeValue(codec, key, raw));
+      const encoded = value === undefined ? undefined : encodeValue(codec, key, value);
       const patch: SessionPatch = { set: {}, unset: [] };
       if (encoded === undefined) patch.unset.push(key);
       else Object.defineProperty(patch.set, key, { value: encoded, enumerable: true, writable: true, configurable: true });
@@ -96,22 +98,6 @@ export class KeyUpdates {
       if (await this.storeCall('take a lock', () => store.tryLock!(lock, owner, LOCK_TTL))) return;
       if (Date.now() >= deadline) throw new SessionError('SESSION_UPDATE_CONFLICT', SessionMessages.updateConflict(key, timeout));
       await sleep(MIN_PAUSE + Math.random() * PAUSE_SPREAD);
-    }
-  }
-
-  private encode(key: string, value: unknown): string {
-    try {
-      return this.options.codec.encode(value);
-    } catch (cause) {
-      throw new SessionError('SESSION_CODEC_ERROR', SessionMessages.codec('encode', key), { cause });
-    }
-  }
-
-  private decode(key: string, raw: string): unknown {
-    try {
-      return this.options.codec.decode(raw);
-    } catch (cause) {
-      throw new SessionError('SESSION_CODEC_ERROR', SessionMessages.codec('decode', key), { cause });
     }
   }
 }

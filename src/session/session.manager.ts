@@ -39,6 +39,7 @@ import { sessionHandle } from '../core/session-handle.js';
 import { DERIVED_KEY_LENGTH } from '../core/derived-store-key.js';
 import { KeyUpdates } from './key-updates.js';
 import { clientAddress } from './client-address.js';
+import { decodeValue } from './codecs/codec-calls.js';
 import type { SessionCookieOverride, SessionState } from './session-state.js';
 import { CookieTransport, checkCookieAttributes } from './transports/cookie.transport.js';
 import type { SessionCookieDescription, SessionOwnCookie } from './session-cookie.types.js';
@@ -630,12 +631,7 @@ export class SessionManager implements SessionOperations, OnApplicationBootstrap
     const record = await this.rereadRecord(session);
     // Own properties only: a name of Object.prototype is not session data.
     const raw = record && Object.hasOwn(record.data, key) ? record.data[key] : undefined;
-    if (raw === undefined) return undefined;
-    try {
-      return this.options.codec.decode(raw) as V;
-    } catch (cause) {
-      throw new SessionError('SESSION_CODEC_ERROR', SessionMessages.codec('decode', key), { cause });
-    }
+    return raw === undefined ? undefined : (decodeValue(this.options.codec, key, raw) as V);
   }
 
   /**
@@ -654,14 +650,7 @@ export class SessionManager implements SessionOperations, OnApplicationBootstrap
    * Decodes the hidden cookie key only for such a record.
    */
   private outlives(record: SessionRecord, now: number): boolean {
-    if (!Object.hasOwn(record.data, COOKIE_KEY)) return false;
-    let own: unknown;
-    try {
-      own = this.options.codec.decode(record.data[COOKIE_KEY]);
-    } catch {
-      return false;
-    }
-    const lifetime = ownLifetime(own);
+    const lifetime = this.recordLifetime(record);
     return lifetime !== undefined && lifetime.since + lifetime.maxAge > now;
   }
 
@@ -1102,17 +1091,22 @@ export class SessionManager implements SessionOperations, OnApplicationBootstrap
    * @internal For `SessionDevices`.
    */
   lastSeenOf(record: SessionRecord): number {
-    let lifetime = this.options.idleTimeout;
-    const stored = Object.hasOwn(record.data, COOKIE_KEY) ? record.data[COOKIE_KEY] : undefined;
-    if (stored !== undefined) {
-      try {
-        const own = ownLifetime(this.options.codec.decode(stored));
-        if (own !== undefined) lifetime = own.maxAge;
-      } catch {
-        // Undecodable settings: the module's idle lifetime, as cookieOverride() falls back to the module's cookie.
-      }
-    }
+    const lifetime = this.recordLifetime(record)?.maxAge ?? this.options.idleTimeout;
     return Math.min(Date.now(), Math.max(record.createdAt, record.expiresAt - lifetime));
+  }
+
+  /**
+   * The lifetime of its own that a stored record's hidden cookie key gives it, when it has a
+   * well-formed one; undecodable settings count as none, as `cookieOverride()` falls back to the
+   * module's cookie. Decodes only records that have the key.
+   */
+  private recordLifetime(record: SessionRecord): { maxAge: number; since: number } | undefined {
+    if (!Object.hasOwn(record.data, COOKIE_KEY)) return undefined;
+    try {
+      return ownLifetime(this.options.codec.decode(record.data[COOKIE_KEY]));
+    } catch {
+      return undefined;
+    }
   }
 
   /** The stored record of `id` (`null` when gone), read within `storeTimeout`. @internal For `SessionDevices`. */

@@ -4,6 +4,7 @@ import type { SessionCodec } from './codecs/session-codec.interface.js';
 import { SessionError } from '../core/errors/session.error.js';
 import { SessionMessages } from '../core/errors/session.messages.js';
 import { FlashBag } from './flash-bag.js';
+import { decodeValue, encodeValue } from './codecs/codec-calls.js';
 import type { SessionState } from './session-state.js';
 
 /**
@@ -556,20 +557,10 @@ export class Session<T extends object = SessionData> {
   }
 
   private encode(key: string, value: unknown): string {
-    try {
-      return this[OPS].codec.encode(value);
-    } catch (cause) {
-      if (cause instanceof SessionError) throw cause;
-      throw new SessionError('SESSION_CODEC_ERROR', SessionMessages.codec('encode', key), { cause });
-    }
+    return encodeValue(this[OPS].codec, key, value);
   }
 
   private decode(key: string, raw: string): unknown {
-    try {
-      return this[OPS].codec.decode(raw);
-    } catch (cause) {
-      if (cause instanceof SessionError) throw cause;
-      throw new SessionError('SESSION_CODEC_ERROR', SessionMessages.codec('decode', key), { cause });
-    }
+    return decodeValue(this[OPS].codec, key, raw);
   }
 }
