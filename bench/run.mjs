@@ -96,9 +96,15 @@ async function main() {
     if (redis.on) {
       const pair = compare(runs, 'nest-sessions-redis', 'express-session-redis');
       const commands = commandsPerRequest(runs, samples);
+      // What no Redis layer could beat: the same server with the memory store, and bare, against express-session-redis.
+      const bounds = {
+        memory: compare(runs, 'nest-sessions', 'express-session-redis'),
+        bare: compare(runs, 'bare', 'express-session-redis'),
+      };
       report.printRedis(pair, commands, samples);
+      report.printRedisBounds(summary, bounds);
       bench.problems.push(...sampleProblems(samples));
-      redisReport = { version: redisState.version, pid: redisState.pid, rounds: config.redisRounds, pair, commands, samples };
+      redisReport = { version: redisState.version, pid: redisState.pid, rounds: config.redisRounds, pair, bounds, commands, samples };
     }
     report.printNoise(runs, discarded, guard.waitedMs, config);
     report.printWarnings(bench.problems);

@@ -20,6 +20,9 @@ type ViewRequest = IncomingMessage & { session: Record<string, unknown> };
 /** What the handler's calls after `end()` gave: `'ok'`, or the code of what they threw or reported. */
 type Seen = Record<string, unknown>;
 const seen: Seen[] = [];
+/** The refused methods the response held as own properties right after `end()`, per request. */
+const ownAfterEnd: string[][] = [];
+const REFUSED_METHODS = ['setHeader', 'appendHeader', 'removeHeader', 'write', 'flushHeaders'];
 /** What the process reported as uncaught while a test ran. */
 const uncaught: unknown[] = [];
 const onUncaught = (error: unknown) => uncaught.push(error);
@@ -38,6 +41,7 @@ function endThenChange(req: IncomingMessage, res: ServerResponse): void {
   (req as ViewRequest).session.user = 'bob';
   res.setHeader('content-type', 'text/plain');
   res.end('Hello');
+  ownAfterEnd.push(REFUSED_METHODS.filter((name) => Object.hasOwn(res, name)));
   const record: Seen = {};
   seen.push(record);
   attempt(record, 'setHeader', () => res.setHeader('content-length', '3'));
@@ -89,6 +93,7 @@ const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
 beforeEach(() => {
   seen.length = 0;
+  ownAfterEnd.length = 0;
   uncaught.length = 0;
   process.on('uncaughtException', onUncaught);
   process.on('unhandledRejection', onUncaught);
@@ -140,6 +145,18 @@ describe.each(ADAPTERS)('changes to a response after its end, on %s', (adapter) 
       await settle();
       expect(seen).toEqual([AS_NODE]);
       expect(uncaught).toEqual([]);
+    });
+
+    // An Express app's response prototype refuses them itself: a property added to a response after
+    // Express set its prototype takes V8's slow path (bench/README.md), so nothing is added there.
+    // A response hooked on itself (a bare Node server, Fastify's raw response) gets them as its own.
+    const ownWhileHeld = adapter === 'express' && where === 'the platform' ? [] : REFUSED_METHODS;
+    it(`refuses them with ${ownWhileHeld.length ? 'own methods on the response' : "the app's response prototype, adding nothing to the response"} (${where})`, async () => {
+      store.writeDelay = 40;
+      expect((await get(urlOf(where))).text).toBe('Hello');
+      await settle();
+      expect(seen).toEqual([AS_NODE]);
+      expect(ownAfterEnd).toEqual([ownWhileHeld]);
     });
 
     it(`gives the same answers over a store that writes at once, where Node itself refuses them (${where})`, async () => {

@@ -243,6 +243,27 @@ export function printRedis(pair, commands, samples) {
   );
 }
 
+/**
+ * How far the Redis pair's ratios could go: each server's Redis layer (CPU per request over the same
+ * server with the memory store: `nest-sessions-redis` - `nest-sessions`, `express-session-redis` -
+ * `express-session`), and the ratios to express-session-redis of `nest-sessions` (a Redis layer that
+ * cost nothing) and of `bare` (no session at all), paired within the Redis rounds like the pair itself.
+ */
+export function printRedisBounds(summary, bounds) {
+  const layer = (sc, server, memory) => summary[sc][server].cpuUs - summary[sc][memory].cpuUs;
+  const ratios = (b) => scenarios.map((sc) => `${sc} ${fmt(b[sc].rpsRatio, 2)}x / ${fmt(b[sc].cpuRatio, 2)}x`).join(', ');
+  console.log(
+    `Redis layer (cpu µs/req over the same library with the memory store, medians): ` +
+      scenarios
+        .map(
+          (sc) =>
+            `${sc} nest-sessions ${fmt(layer(sc, 'nest-sessions-redis', 'nest-sessions'), 1)}, express-session ${fmt(layer(sc, 'express-session-redis', 'express-session'), 1)}`,
+        )
+        .join('; ') +
+      `. Ceilings against express-session-redis (req/s / cpu/req, same rounds): a Redis layer that cost nothing (nest-sessions with the memory store) ${ratios(bounds.memory)}; no session at all (bare) ${ratios(bounds.bare)}`,
+  );
+}
+
 /** Foreign load during the kept runs, the runs repeated and the time spent waiting for quiet. */
 export function printNoise(runs, discarded, waitedMs, config) {
   const foreign = runs.map((r) => r.foreign * 100);

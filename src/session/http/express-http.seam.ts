@@ -1,11 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { NodeHttpSeam, endThrough, writeHeadOrHold } from './node-http.seam.js';
+import { AFTER_END, NodeHttpSeam, REFUSED, endThrough, writeHeadOrHold, type RefusedMethod } from './node-http.seam.js';
 import type { ResponseListener, SessionAccessor } from './session-http.seam.js';
 
 /** Marks an Express response prototype whose `writeHead`/`end` are hooked, holding the originals. */
 const PROTOTYPE_HOOK = Symbol('nest-sessions:response-hook');
 
-interface ResponsePrototype {
+/** A response method as the prototype holds it. */
+type ResponseMethod = (this: ServerResponse, ...args: unknown[]) => unknown;
+
+interface ResponsePrototype extends Record<RefusedMethod, ResponseMethod> {
   writeHead: ServerResponse['writeHead'];
   end: ServerResponse['end'];
   [PROTOTYPE_HOOK]?: { writeHead: ServerResponse['writeHead']; end: ServerResponse['end'] };
@@ -34,6 +37,7 @@ export class ExpressHttpSeam extends NodeHttpSeam {
       endArgs: undefined,
       head: undefined,
       refused: undefined,
+      guarded: true,
     };
   }
 
@@ -69,6 +73,18 @@ export class ExpressHttpSeam extends NodeHttpSeam {
     proto.end = function end(this: ServerResponse, ...args: unknown[]) {
       return endThrough(this, hooked(this), originals.end, args);
     } as ServerResponse['end'];
+    // While a hooked response's end is held, these act as on an ended response. Done here once
+    // rather than per response: a property added to a response after Express set its prototype
+    // costs V8 a slow path (figures in bench/README.md).
+    const held = (res: ServerResponse): boolean => hooked(res)?.hook!.refused !== undefined;
+    for (const name of REFUSED) proto[name] = guardWhileHeld(proto[name], AFTER_END[name], held);
     return originals;
   }
+}
+
+/** `original`, or `refuse` while {@link held}; three fixed parameters, as the longest of them (`write`) takes, so no call allocates a rest array. */
+function guardWhileHeld(original: ResponseMethod, refuse: ResponseMethod, held: (res: ServerResponse) => boolean): ResponseMethod {
+  return function (this: ServerResponse, a?: unknown, b?: unknown, c?: unknown) {
+    return (held(this) ? refuse : original).call(this, a, b, c);
+  };
 }

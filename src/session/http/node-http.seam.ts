@@ -31,7 +31,16 @@ export class NodeHttpSeam implements SessionHttpSeam {
   hookResponse(res: ServerResponse, listener: ResponseListener): void {
     // Kept to be called later with the response as `this` (see writeHeadThrough and endThrough).
     // eslint-disable-next-line @typescript-eslint/unbound-method
-    listener.hook = { writeHead: res.writeHead, end: res.end, ending: 0, endArgs: undefined, head: undefined, refused: undefined };
+    const { writeHead, end } = res;
+    listener.hook = {
+      writeHead,
+      end,
+      ending: 0,
+      endArgs: undefined,
+      head: undefined,
+      refused: undefined,
+      guarded: false,
+    };
     const lookup = this.lookup;
     // One pair of functions per seam, not per response: the state is found through the lookup.
     this.ownHooks ??= {
@@ -160,16 +169,22 @@ export function endThrough(
   return res;
 }
 
-/** The response methods that must not change a response whose end is held, in {@link ResponseHookState.refused}'s order. */
-const REFUSED = ['setHeader', 'appendHeader', 'removeHeader', 'write', 'flushHeaders'] as const;
+/** The response methods that must not change a response whose end is held, in {@link ResponseHookState.refused}'s order. @internal */
+export const REFUSED = ['setHeader', 'appendHeader', 'removeHeader', 'write', 'flushHeaders'] as const;
+
+/** A name of {@link REFUSED}. @internal */
+export type RefusedMethod = (typeof REFUSED)[number];
 
 /** Node's `ERR_HTTP_HEADERS_SENT`, as a response whose headers went out throws it (`verb`: set, append, remove, write). */
 function headersSentError(verb: string): Error {
   return Object.assign(new Error(`Cannot ${verb} headers after they are sent to the client`), { code: 'ERR_HTTP_HEADERS_SENT' });
 }
 
-/** What stands in for the response's own methods while its end is held: they act as on an ended response. */
-const AFTER_END: Record<(typeof REFUSED)[number], (this: ServerResponse, ...args: unknown[]) => unknown> = {
+/** {@link ResponseHookState.refused} of a guarded response: the refusal is on, nothing was put on the response. */
+const NOTHING_SAVED: unknown[] = [];
+
+/** What stands in for the response's own methods while its end is held: they act as on an ended response. @internal */
+export const AFTER_END: Record<RefusedMethod, (this: ServerResponse, ...args: unknown[]) => unknown> = {
   setHeader() {
     throw headersSentError('set');
   },
@@ -205,13 +220,24 @@ const AFTER_END: Record<(typeof REFUSED)[number], (this: ServerResponse, ...args
  * the originals).
  */
 function refuseAfterEnd(res: ServerResponse, state: ResponseHookState): void {
-  const own = res as unknown as Record<string, unknown>;
-  const saved: unknown[] = [];
-  for (const name of REFUSED) {
-    saved.push(Object.hasOwn(own, name) ? own[name] : undefined);
-    own[name] = AFTER_END[name];
+  if (state.guarded) {
+    state.refused = NOTHING_SAVED;
+    return;
   }
-  state.refused = saved;
+  const own = res as unknown as Record<RefusedMethod, unknown>;
+  // Named stores, one per method: a loop over the names made every store a keyed, megamorphic one.
+  state.refused = [
+    Object.hasOwn(res, 'setHeader') ? own.setHeader : undefined,
+    Object.hasOwn(res, 'appendHeader') ? own.appendHeader : undefined,
+    Object.hasOwn(res, 'removeHeader') ? own.removeHeader : undefined,
+    Object.hasOwn(res, 'write') ? own.write : undefined,
+    Object.hasOwn(res, 'flushHeaders') ? own.flushHeaders : undefined,
+  ];
+  own.setHeader = AFTER_END.setHeader;
+  own.appendHeader = AFTER_END.appendHeader;
+  own.removeHeader = AFTER_END.removeHeader;
+  own.write = AFTER_END.write;
+  own.flushHeaders = AFTER_END.flushHeaders;
 }
 
 /** Undo {@link refuseAfterEnd}: the response's own methods (or its prototype's) are back. */
@@ -219,13 +245,16 @@ function allowChanges(res: ServerResponse, state: ResponseHookState): void {
   const saved = state.refused;
   if (saved === undefined) return;
   state.refused = undefined;
-  const own = res as unknown as Record<string, unknown>;
-  const inherited = Object.getPrototypeOf(res) as Record<string, unknown>;
+  if (state.guarded) return;
+  const own = res as unknown as Record<RefusedMethod, unknown>;
+  const inherited = Object.getPrototypeOf(res) as Record<RefusedMethod, unknown>;
   // Assigned back rather than deleted: a delete would turn the response into a slow dictionary
   // object just before Node writes it out.
-  REFUSED.forEach((name, index) => {
-    own[name] = saved[index] ?? inherited[name];
-  });
+  own.setHeader = saved[0] ?? inherited.setHeader;
+  own.appendHeader = saved[1] ?? inherited.appendHeader;
+  own.removeHeader = saved[2] ?? inherited.removeHeader;
+  own.write = saved[3] ?? inherited.write;
+  own.flushHeaders = saved[4] ?? inherited.flushHeaders;
 }
 
 /** An end held back by {@link endThrough}, finished by the engine. */

@@ -59,6 +59,12 @@ export interface ResponseHookState {
    * nothing.
    */
   refused: unknown[] | undefined;
+  /**
+   * `true` when the response's methods themselves act as on an ended response while {@link refused}
+   * is set (an Express app's response prototype, hooked once per app): nothing is put on the
+   * response, and {@link refused} holds nothing.
+   */
+  guarded: boolean;
 }
 
 /** The getters and setters of `req.session` and `req.sessionID`, shared by every request. @internal */
