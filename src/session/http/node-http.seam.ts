@@ -217,7 +217,8 @@ export const AFTER_END: Record<RefusedMethod, (this: ServerResponse, ...args: un
  * Content-Length set now would leave the client waiting for a body that never comes). The headers
  * themselves are not sent early: a write that fails still answers 503. Only responses whose end
  * really waits pay for this (one array, and own properties that {@link allowChanges} points back at
- * the originals).
+ * the originals); a guarded response (an Express app's, see `ExpressHttpSeam`) only gets its
+ * `refused` set, since its prototype's methods refuse by themselves.
  */
 function refuseAfterEnd(res: ServerResponse, state: ResponseHookState): void {
   if (state.guarded) {
@@ -225,19 +226,12 @@ function refuseAfterEnd(res: ServerResponse, state: ResponseHookState): void {
     return;
   }
   const own = res as unknown as Record<RefusedMethod, unknown>;
-  // Named stores, one per method: a loop over the names made every store a keyed, megamorphic one.
-  state.refused = [
-    Object.hasOwn(res, 'setHeader') ? own.setHeader : undefined,
-    Object.hasOwn(res, 'appendHeader') ? own.appendHeader : undefined,
-    Object.hasOwn(res, 'removeHeader') ? own.removeHeader : undefined,
-    Object.hasOwn(res, 'write') ? own.write : undefined,
-    Object.hasOwn(res, 'flushHeaders') ? own.flushHeaders : undefined,
-  ];
-  own.setHeader = AFTER_END.setHeader;
-  own.appendHeader = AFTER_END.appendHeader;
-  own.removeHeader = AFTER_END.removeHeader;
-  own.write = AFTER_END.write;
-  own.flushHeaders = AFTER_END.flushHeaders;
+  const saved: unknown[] = [];
+  for (const name of REFUSED) {
+    saved.push(Object.hasOwn(own, name) ? own[name] : undefined);
+    own[name] = AFTER_END[name];
+  }
+  state.refused = saved;
 }
 
 /** Undo {@link refuseAfterEnd}: the response's own methods (or its prototype's) are back. */
@@ -250,11 +244,9 @@ function allowChanges(res: ServerResponse, state: ResponseHookState): void {
   const inherited = Object.getPrototypeOf(res) as Record<RefusedMethod, unknown>;
   // Assigned back rather than deleted: a delete would turn the response into a slow dictionary
   // object just before Node writes it out.
-  own.setHeader = saved[0] ?? inherited.setHeader;
-  own.appendHeader = saved[1] ?? inherited.appendHeader;
-  own.removeHeader = saved[2] ?? inherited.removeHeader;
-  own.write = saved[3] ?? inherited.write;
-  own.flushHeaders = saved[4] ?? inherited.flushHeaders;
+  REFUSED.forEach((name, index) => {
+    own[name] = saved[index] ?? inherited[name];
+  });
 }
 
 /** An end held back by {@link endThrough}, finished by the engine. */
